@@ -1,0 +1,79 @@
+"""Reading JSON documents for commands, and printing results and errors the same way everywhere.
+
+Exit codes shared by every command:
+
+- 0: the command did its job.
+- 1: the input was read but is wrong (an invalid trigger, mapping or event); the problems are
+  printed on standard error.
+- 2: the command line itself is wrong (click's usage errors), or a file cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import yaml
+
+from framework.errors import ActionkitError, DefinitionError, TriggerSyntaxError
+
+EXIT_OK = 0
+EXIT_INVALID_INPUT = 1
+EXIT_USAGE = 2
+
+
+class InputFileError(click.ClickException):
+    """A file named on the command line cannot be read or is not a JSON/YAML document."""
+
+    exit_code = EXIT_USAGE
+
+
+def read_document(name: str, *, what: str) -> Any:
+    """Read a JSON (or, by file extension, YAML) document from a path, or stdin for ``-``.
+
+    ``what`` names the document in error messages ("event", "mapping").
+    """
+    if name == "-":
+        text = sys.stdin.read()
+        label = "<stdin>"
+    else:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputFileError(f"Cannot read the {what} file {name}: {exc.strerror}.") from exc
+        label = name
+    if name.endswith((".yaml", ".yml")):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputFileError(f"The {what} in {label} is not valid YAML: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"The {what} in {label} is not valid JSON: {exc.msg} "
+            f"at line {exc.lineno}, column {exc.colno}."
+        ) from exc
+
+
+def emit_json(value: Any) -> None:
+    """Print a JSON document on standard output, indented, with unicode kept as is."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def fail(error: ActionkitError, *, source: str | None = None) -> NoReturn:
+    """Print an actionkit error on standard error, in a form a person can act on, and exit 1."""
+    prefix = f"{source}: " if source else ""
+    if isinstance(error, TriggerSyntaxError):
+        click.echo(f"{prefix}error[{error.code}]: {error}", err=True)
+    elif isinstance(error, DefinitionError) and error.problems:
+        click.echo(f"{prefix}error[{error.code}]: {error.message}", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem.pointer or '/'}: {problem.message} [{problem.code}]", err=True)
+    else:
+        click.echo(f"{prefix}error[{error.code}]: {error.message}", err=True)
+    sys.exit(EXIT_INVALID_INPUT)
