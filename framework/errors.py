@@ -8,12 +8,23 @@ problem is. The tree branches first by what the caller should do, then by phase:
     ├── DefinitionError                 DEFINITION_INVALID      fatal at load: fix the input
     │   ├── TriggerSyntaxError          TRIGGER_SYNTAX          column + caret line
     │   └── MappingError                MAPPING_INVALID         .errors: every problem, by pointer
-    └── InputError                      INPUT_INVALID           skippable: this one event is bad
-        └── EventError                  EVENT_INVALID           the event is not a Segment event
+    ├── InputError                      INPUT_INVALID           skippable: this one event is bad
+    │   ├── EventError                  EVENT_INVALID           the event is not a Segment event
+    │   ├── PayloadValidationError      PAYLOAD_VALIDATION_FAILED  .errors: by field
+    │   └── RequestBuildError           REQUEST_NOT_BUILT       a value the request needs is missing
+    └── DeliveryError                   DELIVERY_FAILED         sending a request failed
+        ├── RetryableError              RETRYABLE_ERROR         try again later (429, 5xx, network)
+        │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
+        │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
+        │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
+        └── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
+            └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
 
 Definition errors stop a destination, instance or mapping from loading at all; nothing that
 raised one ever sees an event. Input errors concern a single event: the pipeline reports that
-event with the error and carries on with the next.
+event with the error and carries on with the next. Delivery errors come from the destination's
+API or the network: retryable ones are tried again with backoff, permanent ones are not; an
+event whose delivery finally fails goes to the dead-letter store.
 """
 
 from __future__ import annotations
@@ -23,12 +34,22 @@ from dataclasses import dataclass
 
 __all__ = [
     "ActionkitError",
+    "ConnectionFailedError",
     "DefinitionError",
+    "DeliveryError",
+    "DeliveryTimeoutError",
     "EventError",
     "InputError",
+    "IntegrationError",
+    "InvalidAuthenticationError",
     "MappingError",
+    "PayloadValidationError",
     "Problem",
+    "RateLimitedError",
+    "RequestBuildError",
+    "RetryableError",
     "TriggerSyntaxError",
+    "sort_problems",
 ]
 
 
@@ -42,20 +63,30 @@ class ActionkitError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
-    """One problem found in a definition or mapping: where it is and what is wrong.
+    """One problem found in a definition, mapping, event or payload: where, and what is wrong.
 
-    ``pointer`` is a JSON pointer (RFC 6901) into the checked document, ``""`` for its root.
-    Problems sort by pointer, so a report reads top to bottom.
+    ``pointer`` is a JSON pointer (RFC 6901) into the checked document, ``""`` for its root;
+    ``line`` is the 1-based line in the source file, where the document came from one.
+    Problems sort by pointer (see :func:`sort_problems`), so a report reads top to bottom.
     """
 
     pointer: str
     message: str
     code: str = "INVALID"
+    line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.message}"
+        where = self.pointer or "/"
+        if self.line is not None:
+            where = f"line {self.line}, {where}"
+        return f"{where}: {self.message}"
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems in reading order: by JSON pointer, then message; duplicates removed."""
+    return sorted(set(problems), key=lambda p: (p.pointer, p.message, p.code))
 
 
 class DefinitionError(ActionkitError):
@@ -74,14 +105,15 @@ class DefinitionError(ActionkitError):
         *,
         source: str | None = None,
     ) -> None:
-        self.problems: list[Problem] = sorted(problems)
+        self.problems: list[Problem] = sort_problems(problems)
         self.source = source
         super().__init__(message)
 
     def __str__(self) -> str:
+        head = f"{self.source}: {self.message}" if self.source else self.message
         if not self.problems:
-            return self.message
-        lines = [self.message]
+            return head
+        lines = [head]
         lines.extend(f"  {problem}" for problem in self.problems)
         return "\n".join(lines)
 
@@ -122,7 +154,7 @@ class MappingError(DefinitionError):
     code = "MAPPING_INVALID"
 
     def __init__(self, problems: Iterable[Problem], *, source: str | None = None) -> None:
-        problems = sorted(problems)
+        problems = sort_problems(problems)
         count = len(problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"The mapping is invalid ({count} {noun}).", problems, source=source)
@@ -150,3 +182,82 @@ class EventError(InputError):
     def __init__(self, message: str, *, pointer: str = "") -> None:
         self.pointer = pointer
         super().__init__(message)
+
+
+class PayloadValidationError(InputError):
+    """A mapped payload does not satisfy its action's fields.
+
+    ``errors`` lists every problem; each ``pointer`` names the field (``/userId``, ``""`` for
+    the payload itself) and each message is a sentence such as
+    ``The root value is missing the required field 'userId'.``
+    """
+
+    code = "PAYLOAD_VALIDATION_FAILED"
+
+    def __init__(self, errors: Iterable[Problem]) -> None:
+        self.errors: list[Problem] = sort_problems(errors)
+        super().__init__(" ".join(problem.message for problem in self.errors))
+
+
+class RequestBuildError(InputError):
+    """The request of an action cannot be built for a payload (its URL needs a missing value)."""
+
+    code = "REQUEST_NOT_BUILT"
+
+
+class DeliveryError(ActionkitError):
+    """Sending a request to a destination failed.
+
+    ``status`` is the HTTP status when the API answered, ``None`` when it did not;
+    ``retryable`` says whether trying again later may succeed.
+    """
+
+    code = "DELIVERY_FAILED"
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class RetryableError(DeliveryError):
+    """A failure that may pass if the request is sent again later (429, most 5xx, network)."""
+
+    code = "RETRYABLE_ERROR"
+    retryable = True
+
+
+class RateLimitedError(RetryableError):
+    """The API answered 429; ``retry_after`` is its Retry-After in seconds, when it gave one."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status)
+
+
+class DeliveryTimeoutError(RetryableError):
+    """The API did not answer (or connect) within the timeout."""
+
+    code = "TIMEOUT"
+
+
+class ConnectionFailedError(RetryableError):
+    """The connection was refused, reset or dropped before an answer came."""
+
+    code = "CONNECTION_FAILED"
+
+
+class IntegrationError(DeliveryError):
+    """The API refused the request for good (a 4xx other than 408, 423 and 429)."""
+
+    code = "INTEGRATION_ERROR"
+
+
+class InvalidAuthenticationError(IntegrationError):
+    """The API refused the credentials (401 or 403): fix the instance's settings."""
+
+    code = "INVALID_AUTHENTICATION"

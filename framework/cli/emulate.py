@@ -1,0 +1,69 @@
+"""``actionkit emulate``: serve an emulator of a destination's API on loopback, until stopped."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+import click
+
+from framework.emulators.contentstack import ContentstackEmulator
+from framework.emulators.server import CONTROL_PREFIX, EmulatorServer
+
+EMULATORS: dict[str, Callable[..., EmulatorServer]] = {"contentstack": ContentstackEmulator}
+"""Destination slug -> emulator class; each takes ``host``, ``port`` and ``project_uid``."""
+
+
+@click.command("emulate")
+@click.argument("destination", type=click.Choice(sorted(EMULATORS)))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--project",
+    "project_uid",
+    metavar="UID",
+    help="Serve only this project UID; requests for another get 403.",
+)
+def emulate_command(destination: str, host: str, port: int, project_uid: str | None) -> None:
+    """Serve an emulator of DESTINATION's API until Ctrl-C or SIGTERM.
+
+    The first line printed on standard output is the base URL to use as the destination's API
+    URL; everything else goes to standard error. The emulator keeps its state in memory: see
+    it at <url>/_emulator/state (docs/emulator.md lists every endpoint).
+
+    \b
+    Example:
+      actionkit emulate contentstack --port 8787 --project my-project
+    """
+    emulator = EMULATORS[destination](host=host, port=port, project_uid=project_uid)
+    # SIGTERM stops the emulator the way Ctrl-C does, so both end with exit status 0.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        try:
+            emulator.start()
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}.", param_hint="--port"
+            ) from exc
+        click.echo(emulator.url)
+        sys.stdout.flush()
+        click.echo(
+            f"Emulating the {destination} API at {emulator.url} "
+            f"(state: {emulator.url}{CONTROL_PREFIX}state). Press Ctrl-C to stop.",
+            err=True,
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("Stopped.", err=True)
+    finally:
+        emulator.stop()
+        signal.signal(signal.SIGTERM, previous)

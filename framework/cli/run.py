@@ -1,0 +1,174 @@
+"""``actionkit run``: route a file of events through an instance (the main job)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
+from framework.definitions.instance import Instance, load_instance
+from framework.delivery.outcome import Delivery
+from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
+from framework.emulators.contentstack import ContentstackEmulator
+from framework.errors import DefinitionError
+
+EMULATED_SETTING = {"contentstack": "personalizeEdgeApiBaseUrl"}
+"""For each destination with an emulator, the setting that points it at its API."""
+
+
+def _read_events(handle: IO[str]) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, event or None, JSON error or None) for each non-blank line."""
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line), None
+        except json.JSONDecodeError as exc:
+            yield number, None, f"line {number} is not JSON: {exc.msg} at column {exc.colno}"
+
+
+def _pointed_at(instance: Instance, url: str) -> Instance:
+    setting = EMULATED_SETTING.get(instance.destination.slug)
+    if setting is None:
+        raise click.UsageError(
+            f"There is no emulator for the destination '{instance.destination.slug}'."
+        )
+    return instance.with_settings({setting: url})
+
+
+def _summary(counts: Counter[tuple[str, str]]) -> str:
+    outcomes = sorted({outcome for _, outcome in counts})
+    actions = sorted({action for action, _ in counts})
+    width = max([len("action"), *(len(a) for a in actions)])
+    header = "action".ljust(width) + "".join(f"  {o:>16}" for o in outcomes)
+    lines = [header, "-" * len(header)]
+    for action in actions:
+        cells = "".join(f"  {counts[(action, o)]:>16}" for o in outcomes)
+        lines.append(action.ljust(width) + cells)
+    return "\n".join(lines)
+
+
+@click.command("run")
+@click.argument("events", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--instance",
+    "instance_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The destination instance (YAML or JSON) to route through.",
+)
+@click.option("--dry-run", is_flag=True, help="Build every request; send nothing.")
+@click.option(
+    "--emulate", is_flag=True, help="Start the destination's local emulator and send to it instead."
+)
+@click.option(
+    "--dead-letters",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DEAD_LETTERS,
+    show_default=True,
+    help="The dead-letter store (a SQLite file).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=64,
+    show_default=True,
+    help="Events in flight at once.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
+def run_command(
+    events: IO[str],
+    instance_path: Path,
+    dry_run: bool,
+    emulate: bool,
+    dead_letters: Path,
+    concurrency: int,
+    as_json: bool,
+) -> None:
+    """Route a file of events (JSON lines; `-` for stdin) through a destination instance.
+
+    Every event ends delivered, not subscribed, filtered by its integrations object, invalid
+    (with its errors), or dead-lettered; the summary counts them per action. With --emulate,
+    the destination's local emulator takes the requests and its resulting state is shown.
+
+    \b
+    Examples:
+      actionkit run examples/events.jsonl --instance examples/contentstack.yaml --emulate
+      actionkit run events.jsonl --instance prod.yaml --dry-run --json
+
+    Exit status: 0 when nothing was dead-lettered, 1 when something was (or the instance is
+    invalid), 2 on a usage error.
+    """
+    if dry_run and emulate:
+        raise click.UsageError("--dry-run and --emulate cannot be used together.")
+    try:
+        instance = load_instance(instance_path)
+    except DefinitionError as exc:
+        fail(exc, source=str(instance_path))
+    counts: Counter[tuple[str, str]] = Counter()
+    results: list[dict[str, Any]] = []
+    emulator_state: dict[str, Any] | None = None
+    dead = 0
+    with ExitStack() as stack:
+        emulator = None
+        if emulate:
+            emulator = stack.enter_context(ContentstackEmulator())
+            instance = _pointed_at(instance, emulator.url)
+        router = stack.enter_context(
+            Router([instance], dry_run=dry_run, dead_letters=dead_letters, concurrency=concurrency)
+        )
+        lines = list(_read_events(events))
+        show_progress = not as_json and sys.stderr.isatty()
+        with click.progressbar(
+            length=len(lines), label="routing", file=sys.stderr if show_progress else None
+        ) as bar:
+            parsed = [event for _, event, error in lines if error is None]
+            deliveries = router.route_many(parsed)
+            for number, _event, error in lines:
+                if error is not None:
+                    counts[("(not JSON)", "invalid")] += 1
+                    results.append({"line": number, "outcome": "invalid", "error": error})
+                    bar.update(1)
+                    continue
+                for delivery in next(deliveries):
+                    counts[(delivery.action or "(event)", delivery.outcome)] += 1
+                    dead += delivery.outcome == "dead_lettered"
+                    results.append({"line": number, **_public(delivery)})
+                bar.update(1)
+        stats = router.stats()
+        if emulator is not None:
+            emulator_state = emulator.state()
+    if as_json:
+        emit_json(
+            {
+                "summary": {f"{a}/{o}": n for (a, o), n in sorted(counts.items())},
+                "stats": stats,
+                "deliveries": results,
+                "emulator_state": emulator_state,
+            }
+        )
+    else:
+        click.echo(_summary(counts))
+        if emulator_state is not None:
+            click.echo("\nEmulator state:")
+            click.echo(json.dumps(emulator_state, indent=2, ensure_ascii=False))
+        if dead:
+            click.echo(
+                f"\n{dead} deliveries dead-lettered in {dead_letters}: see `actionkit dlq list`.",
+                err=True,
+            )
+    if dead:
+        sys.exit(EXIT_INVALID_INPUT)
+
+
+def _public(delivery: Delivery) -> dict[str, Any]:
+    data = delivery.to_dict()
+    data.pop("response", None)
+    return data

@@ -1,0 +1,361 @@
+"""Destination instances: settings plus at most 50 subscriptions, and planning an event.
+
+:func:`load_instance` checks an instance completely (schema, the destination's settings
+fields, every subscription's trigger and mapping) and refuses it with every problem listed.
+:meth:`Instance.plan` then takes one event through the engine up to the request, without
+sending anything: the integrations object, each subscription's trigger, its mapping, payload
+validation, and the request the action would make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from framework.definitions.destination import Action, Destination
+from framework.definitions.events import EventChecker
+from framework.definitions.integrations import integrations_decision
+from framework.definitions.loader import (
+    ProblemCollector,
+    check_mapping_keys,
+    load_destination,
+)
+from framework.definitions.models import DeliveryOptions, InstanceDefinition, MappingEntry
+from framework.definitions.request import REDACTED, PlannedRequest
+from framework.definitions.resources import load_schema
+from framework.definitions.schema_check import make_validator, schema_problems
+from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.errors import (
+    DefinitionError,
+    PayloadValidationError,
+    Problem,
+    RequestBuildError,
+)
+from framework.fql import Trigger
+from framework.mapping import Mapping as CompiledMapping
+from framework.mapping import compile_mapping
+
+MAX_MAPPINGS = 50
+"""The most subscriptions (mappings) one destination instance may hold."""
+
+PlanStatus = Literal["ready", "not_subscribed", "filtered", "invalid"]
+"""What planning decided for one subscription and one event.
+
+``ready``: the trigger matched and the request is built. ``not_subscribed``: the trigger did not
+match. ``filtered``: the event's integrations object turned this destination off. ``invalid``:
+the payload failed validation, or its request could not be built.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One compiled subscription of an instance: an action, its trigger and mapping."""
+
+    name: str
+    action: Action
+    trigger: Trigger
+    mapping: CompiledMapping
+    enabled: bool
+    preset: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What one subscription would do with one event (nothing is sent while planning)."""
+
+    instance: str
+    mapping: str
+    action: str
+    status: PlanStatus
+    payload: dict[str, Any] | None = None
+    errors: tuple[Problem, ...] = ()
+    request: PlannedRequest | None = None
+    batch_key: str | None = None
+    reason: str | None = None
+
+    @property
+    def matched(self) -> bool:
+        """Whether the subscription's trigger matched the event."""
+        return self.status in ("ready", "invalid")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary, with password values masked."""
+        return {
+            "instance": self.instance,
+            "mapping": self.mapping,
+            "action": self.action,
+            "status": self.status,
+            "matched": self.matched,
+            "reason": self.reason,
+            "payload": self.payload,
+            "errors": [
+                {"pointer": error.pointer, "code": error.code, "message": error.message}
+                for error in self.errors
+            ],
+            "request": self.request.redacted() if self.request is not None else None,
+            "batch_key": self.batch_key,
+        }
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Instance:
+    """A destination instance ready to plan events; its settings are checked and resolved.
+
+    The ``repr`` never shows settings (they may hold secrets).
+    """
+
+    name: str
+    destination: Destination
+    settings: Mapping[str, Any]
+    subscriptions: tuple[Subscription, ...]
+    secrets: frozenset[str] = field(default=frozenset(), compare=False)
+    delivery: DeliveryOptions = field(default_factory=DeliveryOptions)
+    _events: EventChecker = field(default_factory=EventChecker, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Instance(name={self.name!r}, destination={self.destination.slug!r}, "
+            f"subscriptions={len(self.subscriptions)})"
+        )
+
+    def with_settings(self, overrides: Mapping[str, Any]) -> Instance:
+        """The same instance with some settings replaced (checked like the originals).
+
+        Raises :class:`DefinitionError` when the new settings are invalid.
+        """
+        collector = ProblemCollector(SourceDocument(None, f"<instance {self.name}>"))
+        settings = _check_settings(self.destination, {**self.settings, **overrides}, collector)
+        collector.raise_if_any("The new settings are invalid.")
+        secrets = _secret_values(self.destination, settings)
+        return replace(self, settings=settings, secrets=secrets)
+
+    def redacted_settings(self) -> dict[str, Any]:
+        """The settings with every password setting's value masked."""
+        return {
+            key: REDACTED if key in self.destination.secret_settings else value
+            for key, value in self.settings.items()
+        }
+
+    def plan(self, event: Any) -> list[Planned]:
+        """For each enabled subscription, what would happen to ``event``.
+
+        Raises :class:`framework.EventError` when the event is not a Segment event: it is
+        reported, never silently dropped.
+        """
+        self._events.check(event)
+        reason = integrations_decision(event, self.destination.integration_names)
+        plans: list[Planned] = []
+        for subscription in self.subscriptions:
+            if not subscription.enabled:
+                continue
+            action_key = subscription.action.key
+            if reason is not None:
+                plans.append(
+                    Planned(self.name, subscription.name, action_key, "filtered", reason=reason)
+                )
+            elif not subscription.trigger.matches(event):
+                plans.append(Planned(self.name, subscription.name, action_key, "not_subscribed"))
+            else:
+                plans.append(self._plan_match(subscription, event))
+        return plans
+
+    def _plan_match(self, subscription: Subscription, event: Mapping[str, Any]) -> Planned:
+        action = subscription.action
+        mapped = subscription.mapping.resolve(event)
+        try:
+            payload = action.validator.validate(mapped)
+        except PayloadValidationError as exc:
+            return Planned(
+                self.name,
+                subscription.name,
+                action.key,
+                "invalid",
+                payload=mapped,
+                errors=tuple(exc.errors),
+            )
+        try:
+            request = action.request.build(payload, self.settings, self.secrets)
+        except RequestBuildError as exc:
+            return Planned(
+                self.name,
+                subscription.name,
+                action.key,
+                "invalid",
+                payload=payload,
+                errors=(Problem("", exc.message, exc.code),),
+            )
+        batch_key = None
+        if action.batch_key is not None:
+            batch_key = action.batch_key.render({"settings": self.settings, "payload": payload})
+        return Planned(
+            self.name,
+            subscription.name,
+            action.key,
+            "ready",
+            payload=payload,
+            request=request,
+            batch_key=batch_key,
+        )
+
+
+def _secret_values(destination: Destination, settings: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(
+        str(settings[name])
+        for name in destination.secret_settings
+        if settings.get(name) not in (None, "")
+    )
+
+
+def _check_settings(
+    destination: Destination, given: Mapping[str, Any], collector: ProblemCollector
+) -> dict[str, Any]:
+    defaults = {
+        name: spec.default
+        for name, spec in destination.definition.settings.items()
+        if spec.has_default()
+    }
+    settings = destination.resolve_setting_aliases({**defaults, **given})
+    try:
+        return destination.settings_validator.validate(settings)
+    except PayloadValidationError as exc:
+        for problem in exc.errors:
+            collector.add(Problem(f"/settings{problem.pointer}", problem.message, problem.code))
+        return {}
+
+
+def _compile_subscription(
+    destination: Destination,
+    entry: MappingEntry,
+    pointer: str,
+    collector: ProblemCollector,
+) -> Subscription | None:
+    preset = None
+    if entry.preset is not None:
+        preset = destination.presets.get(entry.preset)
+        if preset is None:
+            known = ", ".join(sorted(destination.presets)) or "none"
+            collector.add(
+                Problem(
+                    f"{pointer}/preset",
+                    f"The destination '{destination.slug}' has no preset '{entry.preset}'; "
+                    f"its presets are: {known}.",
+                    "UNKNOWN_PRESET",
+                )
+            )
+            return None
+    action_key = entry.action or (preset.action if preset else None)
+    if preset is not None and entry.action is not None and entry.action != preset.action:
+        collector.add(
+            Problem(
+                f"{pointer}/action",
+                f"The preset '{entry.preset}' is for the action '{preset.action}', "
+                f"not '{entry.action}'.",
+                "PRESET_ACTION_MISMATCH",
+            )
+        )
+        return None
+    action = destination.actions.get(action_key or "")
+    if action is None:
+        known = ", ".join(sorted(destination.actions))
+        collector.add(
+            Problem(
+                f"{pointer}/action",
+                f"The destination '{destination.slug}' has no action '{action_key}'; "
+                f"its actions are: {known}.",
+                "UNKNOWN_ACTION",
+            )
+        )
+        return None
+    expression = entry.trigger or (preset.trigger if preset else None)
+    trigger = action.default_trigger
+    if expression is not None:
+        parsed = collector.trigger(expression, f"{pointer}/trigger")
+        if parsed is None:
+            return None
+        trigger = parsed
+    given = entry.mapping or {}
+    check_mapping_keys(given, action.definition, action.key, f"{pointer}/mapping", collector)
+    merged = {**action.default_mapping, **((preset.mapping or {}) if preset else {}), **given}
+    if not collector.mapping(given, f"{pointer}/mapping"):
+        return None
+    enabled = entry.enabled if entry.enabled is not None else (preset.enabled if preset else True)
+    return Subscription(entry.name, action, trigger, compile_mapping(merged), enabled, entry.preset)
+
+
+def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
+    """Check and compile a parsed instance document; raises :class:`DefinitionError`."""
+    collector = ProblemCollector(document)
+    data = document.data
+    mappings = data.get("mappings") if isinstance(data, dict) else None
+    if isinstance(mappings, list) and len(mappings) > MAX_MAPPINGS:
+        collector.add(
+            Problem(
+                "/mappings",
+                f"An instance holds at most {MAX_MAPPINGS} mappings; this one has "
+                f"{len(mappings)}. Split it into several instances.",
+                "TOO_MANY_MAPPINGS",
+            )
+        )
+    schema = make_validator(load_schema("instance.schema.json"))
+    collector.extend(
+        [
+            problem
+            for problem in schema_problems(schema, data)
+            if not (problem.pointer == "/mappings" and "At most" in problem.message)
+        ]
+    )
+    collector.raise_if_any("The destination instance is invalid.")
+    definition = collector.model(InstanceDefinition, data)
+    collector.raise_if_any("The destination instance is invalid.")
+    if definition is None:  # pragma: no cover - model() recorded a problem
+        raise DefinitionError("The destination instance is invalid.", source=document.name)
+    target: str | Path = definition.destination
+    if base_dir is not None and (
+        "/" in definition.destination or definition.destination.endswith((".yaml", ".yml", ".json"))
+    ):
+        target = base_dir / definition.destination
+    try:
+        destination = load_destination(target)
+    except DefinitionError as exc:
+        where = f"{exc.source}: " if exc.source else ""
+        collector.add(Problem("/destination", f"{where}{exc.message}", exc.code))
+        for problem in exc.problems:
+            collector.add(Problem("/destination", f"{where}{problem}", problem.code))
+        collector.raise_if_any("The destination instance is invalid.")
+        raise
+    settings = _check_settings(destination, definition.settings, collector)
+    subscriptions: list[Subscription] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(definition.mappings):
+        pointer = join_pointer("mappings", index)
+        if entry.name in seen:
+            collector.add(
+                Problem(
+                    f"{pointer}/name",
+                    f"Another mapping is already named '{entry.name}'; names must be unique.",
+                    "DUPLICATE_NAME",
+                )
+            )
+        seen.add(entry.name)
+        subscription = _compile_subscription(destination, entry, pointer, collector)
+        if subscription is not None:
+            subscriptions.append(subscription)
+    collector.raise_if_any("The destination instance is invalid.")
+    secrets = _secret_values(destination, settings)
+    name = definition.name or destination.slug
+    return Instance(name, destination, settings, tuple(subscriptions), secrets, definition.delivery)
+
+
+def load_instance(path_or_dict: str | Path | Mapping[str, Any]) -> Instance:
+    """Load a destination instance from a YAML/JSON file or from a dict.
+
+    A relative destination path in the file is resolved from the file's folder. Raises
+    :class:`DefinitionError` listing every problem, including a 51st mapping.
+    """
+    if isinstance(path_or_dict, Mapping):
+        document = SourceDocument(dict(path_or_dict), "<instance>")
+        return build_instance(document, None)
+    path = Path(path_or_dict)
+    return build_instance(read_document(path), path.parent)

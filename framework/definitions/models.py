@@ -1,0 +1,182 @@
+"""Pydantic models of destination definitions and instances, as read from YAML or JSON.
+
+The models check types and shapes only; cross-references (a preset naming an action that
+exists, triggers and mappings that compile) are checked by :mod:`framework.definitions.loader`.
+Keys are camelCase in files (``allowNull``, ``defaultTrigger``), as Segment writes them, and
+snake_case in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+FieldType = Literal[
+    "string", "text", "number", "integer", "boolean", "datetime", "object", "password"
+]
+"""The types a field or setting can have; ``text`` is a long string, ``password`` a secret one."""
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+"""The HTTP methods an action's request can use."""
+
+BatchCombine = Literal["concat", "merge"]
+"""How the bodies of several events combine into one request.
+
+``concat``: each body is a JSON array and the combined body is their concatenation, in event
+order. ``merge``: each body is a JSON object and the combined body merges them key by key, the
+later event's value winning.
+"""
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+
+class Choice(_Model):
+    """One allowed value of a field, with a label for people.
+
+    A plain value (``choices: [eu, us]``) is read as a choice without a label.
+    """
+
+    value: str | int | float | bool
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_value(cls, data: Any) -> Any:
+        if isinstance(data, str | int | float | bool):
+            return {"value": data}
+        return data
+
+
+class FieldDefinition(_Model):
+    """A field of an action's payload, or a setting of a destination.
+
+    ``default`` is a mapping-kit value (e.g. ``{"@path": "$.userId"}``) used by default
+    mappings; for a setting it is the literal default value. ``aliases`` (settings only) lets a
+    short name stand for a value, e.g. a region name for its API base URL.
+    """
+
+    label: str
+    description: str = ""
+    type: FieldType
+    required: bool = False
+    default: Any = None
+    multiple: bool = False
+    allow_null: bool = False
+    choices: tuple[Choice, ...] | None = None
+    properties: dict[Key, FieldDefinition] | None = None
+    additional_properties: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+    format: Literal["uri", "email", "date-time", "https-url"] | None = None
+    aliases: dict[str, str] | None = None
+
+    def has_default(self) -> bool:
+        """Whether the definition gave a default (``default: null`` counts as given)."""
+        return "default" in self.model_fields_set
+
+
+class RequestTemplate(_Model):
+    """The HTTP request an action makes for one payload.
+
+    ``url`` and each header value are templates (``{{settings.baseUrl}}/events``) over
+    ``{settings, payload}``; ``body`` is a mapping-kit value over the same data. A header whose
+    value renders empty is left out.
+    """
+
+    method: HttpMethod
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+
+
+class BatchSpec(_Model):
+    """How the payloads of several events combine into one request.
+
+    Events are grouped by ``key`` (a template over ``{settings, payload}``, e.g. the user ID);
+    a group holds at most ``max_count`` events; the bodies combine as ``combine`` says.
+    """
+
+    key: str
+    max_count: Annotated[int, Field(ge=1, le=10_000)] = 100
+    combine: BatchCombine
+
+
+class ActionDefinition(_Model):
+    """One action of a destination: the payload it takes and the request it makes."""
+
+    title: str
+    description: str = ""
+    default_trigger: str
+    fields: dict[Key, FieldDefinition]
+    request: RequestTemplate
+    batch: BatchSpec | None = None
+
+
+class Preset(_Model):
+    """A ready-made subscription an instance can name instead of writing a mapping."""
+
+    name: str
+    action: Key
+    trigger: str | None = None
+    mapping: dict[str, Any] | None = None
+    enabled: bool = True
+
+
+class DestinationDefinition(_Model):
+    """A destination as data: its settings, actions and presets."""
+
+    name: str
+    slug: Slug
+    description: str = ""
+    integration_names: tuple[str, ...] = ()
+    settings: dict[Key, FieldDefinition]
+    actions: dict[Key, ActionDefinition]
+    presets: dict[Slug, Preset] = Field(default_factory=dict)
+
+
+class MappingEntry(_Model):
+    """One subscription of an instance: which action, when (trigger), and how (mapping).
+
+    Either ``preset`` names one of the destination's presets, or ``action`` is given; an
+    explicit ``trigger`` or ``mapping`` overrides the preset's or the action's default.
+    """
+
+    name: str
+    enabled: bool | None = None
+    preset: Slug | None = None
+    action: Key | None = None
+    trigger: str | None = None
+    mapping: dict[str, Any] | None = None
+
+
+class DeliveryOptions(_Model):
+    """How an instance's requests are sent; what is left unset takes the router's default."""
+
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    connect_timeout: Annotated[float, Field(gt=0)] | None = None
+    requests_per_second: Annotated[float, Field(gt=0)] | None = None
+    concurrency: Annotated[int, Field(ge=1)] | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    deadline: Annotated[float, Field(gt=0)] | None = None
+
+
+class InstanceDefinition(_Model):
+    """A destination instance: the destination, its settings, and at most 50 mappings."""
+
+    destination: str
+    name: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    mappings: list[MappingEntry] = Field(default_factory=list)
+    delivery: DeliveryOptions = Field(default_factory=DeliveryOptions)

@@ -1,0 +1,89 @@
+"""Checking a document against a JSON Schema, with every problem as a sentence at its pointer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from framework.definitions.source import join_pointer
+from framework.errors import Problem
+
+
+def make_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator for ``schema``, checked once; build one per schema and reuse it."""
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _sentence(error: ValidationError) -> tuple[str, str]:
+    """(pointer, message) for one jsonschema error, phrased for the person fixing the file."""
+    pointer = join_pointer(*error.absolute_path)
+    validator = error.validator
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return pointer, f"The required key '{missing}' is missing."
+    if validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = sorted(key for key in error.instance if key not in allowed)
+        known = ", ".join(sorted(allowed))
+        names = ", ".join(f"'{key}'" for key in unknown)
+        return pointer, f"Unknown key {names}; the keys allowed here are: {known}."
+    if validator == "maxItems" and isinstance(error.instance, list):
+        return pointer, (
+            f"At most {error.validator_value} items are allowed here, "
+            f"but there are {len(error.instance)}."
+        )
+    if validator == "type":
+        expected = error.validator_value
+        expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return pointer, f"Expected {expected_text}, but found {_describe(error.instance)}."
+    if validator == "enum":
+        options = ", ".join(str(option) for option in error.validator_value)
+        return pointer, f"The value must be one of: {options}."
+    if validator == "pattern":
+        return pointer, (
+            f"The value {error.instance!r} does not have the expected form "
+            f"(pattern {error.validator_value})."
+        )
+    if validator in {"anyOf", "oneOf"} and error.context:
+        deepest = max(error.context, key=lambda sub: len(sub.absolute_path))
+        if deepest.validator == "required":
+            return _sentence(deepest)
+    message = error.message[0].upper() + error.message[1:]
+    return pointer, message.rstrip(".") + "."
+
+
+def schema_problems(validator: Draft202012Validator, document: Any) -> list[Problem]:
+    """Every problem of ``document`` against the validator's schema (empty when valid)."""
+    problems: list[Problem] = []
+    errors: Iterable[ValidationError] = validator.iter_errors(document)
+    for error in errors:
+        if error.validator == "propertyNames" and error.context:
+            key = error.instance if isinstance(error.instance, str) else None
+            for sub in error.context:
+                name = sub.instance if key is None else key
+                pointer = join_pointer(*error.absolute_path, str(name))
+                problems.append(
+                    Problem(pointer, f"The key {name!r} is not a valid name here.", "SCHEMA")
+                )
+            continue
+        pointer, message = _sentence(error)
+        problems.append(Problem(pointer, message, "SCHEMA"))
+    return problems

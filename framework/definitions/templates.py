@@ -1,0 +1,113 @@
+"""Templates of an action's request: the URL, header values and the batch key.
+
+``{{settings.baseUrl}}/users/{{payload.userId}}`` is split once into literal text and paths;
+rendering joins them. In a URL, values taken from the payload are percent-encoded (so a user ID
+with ``/`` or ``?`` in it stays one path segment) while settings are inserted as they are (a
+base URL is meant to carry slashes). A missing value renders as nothing, and
+:meth:`Template.missing` says which paths were missing so a caller can refuse the request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from framework.errors import Problem
+from framework.mapping.jsvalues import js_string
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_PATH = re.compile(r"^(settings|payload)(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    text: str
+    path: tuple[str, ...] | None
+
+
+def _lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for key in path:
+        if type(value) is not dict:
+            return _MISSING
+        value = value.get(key, _MISSING)
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+class Template:
+    """A compiled request template over ``{settings, payload}``.
+
+    Build it with :meth:`compile`, which reports malformed placeholders as problems.
+    """
+
+    __slots__ = ("_encode_payload", "_parts", "source")
+
+    def __init__(self, source: str, parts: tuple[_Part, ...], *, encode_payload: bool) -> None:
+        self.source = source
+        self._parts = parts
+        self._encode_payload = encode_payload
+
+    @classmethod
+    def compile(
+        cls, source: str, pointer: str, *, url: bool = False
+    ) -> tuple[Template | None, list[Problem]]:
+        """Compile ``source``; returns the template, or None and the problems at ``pointer``."""
+        parts: list[_Part] = []
+        problems: list[Problem] = []
+        position = 0
+        for match in _PLACEHOLDER.finditer(source):
+            if match.start() > position:
+                parts.append(_Part(source[position : match.start()], None))
+            expression = match.group(1)
+            if not _PATH.match(expression):
+                problems.append(
+                    Problem(
+                        pointer,
+                        f"The placeholder {{{{{expression}}}}} must be a path starting with "
+                        "'settings.' or 'payload.', such as {{settings.baseUrl}}.",
+                        "TEMPLATE_INVALID",
+                    )
+                )
+            parts.append(_Part("", tuple(expression.split(".")[0:])))
+            position = match.end()
+        if position < len(source):
+            parts.append(_Part(source[position:], None))
+        leftover = _PLACEHOLDER.sub("", source)
+        if "{{" in leftover or "}}" in leftover:
+            problems.append(
+                Problem(pointer, "The template has an unbalanced '{{' or '}}'.", "TEMPLATE_INVALID")
+            )
+        if problems:
+            return None, problems
+        return cls(source, tuple(parts), encode_payload=url), []
+
+    @property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """The paths the template reads, e.g. ``("settings", "baseUrl")``."""
+        return tuple(part.path for part in self._parts if part.path is not None)
+
+    def missing(self, data: Mapping[str, Any]) -> list[str]:
+        """The dotted paths whose value is missing or null in ``data``."""
+        return [".".join(path) for path in self.paths if _lookup(data, path) in (_MISSING, None)]
+
+    def render(self, data: Mapping[str, Any]) -> str:
+        """The template filled from ``data`` (``{"settings": ..., "payload": ...}``)."""
+        out: list[str] = []
+        for part in self._parts:
+            if part.path is None:
+                out.append(part.text)
+                continue
+            value = _lookup(data, part.path)
+            if value is _MISSING or value is None:
+                continue
+            text = js_string(value)
+            if self._encode_payload and part.path[0] == "payload":
+                text = quote(text, safe="")
+            out.append(text)
+        return "".join(out)

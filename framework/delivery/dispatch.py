@@ -1,0 +1,261 @@
+"""Sending planned requests: retries, batches, per-event results, dead letters.
+
+A :class:`Dispatcher` serves one router. Each ready plan becomes a :class:`Pending` item with
+a future; items go through ordered lanes (see :mod:`.batching`), are combined into one request
+per batch, sent with retries, and each item's future is settled with its own
+:class:`~framework.delivery.outcome.Delivery`. A batch the API refuses for good is split and
+its events sent one by one, so one bad event never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from framework.definitions.instance import Instance, Planned
+from framework.definitions.request import PlannedRequest, combine_requests
+from framework.delivery.batching import Lanes
+from framework.delivery.deadletter import DeadLetter, DeadLetterStore
+from framework.delivery.http import Answer, HttpSender, error_for
+from framework.delivery.outcome import Delivery, Outcome
+from framework.delivery.ratelimit import RateLimiter
+from framework.delivery.retry import RetryPolicy
+from framework.delivery.stats import DeliveryStats
+from framework.errors import DeliveryError, RateLimitedError
+
+logger = logging.getLogger("actionkit.delivery")
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds to wait for a connection and for an answer, unless an instance says otherwise."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """One event's planned request, waiting to be sent; ``future`` gets its Delivery."""
+
+    instance: Instance
+    plan: Planned
+    event: dict[str, Any]
+    future: asyncio.Future[Delivery]
+    dead_letter: bool = True
+    enqueued: float = field(default_factory=time.perf_counter)
+
+    @property
+    def request(self) -> PlannedRequest:
+        """The planned request (a ready plan always has one)."""
+        if self.plan.request is None:  # pragma: no cover - only ready plans become Pending
+            raise ValueError("a pending delivery needs a request")
+        return self.plan.request
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    answer: Answer | None
+    error: DeliveryError | None
+    attempts: int
+
+
+def _redact(text: str, secrets: frozenset[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+class Dispatcher:
+    """Sends the ready plans of a router's instances and settles each one's Delivery."""
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy,
+        timeout: float,
+        dead_letters: DeadLetterStore | None,
+        stats: DeliveryStats,
+        batch_window: float,
+        transport: httpx.AsyncBaseTransport | None,
+        seed: int | None,
+    ) -> None:
+        self._retry = retry
+        self._timeout = timeout
+        self._dead_letters = dead_letters
+        self._stats = stats
+        self._rng = random.Random(seed)
+        self._sender = HttpSender(transport=transport)
+        self._lanes: Lanes[Pending] = Lanes(self._send_batch, self._fail_batch, window=batch_window)
+        self._limiters: dict[str, RateLimiter] = {}
+        self._sleep = asyncio.sleep
+
+    async def aclose(self) -> None:
+        """Wait for what is in flight, then close the HTTP client."""
+        await self._lanes.drain()
+        await self._sender.aclose()
+
+    def submit(self, pending: Pending) -> None:
+        """Queue a ready plan; its future is settled when its delivery ends."""
+        action = pending.plan.action
+        batch = pending.instance.destination.actions[action].definition.batch
+        if batch is None or pending.plan.batch_key is None:
+            key: tuple[str, ...] = (
+                pending.instance.name,
+                pending.plan.mapping,
+                "",
+                str(id(pending)),
+            )
+            max_count = 1
+        else:
+            key = (pending.instance.name, pending.plan.mapping, pending.plan.batch_key)
+            max_count = batch.max_count
+        self._lanes.submit(key, pending, max_count)
+
+    def _limiter(self, instance: Instance) -> RateLimiter:
+        limiter = self._limiters.get(instance.name)
+        if limiter is None:
+            options = instance.delivery
+            limiter = RateLimiter(options.requests_per_second, options.concurrency)
+            self._limiters[instance.name] = limiter
+        return limiter
+
+    def _policy(self, instance: Instance) -> RetryPolicy:
+        options = instance.delivery
+        if options.max_attempts is None and options.deadline is None:
+            return self._retry
+        return RetryPolicy(
+            max_attempts=options.max_attempts or self._retry.max_attempts,
+            base_delay=self._retry.base_delay,
+            max_delay=self._retry.max_delay,
+            deadline=options.deadline or self._retry.deadline,
+            max_retry_after=self._retry.max_retry_after,
+        )
+
+    def _http_timeout(self, instance: Instance) -> httpx.Timeout:
+        read = instance.delivery.timeout or self._timeout
+        connect = instance.delivery.connect_timeout or read
+        return httpx.Timeout(read, connect=connect)
+
+    async def _send_with_retries(self, instance: Instance, request: PlannedRequest) -> _Result:
+        policy = self._policy(instance)
+        timeout = self._http_timeout(instance)
+        limiter = self._limiter(instance)
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            answer: Answer | None = None
+            error: DeliveryError | None
+            try:
+                async with limiter:
+                    answer = await self._sender.send(request, timeout)
+                error = error_for(answer)
+            except DeliveryError as exc:
+                error = exc
+            if error is None or not error.retryable:
+                return _Result(answer, error, attempts)
+            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+            wait = policy.next_wait(attempts, time.monotonic() - started, retry_after, self._rng)
+            if wait is None:
+                return _Result(answer, error, attempts)
+            await self._sleep(wait)
+
+    async def _send_batch(self, batch: list[Pending]) -> None:
+        first = batch[0]
+        instance = first.instance
+        if len(batch) == 1:
+            request = first.request
+        else:
+            combine = instance.destination.actions[first.plan.action].definition.batch
+            how = combine.combine if combine is not None else "concat"
+            request = combine_requests([item.request for item in batch], how)
+        result = await self._send_with_retries(instance, request)
+        if result.error is not None and not result.error.retryable and len(batch) > 1:
+            # The API refused the combined request: find the culprit by sending each event
+            # on its own, in order, so the others still get through.
+            for item in batch:
+                await self._send_batch([item])
+            return
+        for item in batch:
+            self._settle(item, request, result, len(batch))
+
+    def _settle(self, item: Pending, request: PlannedRequest, result: _Result, size: int) -> None:
+        plan = item.plan
+        instance = item.instance
+        latency = time.perf_counter() - item.enqueued
+        answer = result.answer
+        response = _redact(answer.body, instance.secrets) if answer is not None else None
+        common: dict[str, Any] = {
+            "instance": instance.name,
+            "mapping": plan.mapping,
+            "action": plan.action,
+            "message_id": _message_id(item.event),
+            "status": answer.status if answer is not None else None,
+            "request": request.redacted(),
+            "response": response,
+            "attempts": result.attempts,
+            "batch_size": size,
+            "latency": latency,
+        }
+        if result.error is None:
+            delivery = Delivery(outcome="delivered", **common)
+        else:
+            delivery = self._failed(item, result.error, common)
+        self._stats.record(instance.name, plan.action, delivery.outcome, latency)
+        if not item.future.done():
+            item.future.set_result(delivery)
+
+    def _failed(self, item: Pending, error: DeliveryError, common: dict[str, Any]) -> Delivery:
+        instance = item.instance
+        message = _redact(error.message, instance.secrets)
+        outcome: Outcome = "retryable_failure" if error.retryable else "permanent_failure"
+        letter_id = None
+        if self._dead_letters is not None and item.dead_letter:
+            letter_id = self._dead_letters.add(
+                DeadLetter(
+                    instance=instance.name,
+                    mapping=item.plan.mapping,
+                    action=item.plan.action,
+                    event=item.event,
+                    error_code=error.code,
+                    error_message=message,
+                    attempts=common["attempts"],
+                    status=common["status"],
+                    request=common["request"],
+                )
+            )
+            outcome = "dead_lettered"
+        logger.warning(
+            "delivery failed: instance=%s mapping=%s action=%s code=%s status=%s attempts=%d "
+            "outcome=%s message_id=%s: %s",
+            instance.name,
+            item.plan.mapping,
+            item.plan.action,
+            error.code,
+            common["status"],
+            common["attempts"],
+            outcome,
+            common["message_id"],
+            message,
+        )
+        return Delivery(
+            outcome=outcome,
+            error_code=error.code,
+            error_message=message,
+            dead_letter_id=letter_id,
+            **common,
+        )
+
+    def _fail_batch(self, batch: list[Pending], error: BaseException) -> None:
+        logger.error("delivery crashed: %s: %s", type(error).__name__, error)
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(error)
+
+
+def _message_id(event: dict[str, Any]) -> str | None:
+    value = event.get("messageId")
+    return value if isinstance(value, str) else None

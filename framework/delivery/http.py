@@ -1,0 +1,121 @@
+"""Sending one planned request with httpx, and turning what happens into our errors.
+
+This is the one place where httpx's exceptions are translated (``raise ... from exc``), and
+where a status code becomes a delivery error: 2xx is success; 401/403 are
+:class:`InvalidAuthenticationError`; 429 is :class:`RateLimitedError` with its Retry-After;
+408, 423 and 5xx other than 501/505 are :class:`RetryableError`; every other status is a
+permanent :class:`IntegrationError`. At most ``max_response_bytes`` of a response are read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from framework.definitions.request import PlannedRequest
+from framework.delivery.retry import is_retryable_status, parse_retry_after
+from framework.errors import (
+    ConnectionFailedError,
+    DeliveryError,
+    DeliveryTimeoutError,
+    IntegrationError,
+    InvalidAuthenticationError,
+    RateLimitedError,
+    RetryableError,
+)
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+"""How much of a response body is read and kept, at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the API answered: status, the Retry-After it asked for, the (bounded) body."""
+
+    status: int
+    body: str
+    retry_after: float | None
+    elapsed: float
+    truncated: bool = False
+
+
+def error_for(answer: Answer) -> DeliveryError | None:
+    """The delivery error an answer means, or ``None`` for a success (2xx)."""
+    status = answer.status
+    if 200 <= status < 300:
+        return None
+    detail = answer.body.strip().replace("\n", " ")[:300]
+    message = f"The API answered {status}" + (f": {detail}" if detail else ".")
+    if status == 429:
+        return RateLimitedError(message, status=status, retry_after=answer.retry_after)
+    if status in (401, 403):
+        return InvalidAuthenticationError(message, status=status)
+    if is_retryable_status(status):
+        return RetryableError(message, status=status)
+    return IntegrationError(message, status=status)
+
+
+class HttpSender:
+    """Sends planned requests on one pooled, keep-alive httpx client."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            headers={"user-agent": "actionkit"},
+        )
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+    async def send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
+        """Send ``request``; returns the answer, or raises a retryable network error."""
+        started = time.perf_counter()
+        try:
+            async with self._client.stream(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                json=request.json,
+                timeout=timeout,
+            ) as response:
+                chunks: list[bytes] = []
+                size = 0
+                truncated = False
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        truncated = True
+                        break
+                body = b"".join(chunks)[: self.max_response_bytes]
+                return Answer(
+                    status=response.status_code,
+                    body=body.decode("utf-8", errors="replace"),
+                    retry_after=parse_retry_after(response.headers.get("retry-after")),
+                    elapsed=time.perf_counter() - started,
+                    truncated=truncated,
+                )
+        except httpx.TimeoutException as exc:
+            raise DeliveryTimeoutError(
+                f"No answer within the timeout ({type(exc).__name__})."
+            ) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise ConnectionFailedError(
+                f"The connection failed before an answer came ({type(exc).__name__})."
+            ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise IntegrationError(f"The request URL cannot be used: {exc}.") from exc

@@ -1,0 +1,337 @@
+"""The router a pipeline embeds: events in, one :class:`Delivery` per subscription out.
+
+Async first (``async with Router(...) as router: await router.aroute(event)``); the sync API
+(``with Router(...) as router: router.route(event)``) runs the same code on an event loop of
+its own in a background thread. Every event routed ends, for each enabled subscription of each
+instance, delivered, not subscribed, filtered (with the reason), invalid (with its errors), or
+failed; with a dead-letter store (the default), failures are stored for replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from framework.definitions.instance import Instance, Planned, load_instance
+from framework.delivery.deadletter import DeadLetter, DeadLetterStore
+from framework.delivery.dispatch import DEFAULT_TIMEOUT, Dispatcher, Pending
+from framework.delivery.outcome import Delivery
+from framework.delivery.retry import RetryPolicy
+from framework.delivery.stats import DeliveryStats
+from framework.errors import ActionkitError, EventError
+
+DEFAULT_DEAD_LETTERS = Path(".actionkit") / "dead-letters.sqlite"
+"""Where failed deliveries are kept unless the router is told otherwise."""
+
+DEFAULT_CONCURRENCY = 64
+"""How many events ``route_many`` keeps in flight at once, by default."""
+
+T = TypeVar("T")
+
+InstanceSource = Instance | str | Path | Mapping[str, Any]
+
+
+def _as_instance(source: InstanceSource) -> Instance:
+    return source if isinstance(source, Instance) else load_instance(source)
+
+
+def _message_id(event: Any) -> str | None:
+    value = event.get("messageId") if isinstance(event, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _immediate(plan: Planned, event: Any, *, dry_run: bool) -> Delivery | None:
+    """The delivery of a plan that needs no sending, or None when it must be sent."""
+    common: dict[str, Any] = {
+        "instance": plan.instance,
+        "mapping": plan.mapping,
+        "action": plan.action,
+        "message_id": _message_id(event),
+    }
+    if plan.status == "not_subscribed":
+        return Delivery(outcome="not_subscribed", **common)
+    if plan.status == "filtered":
+        return Delivery(outcome="filtered", reason=plan.reason, **common)
+    if plan.status == "invalid":
+        first = plan.errors[0] if plan.errors else None
+        return Delivery(
+            outcome="invalid",
+            error_code=first.code if first else None,
+            error_message=" ".join(error.message for error in plan.errors) or None,
+            errors=tuple(
+                {"pointer": e.pointer, "code": e.code, "message": e.message} for e in plan.errors
+            ),
+            **common,
+        )
+    if dry_run:
+        request = plan.request.redacted() if plan.request is not None else None
+        return Delivery(outcome="dry_run", request=request, **common)
+    return None
+
+
+class Router:
+    """Routes Segment events through destination instances and delivers the requests.
+
+    ``instances``: :class:`Instance` objects, or paths/dicts to load them from.
+    ``dry_run``: build every request and send nothing. ``dead_letters``: a path (default
+    ``.actionkit/dead-letters.sqlite``), a :class:`DeadLetterStore`, or ``None`` for none.
+    ``timeout``: seconds for connecting and for an answer (an instance's ``delivery`` block
+    overrides it). ``batch_window``: seconds an idle batch lane waits for more events before
+    sending (0: batches form only while a user's previous request is in flight).
+    ``concurrency``: events ``route_many`` keeps in flight. ``transport``: an httpx transport
+    (tests use :class:`httpx.MockTransport`). ``seed``: seeds the retry jitter.
+    """
+
+    def __init__(
+        self,
+        instances: Iterable[InstanceSource],
+        *,
+        dry_run: bool = False,
+        dead_letters: str | Path | DeadLetterStore | None = DEFAULT_DEAD_LETTERS,
+        retry: RetryPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        batch_window: float = 0.0,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        transport: httpx.AsyncBaseTransport | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.instances: tuple[Instance, ...] = tuple(_as_instance(i) for i in instances)
+        names = [instance.name for instance in self.instances]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"Instance names must be unique; repeated: {', '.join(duplicates)}.")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.dry_run = dry_run
+        self.concurrency = concurrency
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._batch_window = batch_window
+        self._transport = transport
+        self._seed = seed
+        self._owns_store = not isinstance(dead_letters, DeadLetterStore)
+        self._dead_letters_source = dead_letters
+        self.dead_letters: DeadLetterStore | None = None
+        self._stats = DeliveryStats()
+        self._dispatcher: Dispatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self._dispatcher is not None:
+            return
+        source = self._dead_letters_source
+        if isinstance(source, DeadLetterStore):
+            self.dead_letters = source
+        elif source is not None and not self.dry_run:
+            self.dead_letters = DeadLetterStore(source)
+        self._dispatcher = Dispatcher(
+            retry=self._retry,
+            timeout=self._timeout,
+            dead_letters=self.dead_letters,
+            stats=self._stats,
+            batch_window=self._batch_window,
+            transport=self._transport,
+            seed=self._seed,
+        )
+
+    async def _close(self) -> None:
+        if self._dispatcher is not None:
+            await self._dispatcher.aclose()
+            self._dispatcher = None
+        if self.dead_letters is not None and self._owns_store:
+            self.dead_letters.close()
+            self.dead_letters = None
+
+    async def __aenter__(self) -> Router:
+        await self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    def __enter__(self) -> Router:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="actionkit-router", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        self._call(self._start())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            self._call(self._close())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            self._loop = self._thread = None
+
+    def _call(self, coroutine: Any) -> Any:
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("Use the sync API inside `with Router(...) as router:`.")
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result()
+
+    # -- routing -------------------------------------------------------------------------
+
+    async def aroute(
+        self,
+        event: Any,
+        *,
+        only: tuple[str, str] | None = None,
+        dead_letter: bool = True,
+    ) -> list[Delivery]:
+        """Route one event through every instance; one Delivery per enabled subscription.
+
+        ``only`` (instance name, mapping name) restricts routing to one subscription, as a
+        replay does; ``dead_letter=False`` keeps failures out of the dead-letter store. A
+        malformed event gives one ``invalid`` Delivery per instance.
+        """
+        await self._start()
+        dispatcher = self._dispatcher
+        if dispatcher is None:  # pragma: no cover - _start sets it
+            raise RuntimeError("the router is closed")
+        loop = asyncio.get_running_loop()
+        results: list[Delivery | asyncio.Future[Delivery]] = []
+        for instance in self.instances:
+            if only is not None and instance.name != only[0]:
+                continue
+            try:
+                plans = instance.plan(event)
+            except EventError as exc:
+                delivery = Delivery(
+                    instance=instance.name,
+                    mapping="",
+                    action="",
+                    outcome="invalid",
+                    message_id=_message_id(event),
+                    error_code=exc.code,
+                    error_message=exc.message,
+                    errors=({"pointer": exc.pointer, "code": exc.code, "message": exc.message},),
+                )
+                self._stats.record(instance.name, "", "invalid", None)
+                results.append(delivery)
+                continue
+            for plan in plans:
+                if only is not None and plan.mapping != only[1]:
+                    continue
+                immediate = _immediate(plan, event, dry_run=self.dry_run)
+                if immediate is not None:
+                    self._stats.record(instance.name, plan.action, immediate.outcome, None)
+                    results.append(immediate)
+                    continue
+                future: asyncio.Future[Delivery] = loop.create_future()
+                dispatcher.submit(Pending(instance, plan, event, future, dead_letter))
+                results.append(future)
+        return [item if isinstance(item, Delivery) else await item for item in results]
+
+    def route(self, event: Any) -> list[Delivery]:
+        """Sync :meth:`aroute` (inside ``with Router(...) as router:``)."""
+        result: list[Delivery] = self._call(self.aroute(event))
+        return result
+
+    async def aroute_many(
+        self, events: Iterable[Any] | AsyncIterable[Any], *, concurrency: int | None = None
+    ) -> AsyncIterator[list[Delivery]]:
+        """Route a stream of events, at most ``concurrency`` in flight; results in order."""
+        limit = concurrency or self.concurrency
+        window: list[asyncio.Task[list[Delivery]]] = []
+        async for event in _aiter(events):
+            window.append(asyncio.ensure_future(self.aroute(event)))
+            if len(window) >= limit:
+                yield await window.pop(0)
+        for task in window:
+            yield await task
+
+    def route_many(
+        self, events: Iterable[Any], *, concurrency: int | None = None
+    ) -> Iterator[list[Delivery]]:
+        """Sync :meth:`aroute_many`: yields each event's deliveries, in input order."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("Use the sync API inside `with Router(...) as router:`.")
+        limit = concurrency or self.concurrency
+        window: list[Future[list[Delivery]]] = []
+        for event in events:
+            window.append(asyncio.run_coroutine_threadsafe(self.aroute(event), loop))
+            if len(window) >= limit:
+                yield window.pop(0).result()
+        for future in window:
+            yield future.result()
+
+    # -- dead letters and stats ----------------------------------------------------------
+
+    async def areplay(self, ids: Iterable[int] | None = None) -> list[tuple[DeadLetter, Delivery]]:
+        """Send dead letters again; a letter whose delivery succeeds leaves the store.
+
+        A letter for an instance or mapping this router does not have is left as it is.
+        """
+        await self._start()
+        store = self.dead_letters
+        if store is None:
+            raise ActionkitError("This router has no dead-letter store to replay from.")
+        letters = (
+            store.list()
+            if ids is None
+            else [letter for letter in (store.get(i) for i in ids) if letter is not None]
+        )
+        replayed: list[tuple[DeadLetter, Delivery]] = []
+        for letter in letters:
+            deliveries = await self._areplay_one(letter)
+            for delivery in deliveries:
+                replayed.append((letter, delivery))
+        return replayed
+
+    async def _areplay_one(self, letter: DeadLetter) -> list[Delivery]:
+        store = self.dead_letters
+        if store is None or letter.id is None:  # pragma: no cover - checked by areplay
+            return []
+        deliveries = await self.aroute(
+            letter.event, only=(letter.instance, letter.mapping), dead_letter=False
+        )
+        if deliveries and all(d.outcome == "delivered" for d in deliveries):
+            store.remove(letter.id)
+        return deliveries
+
+    def replay(self, ids: Iterable[int] | None = None) -> list[tuple[DeadLetter, Delivery]]:
+        """Sync :meth:`areplay`."""
+        result: list[tuple[DeadLetter, Delivery]] = self._call(self.areplay(ids))
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of each outcome and delivery latency (p50, p99), by instance and action."""
+        return {"totals": self._stats.outcome_counts(), "by_instance": self._stats.snapshot()}
+
+
+async def _aiter(events: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(events, AsyncIterable):
+        async for event in events:
+            yield event
+    else:
+        for event in itertools.chain(events):
+            yield event

@@ -1,0 +1,320 @@
+"""The Contentstack Personalize Edge API, emulated: events, user attributes and merges.
+
+:class:`PersonalizeEdge` is the behaviour (an :class:`~framework.emulators.server.EmulatedApi`);
+:class:`ContentstackEmulator` serves it on loopback. What it checks and answers, and where it
+had to choose because Contentstack's documentation is silent, is described in
+``docs/emulator.md``. In short:
+
+- ``x-project-uid`` missing or blank: 400; another project than the one served: 403.
+- ``x-cs-personalize-user-uid`` missing or blank on ``/events`` and ``/user-attributes``: 400.
+- ``content-type`` other than ``application/json``: 415. Body not JSON or of the wrong shape,
+  or naming an event or attribute the project does not define: 400, with every problem listed.
+- Success: 200 with ``{"message": ...}``. A request is all or nothing: refused, it changes
+  nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework.emulators.server import (
+    ApiError,
+    EmulatorServer,
+    Request,
+    Response,
+    Route,
+    dispatch,
+)
+
+__all__ = [
+    "ATTRIBUTES_PATH",
+    "EVENTS_PATH",
+    "MERGE_PATH",
+    "PROJECT_HEADER",
+    "USER_HEADER",
+    "ContentstackEmulator",
+    "PersonalizeEdge",
+    "check_attributes",
+    "check_events",
+    "check_merge",
+]
+
+EVENTS_PATH = "/events"
+ATTRIBUTES_PATH = "/user-attributes"
+MERGE_PATH = "/user-attributes/actions/merge"
+PROJECT_HEADER = "x-project-uid"
+USER_HEADER = "x-cs-personalize-user-uid"
+
+_EVENT_TYPES = ("EVENT", "IMPRESSION")
+_IMPRESSION_FIELDS = ("experienceShortUid", "variantShortUid")
+_MERGE_FIELDS = ("sourceUserUid", "targetUserUid")
+
+Problem = dict[str, str]
+
+
+@dataclass(slots=True)
+class _User:
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # (arrival number, event): merging two users keeps their events in arrival order.
+    events: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Project:
+    users: dict[str, _User] = field(default_factory=dict)
+    merges: list[dict[str, str]] = field(default_factory=list)
+
+
+def _problem(pointer: str, message: str, code: str = "INVALID_BODY") -> Problem:
+    return {"pointer": pointer, "message": message, "code": code}
+
+
+def _refuse(problems: list[Problem]) -> ApiError:
+    """One 400 listing every problem; its code is the problems' when they all share one."""
+    codes = {problem["code"] for problem in problems}
+    code = codes.pop() if len(codes) == 1 else "INVALID_BODY"
+    message = problems[0]["message"]
+    if len(problems) > 1:
+        more = len(problems) - 1
+        message += f" {more} more {'problem is' if more == 1 else 'problems are'} in errors."
+    return ApiError(400, code, message, errors=tuple(problems))
+
+
+def _is_uid(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def check_events(body: object, defined: frozenset[str] | None) -> list[Problem]:
+    """Every problem of an ``/events`` body (a JSON array of events); empty when valid."""
+    if not isinstance(body, list):
+        return [_problem("", "The body must be a JSON array of events.")]
+    problems: list[Problem] = []
+    for index, item in enumerate(body):
+        where = f"/{index}"
+        if not isinstance(item, dict):
+            problems.append(_problem(where, f"Event {index} must be a JSON object."))
+            continue
+        kind = item.get("type")
+        if kind not in _EVENT_TYPES:
+            problems.append(
+                _problem(
+                    f"{where}/type", f'The type of event {index} must be "EVENT" or "IMPRESSION".'
+                )
+            )
+        elif kind == "EVENT":
+            key = item.get("eventKey")
+            if not (isinstance(key, str) and key):
+                problems.append(
+                    _problem(f"{where}/eventKey", f"Event {index} needs an eventKey (a string).")
+                )
+            elif defined is not None and key not in defined:
+                problems.append(
+                    _problem(
+                        f"{where}/eventKey",
+                        f"The eventKey of event {index} is not an event defined in the project.",
+                        "UNDEFINED_EVENT",
+                    )
+                )
+        else:
+            problems.extend(
+                _problem(f"{where}/{name}", f"Impression {index} needs a {name} (a string).")
+                for name in _IMPRESSION_FIELDS
+                if not (isinstance(item.get(name), str) and item[name])
+            )
+    return problems
+
+
+def check_attributes(body: object, defined: frozenset[str] | None) -> list[Problem]:
+    """Every problem of a ``/user-attributes`` body (a JSON object); empty when valid."""
+    if not isinstance(body, dict):
+        return [_problem("", "The body must be a JSON object of attribute keys and values.")]
+    problems: list[Problem] = []
+    for key in body:
+        pointer = "/" + key.replace("~", "~0").replace("/", "~1")
+        if not key:
+            problems.append(_problem(pointer, "An attribute key must not be empty."))
+        elif defined is not None and key not in defined:
+            problems.append(
+                _problem(
+                    pointer,
+                    f"The attribute key at {pointer} is not an attribute defined in the project.",
+                    "UNDEFINED_ATTRIBUTE",
+                )
+            )
+    return problems
+
+
+def check_merge(body: object) -> list[Problem]:
+    """Every problem of a merge body (``sourceUserUid`` and ``targetUserUid``); empty if valid."""
+    if not isinstance(body, dict):
+        return [
+            _problem("", "The body must be a JSON object with sourceUserUid and targetUserUid.")
+        ]
+    return [
+        _problem(f"/{name}", f"The merge needs a {name} (a non-empty string).")
+        for name in _MERGE_FIELDS
+        if not _is_uid(body.get(name))
+    ]
+
+
+def _recorded_event(item: dict[str, Any]) -> dict[str, str]:
+    if item["type"] == "EVENT":
+        return {"type": "EVENT", "eventKey": item["eventKey"]}
+    return {"type": "IMPRESSION", **{name: item[name] for name in _IMPRESSION_FIELDS}}
+
+
+class PersonalizeEdge:
+    """The Edge API's behaviour and state, per project, then per user.
+
+    ``project_uid`` (None: any) is the only project served; others get 403.
+    ``defined_events`` and ``defined_attributes`` (None: any key) are the event and attribute
+    keys defined in the project; a request naming another is refused with 400.
+    """
+
+    def __init__(
+        self,
+        project_uid: str | None = None,
+        defined_events: Iterable[str] | None = None,
+        defined_attributes: Iterable[str] | None = None,
+    ) -> None:
+        self.project_uid = project_uid
+        self.defined_events = None if defined_events is None else frozenset(defined_events)
+        self.defined_attributes = (
+            None if defined_attributes is None else frozenset(defined_attributes)
+        )
+        self._projects: dict[str, _Project] = {}
+        self._arrivals = itertools.count()
+        self._routes: dict[str, dict[str, Route]] = {
+            EVENTS_PATH: {"POST": self._track_events},
+            ATTRIBUTES_PATH: {"PATCH": self._set_attributes},
+            MERGE_PATH: {"POST": self._merge_users},
+        }
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request to the Edge API."""
+        return dispatch(self._routes, request)
+
+    def state(self) -> dict[str, Any]:
+        """``{"projects": {uid: {"users": {uid: {"attributes", "events"}}, "merges": [...]}}}``."""
+        return {
+            "projects": {
+                project_uid: {
+                    "users": {
+                        user_uid: {
+                            "attributes": copy.deepcopy(user.attributes),
+                            "events": [dict(event) for _, event in user.events],
+                        }
+                        for user_uid, user in project.users.items()
+                    },
+                    "merges": [dict(merge) for merge in project.merges],
+                }
+                for project_uid, project in self._projects.items()
+            }
+        }
+
+    def reset(self) -> None:
+        """Forget every project, user, event, attribute and merge."""
+        self._projects.clear()
+        self._arrivals = itertools.count()
+
+    # Endpoints
+
+    def _track_events(self, request: Request) -> Response:
+        project_uid = self._project_uid(request)
+        user_uid = self._user_uid(request)
+        body = self._json_body(request)
+        problems = check_events(body, self.defined_events)
+        if problems:
+            raise _refuse(problems)
+        if body:
+            user = self._project(project_uid).users.setdefault(user_uid, _User())
+            user.events.extend((next(self._arrivals), _recorded_event(item)) for item in body)
+        return Response(200, {"message": "Events triggered successfully"})
+
+    def _set_attributes(self, request: Request) -> Response:
+        project_uid = self._project_uid(request)
+        user_uid = self._user_uid(request)
+        body = self._json_body(request)
+        problems = check_attributes(body, self.defined_attributes)
+        if problems:
+            raise _refuse(problems)
+        if body:
+            user = self._project(project_uid).users.setdefault(user_uid, _User())
+            user.attributes.update(body)
+        return Response(200, {"message": "User Attributes added successfully"})
+
+    def _merge_users(self, request: Request) -> Response:
+        project_uid = self._project_uid(request)
+        body = self._json_body(request)
+        problems = check_merge(body)
+        if problems:
+            raise _refuse(problems)
+        source, target = body["sourceUserUid"], body["targetUserUid"]
+        project = self._project(project_uid)
+        moved = project.users.pop(source, None) if source != target else None
+        if moved is not None:
+            into = project.users.setdefault(target, _User())
+            # Contentstack: on a conflict, the source user's attribute value wins.
+            into.attributes = {**into.attributes, **moved.attributes}
+            into.events = sorted(into.events + moved.events, key=lambda pair: pair[0])
+        project.merges.append({"sourceUserUid": source, "targetUserUid": target})
+        return Response(200, {"message": "User Attributes merged successfully"})
+
+    # Checks shared by the endpoints
+
+    def _project_uid(self, request: Request) -> str:
+        value = request.header(PROJECT_HEADER)
+        if value is None or not value.strip():
+            raise ApiError(400, "MISSING_PROJECT_UID", f"The {PROJECT_HEADER} header is required.")
+        if self.project_uid is not None and value != self.project_uid:
+            raise ApiError(
+                403,
+                "UNKNOWN_PROJECT",
+                f"The {PROJECT_HEADER} header names a project this Edge API does not serve.",
+            )
+        return value
+
+    def _user_uid(self, request: Request) -> str:
+        value = request.header(USER_HEADER)
+        if value is None or not value.strip():
+            raise ApiError(400, "MISSING_USER_UID", f"The {USER_HEADER} header is required.")
+        return value
+
+    def _json_body(self, request: Request) -> Any:
+        media_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            raise ApiError(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "The body must be JSON, sent with content-type: application/json.",
+            )
+        return request.json()
+
+    def _project(self, project_uid: str) -> _Project:
+        return self._projects.setdefault(project_uid, _Project())
+
+
+class ContentstackEmulator(EmulatorServer):
+    """The Personalize Edge API on loopback: ``with ContentstackEmulator() as api: api.url``.
+
+    ``edge`` is its :class:`PersonalizeEdge` (see it for ``project_uid``, ``defined_events``
+    and ``defined_attributes``); see :class:`~framework.emulators.server.EmulatorServer` for the
+    rest: :meth:`state`, :meth:`reset`, :meth:`inject`, :meth:`fail_for`, :attr:`requests`.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        project_uid: str | None = None,
+        *,
+        defined_events: Iterable[str] | None = None,
+        defined_attributes: Iterable[str] | None = None,
+        max_logged_requests: int = 1000,
+    ) -> None:
+        self.edge = PersonalizeEdge(project_uid, defined_events, defined_attributes)
+        super().__init__(self.edge, host=host, port=port, max_logged_requests=max_logged_requests)

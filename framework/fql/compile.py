@@ -1,0 +1,193 @@
+"""Compile a trigger tree into one Python function, once; no tree walk per event.
+
+The tree becomes the source of a single function, ``match(e)``, whose body is one boolean
+expression built from fixed templates. Every literal, key and pattern is bound as a constant
+(``c0``, ``c1``, ...) in the function's globals, never written into the source, so no value
+from a trigger can change the code. Per event the function does a ``dict.get`` per path
+step, an exact type check and the comparison itself.
+
+Values are read by their JSON type: ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``
+and ``None`` exactly (``type(x) is ...``), which is what makes the function total: no
+``__eq__`` of a foreign object is ever called, so it cannot raise. ``bool`` is not a number
+here, and a missing value reads as ``None``: every operator treats null and missing alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from framework.fql.ast import (
+    And,
+    Comparison,
+    Field,
+    Membership,
+    Node,
+    Not,
+    Or,
+    Step,
+    TextMatch,
+)
+
+__all__ = ["compile_tree", "get_path", "glob_match"]
+
+# Paths longer than this are read by a loop (get_path) rather than inline code, which keeps
+# the generated expression shallow for Python's own compiler.
+_INLINE_PATH_STEPS = 6
+
+_NUMBER_TEST = "((t := type({x})) is int or t is float)"
+_IDENTITY = ("boolean", "null")
+
+
+def compile_tree(node: Node) -> Callable[[object], bool]:
+    """The predicate for ``node``: an event (a ``dict``) in, ``True``/``False`` out.
+
+    Anything that is not a ``dict`` gives ``False``. The predicate never raises.
+    """
+    generator = _Generator()
+    body = generator.node(node)
+    source = (
+        f"def match(e):\n    if type(e) is not dict:\n        return False\n    return {body}\n"
+    )
+    namespace: dict[str, Any] = {
+        "__builtins__": {},
+        "dict": dict,
+        "list": list,
+        "str": str,
+        "int": int,
+        "float": float,
+        "type": type,
+        "len": len,
+        "_get": get_path,
+        "_glob": glob_match,
+        **generator.constants,
+    }
+    exec(compile(source, "<trigger>", "exec"), namespace)
+    match: Callable[[object], bool] = namespace["match"]
+    return match
+
+
+def get_path(event: dict[str, object], path: tuple[Step, ...]) -> object:
+    """Read ``path`` from ``event``; ``None`` when any step is missing or of the wrong type."""
+    value: object = event
+    for step in path:
+        if isinstance(step, str):
+            if type(value) is not dict:
+                return None
+            value = value.get(step)
+        else:
+            if type(value) is not list or step >= len(value):
+                return None
+            value = value[step]
+    return value
+
+
+def glob_match(parts: tuple[str, ...], text: str) -> bool:
+    """Whether ``text`` matches the ``*`` glob split into ``parts`` (at least two).
+
+    Anchored at both ends, then each inner part found leftmost: linear in the text, where a
+    regular expression with several ``.*`` can backtrack for a very long time.
+    """
+    first, last = parts[0], parts[-1]
+    if len(text) < len(first) + len(last):
+        return False
+    if not (text.startswith(first) and text.endswith(last)):
+        return False
+    position, end = len(first), len(text) - len(last)
+    for part in parts[1:-1]:
+        found = text.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
+class _Generator:
+    """Builds the expression source; each leaf binds its value to ``x`` before testing it."""
+
+    def __init__(self) -> None:
+        self.constants: dict[str, object] = {}
+
+    def constant(self, value: object) -> str:
+        name = f"c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def node(self, node: Node) -> str:
+        if isinstance(node, And):
+            return "(" + " and ".join(self.node(child) for child in node.operands) + ")"
+        if isinstance(node, Or):
+            return "(" + " or ".join(self.node(child) for child in node.operands) + ")"
+        if isinstance(node, Not):
+            return f"(not {self.node(node.operand)})"
+        if isinstance(node, Comparison):
+            return self.comparison(node)
+        if isinstance(node, Membership):
+            return self.membership(node)
+        return self.text_match(node)
+
+    def path(self, field: Field) -> str:
+        """An expression reading the field from ``e``, ``None`` when missing."""
+        path = field.path
+        if len(path) > _INLINE_PATH_STEPS:
+            return f"_get(e, {self.constant(path)})"
+        code = f"e.get({self.constant(path[0])})"
+        for depth, step in enumerate(path[1:], start=1):
+            var = f"v{depth}"
+            const = self.constant(step)
+            if isinstance(step, str):
+                code = f"({var}.get({const}) if type({var} := {code}) is dict else None)"
+            else:
+                code = (
+                    f"({var}[{const}] if type({var} := {code}) is list"
+                    f" and len({var}) > {const} else None)"
+                )
+        return code
+
+    def comparison(self, node: Comparison) -> str:
+        x = f"(x := {self.path(node.field)})"
+        value = node.value
+        if value.kind == "null":
+            return f"({x} is None)" if node.op == "=" else f"({x} is not None)"
+        if value.kind == "boolean":
+            return f"({x} is {value.value})" if node.op == "=" else f"({x} is not {value.value})"
+        const = self.constant(value.value)
+        if value.kind == "string":
+            if node.op == "=":
+                return f"(type({x}) is str and x == {const})"
+            return f"(type({x}) is not str or x != {const})"
+        python_op = "==" if node.op == "=" else node.op
+        return f"({_NUMBER_TEST.format(x=x)} and x {python_op} {const})"
+
+    def membership(self, node: Membership) -> str:
+        strings = frozenset(v.value for v in node.values if v.kind == "string")
+        numbers = frozenset(v.value for v in node.values if v.kind == "number")
+        # `{x}` marks where a test reads the value; only the first test binds it to x.
+        tests: list[str] = []
+        if strings:
+            tests.append(f"(type({{x}}) is str and x in {self.constant(strings)})")
+        if numbers:
+            tests.append(f"({_NUMBER_TEST} and x in {self.constant(numbers)})")
+        tests.extend(
+            dict.fromkeys(f"({{x}} is {v.value})" for v in node.values if v.kind in _IDENTITY)
+        )
+        first = tests[0].replace("{x}", f"(x := {self.path(node.field)})")
+        code = "(" + " or ".join([first, *(test.replace("{x}", "x") for test in tests[1:])]) + ")"
+        return f"(not {code})" if node.negated else code
+
+    def text_match(self, node: TextMatch) -> str:
+        kind = node.kind
+        parts = node.parts
+        if kind == "equals":
+            test = f"x == {self.constant(parts[0])}"
+        elif kind == "starts_with":
+            test = f"x.startswith({self.constant(parts[0])})"
+        elif kind == "ends_with":
+            test = f"x.endswith({self.constant(parts[1])})"
+        elif kind == "contains":
+            test = f"{self.constant(parts[1])} in x"
+        else:
+            test = f"_glob({self.constant(parts)}, x)"
+        if node.negated:
+            test = f"not ({test})"
+        return f"(type(x := {self.path(node.field)}) is str and {test})"

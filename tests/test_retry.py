@@ -1,0 +1,82 @@
+"""Retry decisions: which statuses are retried, backoff with jitter, Retry-After, deadlines."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from framework.delivery.retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+
+@pytest.mark.parametrize("status", [408, 423, 429, 500, 502, 503, 504, 599])
+def test_these_statuses_are_retried(status: int) -> None:
+    assert is_retryable_status(status)
+
+
+@pytest.mark.parametrize("status", [200, 400, 401, 403, 404, 409, 422, 501, 505])
+def test_these_statuses_are_not_retried(status: int) -> None:
+    assert not is_retryable_status(status)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        (" 1.5 ", 1.5),
+        ("-4", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("Wed, 21 Oct 2026 07:28:10 GMT", 10.0),
+        ("nan", None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(
+    header: str | None, seconds: float | None
+) -> None:
+    now = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now=now) == seconds
+
+
+def test_backoff_grows_exponentially_up_to_the_cap() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=5.0)
+    rng = random.Random(1)
+    caps = [1.0, 2.0, 4.0, 5.0, 5.0]
+    for attempt, cap in enumerate(caps, start=1):
+        waits = [policy.backoff(attempt, rng) for _ in range(200)]
+        assert all(0.0 <= wait <= cap for wait in waits)
+        assert max(waits) > cap * 0.8  # full jitter spreads over the whole range
+
+
+def test_no_retry_after_the_last_attempt_or_past_the_deadline() -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=0.5, deadline=10.0)
+    rng = random.Random(0)
+    assert policy.next_wait(1, 0.0, None, rng) is not None
+    assert policy.next_wait(3, 0.0, None, rng) is None
+    assert policy.next_wait(1, 9.99, 5.0, rng) is None
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    policy = RetryPolicy(base_delay=0.01, max_retry_after=30.0)
+    rng = random.Random(0)
+    assert policy.next_wait(1, 0.0, 2.0, rng) == 2.0
+    assert policy.next_wait(1, 0.0, 31.0, rng) is None
+
+
+@given(
+    attempt=st.integers(1, 50),
+    elapsed=st.floats(0, 100),
+    retry_after=st.none() | st.floats(0, 100),
+)
+def test_a_wait_never_crosses_the_deadline(
+    attempt: int, elapsed: float, retry_after: float | None
+) -> None:
+    policy = RetryPolicy(max_attempts=60, deadline=60.0)
+    wait = policy.next_wait(attempt, elapsed, retry_after, random.Random(attempt))
+    if wait is not None:
+        assert wait >= 0
+        assert elapsed + wait < policy.deadline
