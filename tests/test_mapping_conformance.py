@@ -3,7 +3,7 @@
 The records are ../shared/conformance/mapping.jsonl (Segment's own packages, recorded) and the
 `segment_cases` of tests/data/mapping_cases.yaml (our own cases, recorded the same way). For
 each, our outcome must equal Segment's `transform` outcome (the output, or an error), unless
-the id is listed in tests/conformance/divergences_mapping.yaml, whose `expected` applies
+the id is listed in tests/conformance/divergences.yaml, whose `expected` applies
 instead. An error may be ours at compile time where Segment's comes at transform time; where
 Segment's message names a JSON pointer, one of our problems must be at that pointer. The list
 of divergences must stay exact: an entry that is not needed fails, as does one naming no case.
@@ -25,8 +25,7 @@ from framework.mapping import compile_mapping
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE_FILE = ROOT.parent / "shared" / "conformance" / "mapping.jsonl"
 CASES_FILE = ROOT / "tests" / "data" / "mapping_cases.yaml"
-DIVERGENCES_FILE = ROOT / "tests" / "conformance" / "divergences_mapping.yaml"
-DOCS_FILE = ROOT / "docs" / "compatibility_mapping.part.md"
+DIVERGENCES_FILE = ROOT / "tests" / "conformance" / "divergences.yaml"
 
 SHARED_RECORDS = [
     json.loads(line) for line in CONFORMANCE_FILE.read_text("utf-8").splitlines() if line.strip()
@@ -34,7 +33,7 @@ SHARED_RECORDS = [
 OWN_RECORDS = yaml.safe_load(CASES_FILE.read_text("utf-8"))["segment_cases"]
 RECORDS = SHARED_RECORDS + OWN_RECORDS
 RECORDS_BY_ID = {record["id"]: record for record in RECORDS}
-DIVERGENCES = yaml.safe_load(DIVERGENCES_FILE.read_text("utf-8"))
+DIVERGENCES = yaml.safe_load(DIVERGENCES_FILE.read_text("utf-8"))["mapping"]
 DIVERGENCE_BY_ID = {entry["id"]: entry for entry in DIVERGENCES}
 SEGMENT_KEYS = {"error", "output", "validate_error", "validate_errors"}
 
@@ -115,11 +114,6 @@ def test_divergence_names_a_case_where_we_differ_from_segment(entry: dict[str, A
     assert entry["id"] in RECORDS_BY_ID, "no conformance record or segment case has this id"
     record = RECORDS_BY_ID[entry["id"]]
     assert not agrees(our_outcome(record), record["segment"]), "divergence not needed"
-
-
-def test_compatibility_docs_have_one_section_per_divergence() -> None:
-    headings = re.findall(r"^### (\S+)\s*$", DOCS_FILE.read_text("utf-8"), flags=re.MULTILINE)
-    assert sorted(headings) == sorted(DIVERGENCE_BY_ID)
 
 
 def test_same_json_treats_numbers_as_javascript_does_but_not_booleans() -> None:

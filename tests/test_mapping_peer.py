@@ -6,7 +6,7 @@ The recorded ``segment`` of every ``segment_cases`` entry of tests/data/mapping_
 checked against the live peer in the same run, so the records stay true.
 
 The generator stays out of the documented divergences (tests/conformance/
-divergences_mapping.yaml): no directive-made @template, no @transform on array items, no
+divergences.yaml (`mapping:`)): no directive-made @template, no @transform on array items, no
 quoted keys containing dots, no JS prototype names, no integers past 2^53, no ``{{`` inside
 event strings, exact spellings of modes and directions, and only liquid that both engines
 render alike. It uses no @jmespath or @split, which Segment does not have.

@@ -49,7 +49,7 @@ class PlannedRequest:
 
     def redacted(self) -> dict[str, Any]:
         """The request as a JSON-ready dict, with every password value masked."""
-        return _redact(
+        shown: dict[str, Any] = _redact(
             {
                 "method": self.method,
                 "url": self.url,
@@ -58,6 +58,7 @@ class PlannedRequest:
             },
             self.secrets,
         )
+        return shown
 
     def __repr__(self) -> str:
         shown = self.redacted()

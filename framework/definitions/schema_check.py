@@ -55,7 +55,10 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
         expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
         return pointer, f"Expected {expected_text}, but found {_describe(error.instance)}."
     if validator == "enum":
-        options = ", ".join(str(option) for option in error.validator_value)
+        choices: list[Any] = (
+            list(error.validator_value) if isinstance(error.validator_value, list) else []
+        )
+        options = ", ".join(str(option) for option in choices)
         return pointer, f"The value must be one of: {options}."
     if validator == "pattern":
         return pointer, (
