@@ -706,14 +706,6 @@ def test_any_body_gets_an_answer_below_500(
 # The documented example, and the CLI
 
 
-def test_the_documented_python_example_runs() -> None:
-    text = (ROOT / "docs" / "emulator.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "docs/emulator.md", "exec"), {})
-
-
 def start_cli(*arguments: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [

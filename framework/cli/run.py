@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -125,23 +125,20 @@ def run_command(
             Router([instance], dry_run=dry_run, dead_letters=dead_letters, concurrency=concurrency)
         )
         lines = list(_read_events(events))
-        show_progress = not as_json and sys.stderr.isatty()
-        with click.progressbar(
-            length=len(lines), label="routing", file=sys.stderr if show_progress else None
-        ) as bar:
-            parsed = [event for _, event, error in lines if error is None]
-            deliveries = router.route_many(parsed)
+        parsed = [event for _, event, error in lines if error is None]
+        deliveries = router.route_many(parsed)
+        with _progress(len(lines), enabled=not as_json and sys.stderr.isatty()) as advance:
             for number, _event, error in lines:
                 if error is not None:
                     counts[("(not JSON)", "invalid")] += 1
                     results.append({"line": number, "outcome": "invalid", "error": error})
-                    bar.update(1)
+                    advance()
                     continue
                 for delivery in next(deliveries):
                     counts[(delivery.action or "(event)", delivery.outcome)] += 1
                     dead += delivery.outcome == "dead_lettered"
                     results.append({"line": number, **_public(delivery)})
-                bar.update(1)
+                advance()
         stats = router.stats()
         if emulator is not None:
             emulator_state = emulator.state()
@@ -157,8 +154,8 @@ def run_command(
     else:
         click.echo(_summary(counts))
         if emulator_state is not None:
-            click.echo("\nEmulator state:")
-            click.echo(json.dumps(emulator_state, indent=2, ensure_ascii=False))
+            click.echo("\nEmulator state (the full state: --json):")
+            click.echo(_state_summary(emulator_state))
         if dead:
             click.echo(
                 f"\n{dead} deliveries dead-lettered in {dead_letters}: see `actionkit dlq list`.",
@@ -166,6 +163,31 @@ def run_command(
             )
     if dead:
         sys.exit(EXIT_INVALID_INPUT)
+
+
+@contextmanager
+def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar on standard error when it is a terminal; a no-op otherwise."""
+    if not enabled:
+        yield lambda: None
+        return
+    with click.progressbar(length=total, label="routing", file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
+
+
+def _state_summary(state: dict[str, Any]) -> str:
+    """One line per project and user: events recorded, attributes set, merges."""
+    lines = []
+    for project, data in sorted(state.get("projects", {}).items()):
+        users = data.get("users", {})
+        lines.append(f"project {project}: {len(users)} users, {len(data.get('merges', []))} merges")
+        for user, record in sorted(users.items()):
+            attributes = ", ".join(
+                f"{key}={json.dumps(value, ensure_ascii=False)}"
+                for key, value in record.get("attributes", {}).items()
+            )
+            lines.append(f"  {user:<12} {len(record.get('events', [])):>4} events   {attributes}")
+    return "\n".join(lines)
 
 
 def _public(delivery: Delivery) -> dict[str, Any]:

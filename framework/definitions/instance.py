@@ -44,7 +44,8 @@ PlanStatus = Literal["ready", "not_subscribed", "filtered", "invalid"]
 """What planning decided for one subscription and one event.
 
 ``ready``: the trigger matched and the request is built. ``not_subscribed``: the trigger did not
-match. ``filtered``: the event's integrations object turned this destination off. ``invalid``:
+match. ``filtered``: the trigger matched, but the event's integrations object turned this
+destination off. ``invalid``:
 the payload failed validation, or its request could not be built.
 """
 
@@ -78,7 +79,7 @@ class Planned:
     @property
     def matched(self) -> bool:
         """Whether the subscription's trigger matched the event."""
-        return self.status in ("ready", "invalid")
+        return self.status in ("ready", "invalid", "filtered")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary, with password values masked."""
@@ -151,12 +152,12 @@ class Instance:
             if not subscription.enabled:
                 continue
             action_key = subscription.action.key
-            if reason is not None:
+            if not subscription.trigger.matches(event):
+                plans.append(Planned(self.name, subscription.name, action_key, "not_subscribed"))
+            elif reason is not None:
                 plans.append(
                     Planned(self.name, subscription.name, action_key, "filtered", reason=reason)
                 )
-            elif not subscription.trigger.matches(event):
-                plans.append(Planned(self.name, subscription.name, action_key, "not_subscribed"))
             else:
                 plans.append(self._plan_match(subscription, event))
         return plans

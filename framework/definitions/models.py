@@ -105,11 +105,14 @@ class BatchSpec(_Model):
     """How the payloads of several events combine into one request.
 
     Events are grouped by ``key`` (a template over ``{settings, payload}``, e.g. the user ID);
-    a group holds at most ``max_count`` events; the bodies combine as ``combine`` says.
+    a group holds at most ``max_count`` events; the bodies combine as ``combine`` says. An idle
+    group waits ``window_ms`` milliseconds for more events before its first request (0: groups
+    form only while the key's previous request is in flight).
     """
 
     key: str
     max_count: Annotated[int, Field(ge=1, le=10_000)] = 100
+    window_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     combine: BatchCombine
 
 

@@ -22,6 +22,7 @@ ItemT = TypeVar("ItemT")
 @dataclass(slots=True)
 class _Lane(Generic[ItemT]):
     max_count: int
+    window: float
     pending: deque[ItemT] = field(default_factory=deque)
     running: bool = False
 
@@ -37,20 +38,20 @@ class Lanes(Generic[ItemT]):
         self,
         send: Callable[[list[ItemT]], Awaitable[None]],
         fail: Callable[[list[ItemT], BaseException], None],
-        *,
-        window: float = 0.0,
     ) -> None:
         self._send = send
         self._fail = fail
-        self.window = window
         self._lanes: dict[Hashable, _Lane[ItemT]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, key: Hashable, item: ItemT, max_count: int) -> None:
-        """Queue ``item`` on the lane of ``key``; it is sent as soon as the lane allows."""
+    def submit(self, key: Hashable, item: ItemT, max_count: int, window: float = 0.0) -> None:
+        """Queue ``item`` on the lane of ``key``; it is sent as soon as the lane allows.
+
+        A new lane waits ``window`` seconds for more items before its first request.
+        """
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = _Lane(max_count)
+            lane = self._lanes[key] = _Lane(max_count, window)
         lane.pending.append(item)
         if not lane.running:
             lane.running = True
@@ -60,8 +61,8 @@ class Lanes(Generic[ItemT]):
 
     async def _run(self, key: Hashable, lane: _Lane[ItemT]) -> None:
         try:
-            if self.window > 0:
-                await asyncio.sleep(self.window)
+            if lane.window > 0:
+                await asyncio.sleep(lane.window)
             while lane.pending:
                 count = min(lane.max_count, len(lane.pending))
                 batch = [lane.pending.popleft() for _ in range(count)]

@@ -78,17 +78,20 @@ class Dispatcher:
         timeout: float,
         dead_letters: DeadLetterStore | None,
         stats: DeliveryStats,
-        batch_window: float,
+        batch_window: float | None,
         transport: httpx.AsyncBaseTransport | None,
         seed: int | None,
+        batching: bool = True,
     ) -> None:
+        self._batching = batching
         self._retry = retry
         self._timeout = timeout
         self._dead_letters = dead_letters
         self._stats = stats
         self._rng = random.Random(seed)
         self._sender = HttpSender(transport=transport)
-        self._lanes: Lanes[Pending] = Lanes(self._send_batch, self._fail_batch, window=batch_window)
+        self._lanes: Lanes[Pending] = Lanes(self._send_batch, self._fail_batch)
+        self._batch_window = batch_window
         self._limiters: dict[str, RateLimiter] = {}
         self._sleep = asyncio.sleep
 
@@ -101,7 +104,7 @@ class Dispatcher:
         """Queue a ready plan; its future is settled when its delivery ends."""
         action = pending.plan.action
         batch = pending.instance.destination.actions[action].definition.batch
-        if batch is None or pending.plan.batch_key is None:
+        if batch is None or pending.plan.batch_key is None or not self._batching:
             key: tuple[str, ...] = (
                 pending.instance.name,
                 pending.plan.mapping,
@@ -109,10 +112,12 @@ class Dispatcher:
                 str(id(pending)),
             )
             max_count = 1
+            window = 0.0
         else:
             key = (pending.instance.name, pending.plan.mapping, pending.plan.batch_key)
             max_count = batch.max_count
-        self._lanes.submit(key, pending, max_count)
+            window = batch.window_ms / 1000 if self._batch_window is None else self._batch_window
+        self._lanes.submit(key, pending, max_count, window)
 
     def _limiter(self, instance: Instance) -> RateLimiter:
         limiter = self._limiters.get(instance.name)

@@ -9,6 +9,8 @@ permanent :class:`IntegrationError`. At most ``max_response_bytes`` of a respons
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from dataclasses import dataclass
 
@@ -64,15 +66,27 @@ class HttpSender:
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        max_connections: int = 100,
+        max_connections: int = 8,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.max_response_bytes = max_response_bytes
+        # httpcore's pool rescans every queued request against every connection each time one
+        # frees (quadratic in the queue); waiting here instead keeps its queue empty.
+        self._slots = asyncio.Semaphore(max_connections)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        if transport is None:
+            # httpcore writes a request's head and body in two sends; without TCP_NODELAY,
+            # Nagle's algorithm holds the body until the server's delayed ACK of the head,
+            # which costs up to 40 ms a request on keep-alive connections.
+            transport = httpx.AsyncHTTPTransport(
+                limits=limits,
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            )
         self._client = httpx.AsyncClient(
             transport=transport,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             follow_redirects=False,
             headers={"user-agent": "actionkit"},
         )
@@ -83,6 +97,10 @@ class HttpSender:
 
     async def send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
         """Send ``request``; returns the answer, or raises a retryable network error."""
+        async with self._slots:
+            return await self._send(request, timeout)
+
+    async def _send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
         started = time.perf_counter()
         try:
             async with self._client.stream(

@@ -85,7 +85,9 @@ class Router:
     ``.actionkit/dead-letters.sqlite``), a :class:`DeadLetterStore`, or ``None`` for none.
     ``timeout``: seconds for connecting and for an answer (an instance's ``delivery`` block
     overrides it). ``batch_window``: seconds an idle batch lane waits for more events before
-    sending (0: batches form only while a user's previous request is in flight).
+    sending, for every action (default: each action's ``batch.windowMs``; 0: batches form only
+    while a user's previous request is in flight).
+    ``batching=False`` sends every event in a request of its own, in no particular order.
     ``concurrency``: events ``route_many`` keeps in flight. ``transport``: an httpx transport
     (tests use :class:`httpx.MockTransport`). ``seed``: seeds the retry jitter.
     """
@@ -98,7 +100,8 @@ class Router:
         dead_letters: str | Path | DeadLetterStore | None = DEFAULT_DEAD_LETTERS,
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        batch_window: float = 0.0,
+        batch_window: float | None = None,
+        batching: bool = True,
         concurrency: int = DEFAULT_CONCURRENCY,
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
@@ -115,6 +118,7 @@ class Router:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._batch_window = batch_window
+        self._batching = batching
         self._transport = transport
         self._seed = seed
         self._owns_store = not isinstance(dead_letters, DeadLetterStore)
@@ -141,6 +145,7 @@ class Router:
             dead_letters=self.dead_letters,
             stats=self._stats,
             batch_window=self._batch_window,
+            batching=self._batching,
             transport=self._transport,
             seed=self._seed,
         )
