@@ -12,19 +12,25 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   ├── EventError                  EVENT_INVALID           the event is not a Segment event
     │   ├── PayloadValidationError      PAYLOAD_VALIDATION_FAILED  .errors: by field
     │   └── RequestBuildError           REQUEST_NOT_BUILT       a value the request needs is missing
-    └── DeliveryError                   DELIVERY_FAILED         sending a request failed
-        ├── RetryableError              RETRYABLE_ERROR         try again later (429, 5xx, network)
-        │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
-        │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
-        │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
-        └── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
-            └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
+    ├── DeliveryError                   DELIVERY_FAILED         sending a request failed
+    │   ├── RetryableError              RETRYABLE_ERROR         try again later (429, 5xx, network)
+    │   │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
+    │   │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
+    │   │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
+    │   └── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
+    │       └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
+    └── StorageError                    STORAGE_FAILED          a store of ours failed
+        ├── DeadLetterStoreError        DEAD_LETTER_STORE       the dead-letter store
+        └── QueueError                  QUEUE_FAILED            the event queue (SQLite, Redis)
+            └── QueueFullError          QUEUE_FULL              back-pressure: retry_after seconds
 
 Definition errors stop a destination, instance or mapping from loading at all; nothing that
 raised one ever sees an event. Input errors concern a single event: the pipeline reports that
 event with the error and carries on with the next. Delivery errors come from the destination's
 API or the network: retryable ones are tried again with backoff, permanent ones are not; an
-event whose delivery finally fails goes to the dead-letter store.
+event whose delivery finally fails goes to the dead-letter store. Storage errors say that one
+of actionkit's own stores (the dead-letter store, the event queue) cannot be used: an operator
+must look; a full queue is the one to wait out.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 __all__ = [
     "ActionkitError",
     "ConnectionFailedError",
+    "DeadLetterStoreError",
     "DefinitionError",
     "DeliveryError",
     "DeliveryTimeoutError",
@@ -45,9 +52,12 @@ __all__ = [
     "MappingError",
     "PayloadValidationError",
     "Problem",
+    "QueueError",
+    "QueueFullError",
     "RateLimitedError",
     "RequestBuildError",
     "RetryableError",
+    "StorageError",
     "TriggerSyntaxError",
     "sort_problems",
 ]
@@ -261,3 +271,31 @@ class InvalidAuthenticationError(IntegrationError):
     """The API refused the credentials (401 or 403): fix the instance's settings."""
 
     code = "INVALID_AUTHENTICATION"
+
+
+class StorageError(ActionkitError):
+    """One of actionkit's own stores (dead letters, the event queue) cannot be used."""
+
+    code = "STORAGE_FAILED"
+
+
+class DeadLetterStoreError(StorageError):
+    """The dead-letter store cannot be opened, read or written."""
+
+    code = "DEAD_LETTER_STORE"
+
+
+class QueueError(StorageError):
+    """The event queue (the embedded SQLite one, or a Redis stream) cannot be used."""
+
+    code = "QUEUE_FAILED"
+
+
+class QueueFullError(QueueError):
+    """The queue is at its bound; try again in ``retry_after`` seconds (back-pressure)."""
+
+    code = "QUEUE_FULL"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

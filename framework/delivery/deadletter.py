@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from framework.errors import ActionkitError
+from framework.errors import DeadLetterStoreError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -36,12 +36,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_instance ON dead_letters (instance, id);
 """
-
-
-class DeadLetterStoreError(ActionkitError):
-    """The dead-letter store cannot be opened, read or written."""
-
-    code = "DEAD_LETTER_STORE"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -210,10 +217,12 @@ class Router:
         *,
         only: tuple[str, str] | None = None,
         dead_letter: bool = True,
+        instances: Collection[str] | None = None,
     ) -> list[Delivery]:
         """Route one event through every instance; one Delivery per enabled subscription.
 
-        ``only`` (instance name, mapping name) restricts routing to one subscription, as a
+        ``instances`` (names) restricts routing to those instances, as a write key's routes
+        do; ``only`` (instance name, mapping name) restricts it to one subscription, as a
         replay does; ``dead_letter=False`` keeps failures out of the dead-letter store. A
         malformed event gives one ``invalid`` Delivery per instance.
         """
@@ -225,6 +234,8 @@ class Router:
         results: list[Delivery | asyncio.Future[Delivery]] = []
         for instance in self.instances:
             if only is not None and instance.name != only[0]:
+                continue
+            if instances is not None and instance.name not in instances:
                 continue
             try:
                 plans = instance.plan(event)

@@ -1,0 +1,11 @@
+"""Durable event queues between ingestion and delivery, and the consumer that drains them.
+
+``EventQueue`` is the contract (``base.py``); the embedded default keeps events in a SQLite
+file, the scale-out one in a Redis stream; ``consume`` routes what a queue holds and
+acknowledges an entry only once every one of its deliveries has ended.
+"""
+
+from framework.queue.base import Entry, EventQueue, QueuedEvent
+from framework.queue.consumer import ENDED_OUTCOMES, consume, handle_entries
+
+__all__ = ["ENDED_OUTCOMES", "Entry", "EventQueue", "QueuedEvent", "consume", "handle_entries"]

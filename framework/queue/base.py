@@ -1,0 +1,69 @@
+"""The contract of an event queue: durable on put, at-least-once on take, acked when done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """What ingestion puts on a queue: a Segment event and the instances it routes to.
+
+    ``instances`` are instance names (a write key's routes); empty means every instance of
+    the router that consumes it.
+    """
+
+    event: dict[str, Any]
+    instances: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry taken from a queue.
+
+    ``id`` is the queue's own (a SQLite row id, a Redis stream ID); ``tries`` counts the
+    times this entry was handed to a consumer, this one included (1 on a first take).
+    """
+
+    id: str
+    item: QueuedEvent
+    tries: int = 1
+
+
+class EventQueue(Protocol):
+    """A durable queue of events.
+
+    ``put`` returns only once the events are durably stored (an HTTP 200 may then be sent);
+    when the queue is at its bound it raises :class:`framework.errors.QueueFullError` and
+    stores nothing. ``take`` hands out entries not yet acked (at least once: an entry taken
+    by a consumer that died is handed out again, after an idle timeout). ``ack`` removes
+    entries for good. ``fail`` gives an entry back after an error in handling it: it is
+    handed out again, or, once it has been tried ``max_tries`` times, moved to the queue's
+    dead letters with ``error``. Failures of the store raise
+    :class:`framework.errors.QueueError`.
+    """
+
+    async def put(self, items: list[QueuedEvent]) -> list[str]:
+        """Store ``items`` durably, all or none; returns their entry IDs in order."""
+        ...
+
+    async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:
+        """Up to ``max_count`` entries, waiting at most ``block`` seconds for the first."""
+        ...
+
+    async def ack(self, ids: list[str]) -> None:
+        """Remove these entries: every delivery of each has ended."""
+        ...
+
+    async def fail(self, entry: Entry, error: str) -> None:
+        """Hand ``entry`` back for another try, or dead-letter it after too many."""
+        ...
+
+    async def depth(self) -> int:
+        """How many entries are stored and not yet acked."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files; entries taken and not acked stay stored."""
+        ...

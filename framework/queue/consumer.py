@@ -1,0 +1,112 @@
+"""Drain an event queue through a router: at least once, acked only when every delivery ended.
+
+An entry is acknowledged once each of its deliveries has ended: delivered, not subscribed,
+filtered, invalid (with its errors) or dead-lettered. A delivery that failed with nowhere to
+keep it (a router without a dead-letter store), or an error in routing itself, gives the entry
+back to the queue, which hands it out again or dead-letters it after too many tries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from framework.delivery.outcome import Delivery
+from framework.delivery.router import Router
+from framework.queue.base import Entry, EventQueue
+
+logger = logging.getLogger("actionkit.queue")
+
+ENDED_OUTCOMES = frozenset(
+    {"delivered", "not_subscribed", "filtered", "invalid", "dead_lettered", "dry_run"}
+)
+"""Outcomes after which an entry may be acknowledged: nothing more will happen to it."""
+
+DEFAULT_IN_FLIGHT = 256
+"""How many entries ``consume`` keeps in flight at once, by default."""
+
+OnHandled = Callable[[Entry, list[Delivery]], None]
+"""Called with each entry and its deliveries once it is acknowledged (metrics, tests)."""
+
+
+async def handle_entry(
+    router: Router, queue: EventQueue, entry: Entry, on_handled: OnHandled | None = None
+) -> bool:
+    """Route one entry; ack it if every delivery ended, else give it back. True if acked."""
+    try:
+        deliveries = await router.aroute(entry.item.event, instances=entry.item.instances or None)
+    except Exception as exc:  # a bug or a store failure: never lose the entry over it
+        logger.exception("routing entry %s failed", entry.id)
+        await queue.fail(entry, f"{type(exc).__name__}: {exc}")
+        return False
+    unfinished = [d for d in deliveries if d.outcome not in ENDED_OUTCOMES]
+    if unfinished:
+        error = "; ".join(
+            f"{d.instance}/{d.mapping}: {d.outcome} {d.error_code or ''}".strip()
+            for d in unfinished
+        )
+        await queue.fail(entry, error)
+        return False
+    await queue.ack([entry.id])
+    if on_handled is not None:
+        on_handled(entry, deliveries)
+    return True
+
+
+async def handle_entries(
+    router: Router, queue: EventQueue, entries: list[Entry], on_handled: OnHandled | None = None
+) -> int:
+    """Route entries concurrently, in order of submission; returns how many were acked."""
+    results = await asyncio.gather(
+        *(handle_entry(router, queue, entry, on_handled) for entry in entries)
+    )
+    return sum(results)
+
+
+async def consume(
+    router: Router,
+    queue: EventQueue,
+    stop: asyncio.Event,
+    *,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+    block: float = 0.5,
+    on_handled: OnHandled | None = None,
+) -> None:
+    """Take entries and route them until ``stop`` is set, at most ``in_flight`` at once.
+
+    Entries are started in the order taken, so one user's events reach the router's ordered
+    batch lanes in queue order. When ``stop`` is set it takes no more, and returns once every
+    entry in flight has been acked or given back.
+    """
+    if in_flight < 1:
+        raise ValueError("in_flight must be at least 1")
+    running: set[asyncio.Task[bool]] = set()
+    slots = asyncio.Semaphore(in_flight)
+
+    def finished(task: asyncio.Task[bool]) -> None:
+        running.discard(task)
+        slots.release()
+
+    try:
+        while not stop.is_set():
+            await slots.acquire()
+            free = in_flight - len(running)
+            try:
+                entries = await queue.take(max(1, free), block=block)
+            except BaseException:
+                slots.release()
+                raise
+            if not entries:
+                slots.release()
+                continue
+            # One slot is held already; take one for each further entry.
+            for index, entry in enumerate(entries):
+                if index > 0:
+                    await slots.acquire()
+                task = asyncio.create_task(handle_entry(router, queue, entry, on_handled))
+                running.add(task)
+                task.add_done_callback(finished)
+    finally:
+        if running:
+            await asyncio.gather(*list(running), return_exceptions=True)
