@@ -20,15 +20,20 @@ Where we part from Segment, and why, is in ``docs/payload-validation.md``.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 
+from framework.definitions.coercion import (
+    CONVERTERS,
+    FAIL,
+    choice_key,
+    is_number,
+    type_matcher,
+)
 from framework.definitions.fields_schema import (
     FORMAT_LABELS,
     fields_to_json_schema,
@@ -37,6 +42,13 @@ from framework.definitions.fields_schema import (
     js_number_string,
 )
 from framework.definitions.models import FieldDefinition
+from framework.definitions.payload_wording import (
+    Subject,
+    article_for,
+    describe,
+    humanize_list,
+    json_text,
+)
 from framework.errors import PayloadValidationError, Problem
 
 __all__ = [
@@ -68,7 +80,7 @@ PAYLOAD_PROBLEM_CODES: Final = frozenset(
 # value, or _DROP when the value is empty and leaves its object or array.
 _Check = Callable[[Any, str, list[Problem]], Any]
 _DROP: Final = object()
-_FAIL: Final = object()  # a conversion that would lose something
+_FAIL: Final = FAIL  # a conversion that would lose something
 
 
 class PayloadValidator:
@@ -97,7 +109,7 @@ class PayloadValidator:
         contents of free-form object fields (no ``properties``) are shared with the input.
         """
         if not isinstance(payload, Mapping):  # a caller without a type checker
-            message = f"The root value must be an object but it was {_describe(payload)}."  # type: ignore[unreachable]
+            message = f"The root value must be an object but it was {describe(payload)}."  # type: ignore[unreachable]
             raise PayloadValidationError([Problem("", message, WRONG_TYPE)])
         problems: list[Problem] = []
         result: dict[str, Any] = {}
@@ -117,191 +129,6 @@ class PayloadValidator:
         if problems:
             raise PayloadValidationError(problems)
         return result
-
-
-# -- describing values and types in messages, as ajv-human-errors does ----------------------
-
-
-def _describe(value: object) -> str:
-    """What a value is, never what it holds: ``a string``, ``an array``, ``null``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return "an unsupported value"
-
-
-def _humanize_list(words: Sequence[str]) -> str:
-    if len(words) <= 2:
-        return " or ".join(words)
-    return f"{', '.join(words[:-1])}, or {words[-1]}"
-
-
-def _article(phrase: str) -> str:
-    return "an" if phrase[:1] in ("a", "e", "i", "o", "u") else "a"
-
-
-def _json_text(value: object) -> str:
-    """``JSON.stringify`` of a choice, for the list of allowed values."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return js_number_string(value)
-    return _json_string(str(value))
-
-
-_JSON_ESCAPES: Final[Mapping[str, str]] = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-}
-_NEEDS_ESCAPE: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
-
-
-def _json_string(text: str) -> str:
-    def escape(match: re.Match[str]) -> str:
-        char = match[0]
-        return _JSON_ESCAPES.get(char) or f"\\u{ord(char):04x}"
-
-    return f'"{_NEEDS_ESCAPE.sub(escape, text)}"'
-
-
-def _capitalize(text: str) -> str:
-    # JavaScript upper-cases the first UTF-16 unit: a character beyond the BMP stays as it is.
-    head = text[:1]
-    return text if not head or ord(head) > 0xFFFF else head.upper() + text[1:]
-
-
-@dataclass(frozen=True, slots=True)
-class _Subject:
-    """Who a message is about: the field's label when it has one, else where the value is."""
-
-    title: str
-
-    def name(self, pointer: str) -> str:
-        if self.title:
-            return _capitalize(self.title)
-        return "The root value" if pointer == "" else f"The value at {pointer}"
-
-
-# -- converting values to a type without losing anything ------------------------------------
-
-# JavaScript's whitespace, which Number() ignores around a numeral.
-_JS_SPACE: Final = (
-    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_RADIX: Final = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](?P<b>[01]+))")
-_SAFE_INTEGER: Final = 2**53
-
-
-def _number_value(number: float) -> int | float:
-    # JavaScript has one number type; print whole ones as JavaScript would: 1000, not 1000.0.
-    return int(number) if number.is_integer() and abs(number) < _SAFE_INTEGER else number
-
-
-def _string_number(text: str) -> float | None:
-    """``Number(text)`` in JavaScript, when it is a finite number and ``text`` is not blank."""
-    stripped = text.strip(_JS_SPACE)
-    if _DECIMAL.fullmatch(stripped):
-        number = float(stripped)
-        return number if math.isfinite(number) else None
-    radix = _RADIX.fullmatch(stripped)
-    if radix is None:
-        return None
-    base = {"x": 16, "o": 8, "b": 2}[radix.lastgroup or "x"]
-    whole = int(radix[radix.lastgroup or "x"], base)
-    return float(whole) if whole.bit_length() <= 1024 else None
-
-
-def _is_number(value: object) -> bool:
-    return type(value) is int or (isinstance(value, float) and math.isfinite(value))
-
-
-def _is_integer(value: object) -> bool:
-    return type(value) is int or (isinstance(value, float) and value.is_integer())
-
-
-def _to_string(value: object) -> object:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return js_number_string(value)
-    return _FAIL
-
-
-def _to_number(value: object) -> object:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str):
-        number = _string_number(value)
-        return _FAIL if number is None else _number_value(number)
-    return _FAIL
-
-
-def _to_integer(value: object) -> object:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str):
-        number = _string_number(value)
-        return _FAIL if number is None or not number.is_integer() else _number_value(number)
-    return _FAIL
-
-
-def _to_boolean(value: object) -> object:
-    if isinstance(value, str):
-        return {"true": True, "false": False}.get(value, _FAIL)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value == 1:
-            return True
-        if value == 0:
-            return False
-    return _FAIL
-
-
-_MATCHES: Final[Mapping[str, Callable[[object], bool]]] = {
-    "string": lambda value: isinstance(value, str),
-    "number": _is_number,
-    "integer": _is_integer,
-    "boolean": lambda value: isinstance(value, bool),
-}
-_CONVERTERS: Final[Mapping[str, Callable[[object], object]]] = {
-    "string": _to_string,
-    "number": _to_number,
-    "integer": _to_integer,
-    "boolean": _to_boolean,
-}
-
-
-def _matcher(kinds: Sequence[str]) -> Callable[[object], bool]:
-    if len(kinds) == 1:
-        return _MATCHES[kinds[0]]
-    matchers = tuple(_MATCHES[kind] for kind in kinds)
-    return lambda value: any(match(value) for match in matchers)
-
-
-def _choice_key(value: object) -> object:
-    # Choices compare as JSON values do: true is not 1, 1 is 1.0, "1" is neither.
-    if value is None or isinstance(value, bool | str):
-        return (type(value), value)
-    if isinstance(value, int | float):
-        return (float, value)
-    return _FAIL
 
 
 # -- compiling a schema into checks ---------------------------------------------------------
@@ -345,7 +172,7 @@ class _Compiler:
             for key, node in schema["properties"].items()
         }
         # For a top-level object the pointer is always "": name it once here.
-        subject = _Subject(schema.get("title", ""))
+        subject = Subject(schema.get("title", ""))
         required = tuple(
             (key, f"{subject.name('')} is missing the required field '{key}'.")
             for key in schema["required"]
@@ -361,18 +188,18 @@ class _Compiler:
         return self._scalar(node)
 
     def _type_message(self, node: Mapping[str, Any]) -> str:
-        phrase = _humanize_list(_types(node))
-        return f" must be {_article(phrase)} {phrase} but it was "
+        phrase = humanize_list(_types(node))
+        return f" must be {article_for(phrase)} {phrase} but it was "
 
     def _keywords(self, node: Mapping[str, Any]) -> _Keywords:
         choices = node.get("enum")
         fmt = node.get("format")
         check_format = None if fmt is None else self._formats.get(fmt)
         return _Keywords(
-            choices=None if choices is None else frozenset(map(_choice_key, choices)),
+            choices=None if choices is None else frozenset(map(choice_key, choices)),
             choices_message=""
             if choices is None
-            else f" must be one of: {_humanize_list([_json_text(c) for c in choices])}.",
+            else f" must be one of: {humanize_list([json_text(c) for c in choices])}.",
             minimum=node.get("minimum"),
             maximum=node.get("maximum"),
             min_length=node.get("minLength"),
@@ -386,12 +213,12 @@ class _Compiler:
         nullable = "null" in _types(node)
         kinds = tuple(kind for kind in _types(node) if kind != "null")
         allows_string = "string" in kinds
-        subject = _Subject(node.get("title", ""))
+        subject = Subject(node.get("title", ""))
         type_message = self._type_message(node)
         keywords = self._keywords(node)
-        converters = tuple(_CONVERTERS[kind] for kind in kinds)
+        converters = tuple(CONVERTERS[kind] for kind in kinds)
         check_keywords = _keyword_check(keywords, subject)
-        matches = _matcher(kinds)
+        matches = type_matcher(kinds)
 
         def convert(value: object) -> object:
             for converter in converters:
@@ -418,7 +245,7 @@ class _Compiler:
                     converted = convert(value)
                 if converted is _FAIL:
                     name = subject.name(pointer)
-                    message = f"{name}{type_message}{_describe(target)}."
+                    message = f"{name}{type_message}{describe(target)}."
                     problems.append(Problem(pointer, message, WRONG_TYPE))
                     # ajv goes on with the keywords that apply to what it found.
                     if check_keywords is not None:
@@ -433,7 +260,7 @@ class _Compiler:
 
     def _object(self, node: Mapping[str, Any]) -> _Check:
         nullable = "null" in _types(node)
-        subject = _Subject(node.get("title", ""))
+        subject = Subject(node.get("title", ""))
         type_message = self._type_message(node)
         if "properties" not in node:
             members: dict[str, tuple[_Check, str]] | None = None
@@ -451,7 +278,7 @@ class _Compiler:
             if not isinstance(value, Mapping):
                 if value == "" and isinstance(value, str):
                     return _DROP
-                message = f"{subject.name(pointer)}{type_message}{_describe(value)}."
+                message = f"{subject.name(pointer)}{type_message}{describe(value)}."
                 problems.append(Problem(pointer, message, WRONG_TYPE))
                 return value
             if members is None:
@@ -476,7 +303,7 @@ class _Compiler:
         return check
 
     def _array(self, node: Mapping[str, Any], *, wrap_anything: bool) -> _Check:
-        subject = _Subject(node.get("title", ""))
+        subject = Subject(node.get("title", ""))
         item_check = self.value(node["items"])
         type_message = self._type_message(node)
 
@@ -491,7 +318,7 @@ class _Compiler:
                 # Segment's arrify wraps anything at the top level; ajv only scalars below.
                 items = (value,)
             else:
-                message = f"{subject.name(pointer)}{type_message}{_describe(value)}."
+                message = f"{subject.name(pointer)}{type_message}{describe(value)}."
                 problems.append(Problem(pointer, message, WRONG_TYPE))
                 return value
             result: list[Any] = []
@@ -511,7 +338,7 @@ def _types(node: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _keyword_check(
-    keywords: _Keywords, subject: _Subject
+    keywords: _Keywords, subject: Subject
 ) -> Callable[[Any, str, list[Problem]], None] | None:
     if keywords.empty:
         return None
@@ -522,10 +349,10 @@ def _keyword_check(
     chars = _characters
 
     def check(value: Any, pointer: str, problems: list[Problem]) -> None:
-        if choices is not None and _choice_key(value) not in choices:
+        if choices is not None and choice_key(value) not in choices:
             message = f"{subject.name(pointer)}{keywords.choices_message}"
             problems.append(Problem(pointer, message, NOT_IN_CHOICES))
-        if _is_number(value):
+        if is_number(value):
             if minimum is not None and value < minimum:
                 bound = js_number_string(minimum)
                 message = f"{subject.name(pointer)} must be equal to or greater than {bound}."

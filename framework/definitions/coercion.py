@@ -1,0 +1,136 @@
+"""Converting a value to a JSON Schema type without losing anything, as ajv's coerceTypes does.
+
+Each ``to_*`` converter returns the converted value, or :data:`FAIL` when the conversion would
+lose something (``"12.5"`` to an integer, ``"yes"`` to a boolean). Numbers follow JavaScript:
+one number type, ``Number()``'s reading of strings (whitespace, ``0x``/``0o``/``0b``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
+
+from framework.definitions.fields_schema import js_number_string
+
+FAIL: Final = object()
+"""What a converter returns when the value cannot be converted without loss."""
+
+# -- converting values to a type without losing anything ------------------------------------
+
+# JavaScript's whitespace, which Number() ignores around a numeral.
+_JS_SPACE: Final = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_RADIX: Final = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](?P<b>[01]+))")
+_SAFE_INTEGER: Final = 2**53
+
+
+def number_value(number: float) -> int | float:
+    """A JavaScript number as Python prints it best: whole numbers as ``int``."""
+    # JavaScript has one number type; print whole ones as JavaScript would: 1000, not 1000.0.
+    return int(number) if number.is_integer() and abs(number) < _SAFE_INTEGER else number
+
+
+def string_number(text: str) -> float | None:
+    """What JavaScript's ``Number(text)`` gives, or None where it gives NaN."""
+    """``Number(text)`` in JavaScript, when it is a finite number and ``text`` is not blank."""
+    stripped = text.strip(_JS_SPACE)
+    if _DECIMAL.fullmatch(stripped):
+        number = float(stripped)
+        return number if math.isfinite(number) else None
+    radix = _RADIX.fullmatch(stripped)
+    if radix is None:
+        return None
+    base = {"x": 16, "o": 8, "b": 2}[radix.lastgroup or "x"]
+    whole = int(radix[radix.lastgroup or "x"], base)
+    return float(whole) if whole.bit_length() <= 1024 else None
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a JSON number (a boolean is not)."""
+    return type(value) is int or (isinstance(value, float) and math.isfinite(value))
+
+
+def is_integer(value: object) -> bool:
+    """Whether ``value`` is a JSON number with no fractional part."""
+    return type(value) is int or (isinstance(value, float) and value.is_integer())
+
+
+def to_string(value: object) -> object:
+    """``value`` as a string (numbers and booleans as JavaScript prints them), or FAIL."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return js_number_string(value)
+    return FAIL
+
+
+def to_number(value: object) -> object:
+    """``value`` as a number (numeric strings, booleans), or FAIL."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        number = string_number(value)
+        return FAIL if number is None else number_value(number)
+    return FAIL
+
+
+def to_integer(value: object) -> object:
+    """``value`` as an integer (whole numbers and their strings), or FAIL."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        number = string_number(value)
+        return FAIL if number is None or not number.is_integer() else number_value(number)
+    return FAIL
+
+
+def to_boolean(value: object) -> object:
+    """``value`` as a boolean (``"true"``/``"false"``, 1/0), or FAIL."""
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value, FAIL)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value == 1:
+            return True
+        if value == 0:
+            return False
+    return FAIL
+
+
+TYPE_MATCHES: Final[Mapping[str, Callable[[object], bool]]] = {
+    "string": lambda value: isinstance(value, str),
+    "number": is_number,
+    "integer": is_integer,
+    "boolean": lambda value: isinstance(value, bool),
+}
+"""JSON Schema type -> whether a value already has it."""
+
+CONVERTERS: Final[Mapping[str, Callable[[object], object]]] = {
+    "string": to_string,
+    "number": to_number,
+    "integer": to_integer,
+    "boolean": to_boolean,
+}
+"""JSON Schema type -> the lossless converter to it."""
+
+
+def type_matcher(kinds: Sequence[str]) -> Callable[[object], bool]:
+    """A predicate: does a value already have one of the JSON Schema ``kinds``?"""
+    if len(kinds) == 1:
+        return TYPE_MATCHES[kinds[0]]
+    matchers = tuple(TYPE_MATCHES[kind] for kind in kinds)
+    return lambda value: any(match(value) for match in matchers)
+
+
+def choice_key(value: object) -> object:
+    """A key under which choices compare as JSON values do (true is not 1), or FAIL."""
+    # Choices compare as JSON values do: true is not 1, 1 is 1.0, "1" is neither.
+    if value is None or isinstance(value, bool | str):
+        return (type(value), value)
+    if isinstance(value, int | float):
+        return (float, value)
+    return FAIL
