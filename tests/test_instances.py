@@ -79,6 +79,37 @@ def test_mapping_errors_point_into_the_instance() -> None:
     assert ("/mappings/5/name", "DUPLICATE_NAME") in found
 
 
+def test_a_broken_trigger_does_not_hide_the_mapping_problems_beside_it() -> None:
+    data = _contentstack(
+        [{"name": "a", "action": "eventsSync", "trigger": "type =", "mapping": {"evnt": 1}}]
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_instance(data)
+    found = _problems(caught.value)
+    assert ("/mappings/0/trigger", "TRIGGER_SYNTAX") in found
+    assert ("/mappings/0/mapping/evnt", "UNKNOWN_FIELD") in found
+
+
+def test_a_setting_the_destination_does_not_define_is_reported() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_instance(_contentstack([], personalizeProjectUid="p"))
+    assert _problems(caught.value) == [("/settings/personalizeProjectUid", "UNKNOWN_SETTING")]
+    assert "personalizeProjectId" in caught.value.problems[0].message  # the known ones listed
+
+
+def test_a_mapping_entry_needs_a_preset_or_an_action() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_instance(_contentstack([{"name": "a"}]))
+    [problem] = caught.value.problems
+    assert problem.pointer == "/mappings/0"
+    assert "'preset' or 'action'" in problem.message
+
+
+def test_an_editors_schema_key_is_ignored() -> None:
+    data = {"$schema": "../schemas/instance.schema.json", **_contentstack([])}
+    assert load_instance(data).settings["personalizeProjectId"] == "p"
+
+
 def test_an_explicit_mapping_merges_over_the_action_defaults() -> None:
     instance = load_instance(
         _contentstack(

@@ -217,6 +217,16 @@ def _check_settings(
         for name, spec in destination.definition.settings.items()
         if spec.has_default()
     }
+    known = destination.definition.settings
+    for key in sorted(str(key) for key in given if key not in known):
+        collector.add(
+            Problem(
+                f"/settings/{key}",
+                f"The destination '{destination.slug}' has no setting '{key}'; its settings "
+                f"are: {', '.join(sorted(known))}.",
+                "UNKNOWN_SETTING",
+            )
+        )
     settings = destination.resolve_setting_aliases({**defaults, **given})
     try:
         return destination.settings_validator.validate(settings)
@@ -271,16 +281,17 @@ def _compile_subscription(
         return None
     expression = entry.trigger or (preset.trigger if preset else None)
     trigger = action.default_trigger
-    if expression is not None:
-        parsed = collector.trigger(expression, f"{pointer}/trigger")
-        if parsed is None:
-            return None
-        trigger = parsed
+    parsed = None if expression is None else collector.trigger(expression, f"{pointer}/trigger")
+    # The mapping is checked even when the trigger is broken, so one run shows every problem.
     given = entry.mapping or {}
     check_mapping_keys(given, action.definition, action.key, f"{pointer}/mapping", collector)
     merged = {**action.default_mapping, **((preset.mapping or {}) if preset else {}), **given}
     if not collector.mapping(given, f"{pointer}/mapping"):
         return None
+    if expression is not None:
+        if parsed is None:
+            return None
+        trigger = parsed
     enabled = entry.enabled if entry.enabled is not None else (preset.enabled if preset else True)
     return Subscription(entry.name, action, trigger, compile_mapping(merged), enabled, entry.preset)
 

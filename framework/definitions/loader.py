@@ -130,6 +130,16 @@ def _compile_action(
     pointer = join_pointer("actions", key)
     trigger = collector.trigger(definition.default_trigger, f"{pointer}/defaultTrigger")
     defaults = _field_defaults(definition.fields)
+    for name, spec in definition.fields.items():
+        if spec.aliases:
+            collector.add(
+                Problem(
+                    f"{pointer}/fields/{name}/aliases",
+                    "Only settings take 'aliases'; an action's field gets its value from "
+                    "its mapping (use @case or @if to translate values).",
+                    "ALIASES_NOT_ALLOWED",
+                )
+            )
     for name, value in defaults.items():
         collector.mapping({name: value}, f"{pointer}/fields/{name}/default")
     request, problems = RequestBuilder.compile(definition.request, f"{pointer}/request")

@@ -144,6 +144,8 @@ class DestinationDefinition(_Model):
     slug: Slug
     description: str = ""
     integration_names: tuple[str, ...] = ()
+    schema_: str | None = Field(default=None, alias="$schema")
+    """The JSON Schema an editor checks the file against; ignored when loading."""
     settings: dict[Key, FieldDefinition]
     actions: dict[Key, ActionDefinition]
     presets: dict[Slug, Preset] = Field(default_factory=dict)
@@ -180,6 +182,8 @@ class InstanceDefinition(_Model):
 
     destination: str
     name: str | None = None
+    schema_: str | None = Field(default=None, alias="$schema")
+    """The JSON Schema an editor checks the file against; ignored when loading."""
     settings: dict[str, Any] = Field(default_factory=dict)
     mappings: list[MappingEntry] = Field(default_factory=list)
     delivery: DeliveryOptions = Field(default_factory=DeliveryOptions)

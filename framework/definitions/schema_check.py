@@ -66,6 +66,12 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
             f"(pattern {error.validator_value})."
         )
     if validator in {"anyOf", "oneOf"} and error.context:
+        alternatives = [sub for sub in error.context if sub.validator == "required"]
+        if len(alternatives) == len(error.context) and len(alternatives) > 1:
+            # Each branch asks for a key: say that one of them is needed.
+            keys = [_sentence(sub)[1].split("'")[1] for sub in alternatives]
+            listed = " or ".join(f"'{key}'" for key in keys)
+            return pointer, f"One of the keys {listed} is needed here; there is none."
         deepest = max(error.context, key=lambda sub: len(sub.absolute_path))
         if deepest.validator == "required":
             return _sentence(deepest)
