@@ -178,3 +178,29 @@ def test_in_flight_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="in_flight"):
         asyncio.run(scenario())
+
+
+def test_cancelling_the_consumer_abandons_what_is_in_flight_without_acking_it() -> None:
+    async def scenario() -> MemoryQueue:
+        queue = MemoryQueue()
+        await queue.put([QueuedEvent(track("u1", "E"))])
+        never = asyncio.Event()
+
+        async def hang(request: httpx.Request) -> httpx.Response:
+            await never.wait()
+            return httpx.Response(200)
+
+        transport = httpx.MockTransport(hang)
+        async with Router([instance("a")], dead_letters=None, transport=transport) as router:
+            task = asyncio.create_task(consume(router, queue, asyncio.Event(), block=0.01))
+            while not queue.tries:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+            never.set()
+        return queue
+
+    queue = asyncio.run(scenario())
+    assert queue.acked == []
+    assert "0" in queue.stored  # still stored: handed out again after the idle timeout

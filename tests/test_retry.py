@@ -80,3 +80,10 @@ def test_a_wait_never_crosses_the_deadline(
     if wait is not None:
         assert wait >= 0
         assert elapsed + wait < policy.deadline
+
+
+def test_backoff_stays_finite_for_any_number_of_attempts() -> None:
+    policy = RetryPolicy(max_attempts=100_000, base_delay=0.5, max_delay=7.0)
+    rng = random.Random(1)
+    waits = [policy.backoff(attempt, rng) for attempt in (1, 61, 1_100, 99_999)]
+    assert all(0.0 <= wait <= 7.0 for wait in waits)

@@ -77,7 +77,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """The wait before try number ``attempt + 1`` (``attempt`` >= 1 tries made so far)."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        # The exponent is capped: 2**60 already exceeds any max_delay, and a larger power
+        # would overflow a float.
+        cap = min(self.max_delay, self.base_delay * (2.0 ** min(attempt - 1, 60)))
         return rng.uniform(0.0, cap)
 
     def next_wait(

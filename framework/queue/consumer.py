@@ -77,7 +77,8 @@ async def consume(
 
     Entries are started in the order taken, so one user's events reach the router's ordered
     batch lanes in queue order. When ``stop`` is set it takes no more, and returns once every
-    entry in flight has been acked or given back.
+    entry in flight has been acked or given back. Cancelling it abandons the entries in
+    flight (the queue hands them out again after its idle timeout).
     """
     if in_flight < 1:
         raise ValueError("in_flight must be at least 1")
@@ -107,6 +108,12 @@ async def consume(
                 task = asyncio.create_task(handle_entry(router, queue, entry, on_handled))
                 running.add(task)
                 task.add_done_callback(finished)
+    except asyncio.CancelledError:
+        # Cancelled rather than stopped: abandon what is in flight. Those entries were neither
+        # acked nor given back, so the queue hands them out again after its idle timeout.
+        for task in list(running):
+            task.cancel()
+        raise
     finally:
         if running:
             await asyncio.gather(*list(running), return_exceptions=True)
