@@ -19,7 +19,8 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
     │   └── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
     │       └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
-    └── StorageError                    STORAGE_FAILED          a store of ours failed
+    └── StorageError                    STORAGE_FAILED          a store we use failed
+        ├── SourceError                 SOURCE_FAILED           a sync's source (database, CSV)
         ├── DeadLetterStoreError        DEAD_LETTER_STORE       the dead-letter store
         └── QueueError                  QUEUE_FAILED            the event queue (SQLite, Redis)
             └── QueueFullError          QUEUE_FULL              back-pressure: retry_after seconds
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimitedError",
     "RequestBuildError",
     "RetryableError",
+    "SourceError",
     "StorageError",
     "TriggerSyntaxError",
     "sort_problems",
@@ -277,6 +279,12 @@ class StorageError(ActionkitError):
     """One of actionkit's own stores (dead letters, the event queue) cannot be used."""
 
     code = "STORAGE_FAILED"
+
+
+class SourceError(StorageError):
+    """A sync's source (a SQL database, a CSV file) cannot be reached, queried or read."""
+
+    code = "SOURCE_FAILED"
 
 
 class DeadLetterStoreError(StorageError):

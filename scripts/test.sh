@@ -9,4 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 scripts/peer.sh >/dev/null
+scripts/postgres.sh
+scripts/redis.sh
+scripts/chromium.sh
 exec .venv/bin/python -m pytest "$@"

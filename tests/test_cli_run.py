@@ -90,6 +90,10 @@ def test_dead_letters_can_be_listed_shown_and_replayed(tmp_path: Path) -> None:
         )
         assert failed.exit_code == 1
         assert "2 deliveries dead-lettered" in failed.stderr
+        header, rule, row = failed.stdout.splitlines()[:3]
+        assert header.split() == ["action", "dead_lettered"]
+        assert set(rule) == {"-"}
+        assert row.split() == ["eventsSync", "2"]
 
         listed = runner.invoke(cli, ["dlq", "list", "--store", str(store), "--json"])
         # Two users' events are delivered concurrently: either may fail first.
@@ -97,14 +101,28 @@ def test_dead_letters_can_be_listed_shown_and_replayed(tmp_path: Path) -> None:
         assert [letter["message_id"] for letter in letters] == ["m0", "m1"]
         assert {letter["error_code"] for letter in letters} == {"INTEGRATION_ERROR"}
 
-        shown = runner.invoke(cli, ["dlq", "show", "--store", str(store), str(letters[0]["id"])])
-        assert json.loads(shown.output)["event"]["userId"] == "u0"
+        human = runner.invoke(cli, ["dlq", "list", "--store", str(store)])
+        assert human.stdout.splitlines()[0].split()[:3] == ["id", "created", "instance"]
+        assert len(human.stdout.splitlines()) == 4
+
+        letter_id = str(letters[0]["id"])
+        shown = runner.invoke(cli, ["dlq", "show", "--store", str(store), letter_id, "--json"])
+        assert json.loads(shown.stdout)["event"]["userId"] == "u0"
+        shown = runner.invoke(cli, ["dlq", "show", "--store", str(store), letter_id])
+        assert "error       INTEGRATION_ERROR: " in shown.stdout
+        assert '    "userId": "u0",' in shown.stdout
 
         replayed = runner.invoke(
-            cli, ["dlq", "replay", "--store", str(store), "--instance", str(instance)]
+            cli, ["dlq", "replay", "--store", str(store), "--instance", str(instance), "--json"]
         )
         assert replayed.exit_code == 0, replayed.stderr
+        report = json.loads(replayed.stdout)
+        assert (report["replayed"], report["still_failing"]) == (2, 0)
+        assert {letter["outcome"] for letter in report["letters"]} == {"delivered"}
         users = emulator.state()["projects"]["p"]["users"]
         assert sorted(users) == ["u0", "u1"]
     empty = runner.invoke(cli, ["dlq", "list", "--store", str(store)])
     assert "No dead letters." in empty.output
+    missing = runner.invoke(cli, ["dlq", "show", "--store", str(store), "1", "--json"])
+    assert missing.exit_code == 1
+    assert json.loads(missing.stdout)["error"]["code"] == "NOT_FOUND"

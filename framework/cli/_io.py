@@ -3,9 +3,11 @@
 Exit codes shared by every command:
 
 - 0: the command did its job.
-- 1: the input was read but is wrong (an invalid trigger, mapping or event); the problems are
-  printed on standard error.
-- 2: the command line itself is wrong (click's usage errors), or a file cannot be read.
+- 1: the input was read but is wrong (an invalid trigger, mapping, instance or event), or the
+  command found failures (a test failed, something was dead-lettered); the problems are printed
+  on standard error, and with ``--json`` standard output still holds one JSON document.
+- 2: the command line itself is wrong (click's usage errors), or a file cannot be read;
+  standard output is then empty, even with ``--json``.
 """
 
 from __future__ import annotations
@@ -65,8 +67,33 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def fail(error: ActionkitError, *, source: str | None = None) -> NoReturn:
-    """Print an actionkit error on standard error, in a form a person can act on, and exit 1."""
+def error_document(error: ActionkitError, *, source: str | None = None) -> dict[str, Any]:
+    """An actionkit error as JSON: its code, message, source, and every problem's location."""
+    problems = error.problems if isinstance(error, DefinitionError) else []
+    return {
+        "code": error.code,
+        "message": error.message,
+        "source": source,
+        "problems": [
+            {
+                "pointer": problem.pointer,
+                "line": problem.line,
+                "code": problem.code,
+                "message": problem.message,
+            }
+            for problem in problems
+        ],
+    }
+
+
+def fail(error: ActionkitError, *, source: str | None = None, as_json: bool = False) -> NoReturn:
+    """Print an actionkit error on standard error, in a form a person can act on, and exit 1.
+
+    With ``as_json``, standard output also gets the JSON document ``{"error": ...}`` (see
+    :func:`error_document`), so a script always reads one document when the status is 0 or 1.
+    """
+    if as_json:
+        emit_json({"error": error_document(error, source=source)})
     prefix = f"{source}: " if source else ""
     if isinstance(error, TriggerSyntaxError):
         click.echo(f"{prefix}error[{error.code}]: {error}", err=True)

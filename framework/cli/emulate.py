@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 import click
 
+from framework.cli._output import json_option
 from framework.emulators.contentstack import ContentstackEmulator
 from framework.emulators.server import CONTROL_PREFIX, EmulatorServer
 
@@ -32,16 +34,22 @@ EMULATORS: dict[str, Callable[..., EmulatorServer]] = {"contentstack": Contentst
     metavar="UID",
     help="Serve only this project UID; requests for another get 403.",
 )
-def emulate_command(destination: str, host: str, port: int, project_uid: str | None) -> None:
+@json_option
+def emulate_command(
+    destination: str, host: str, port: int, project_uid: str | None, as_json: bool
+) -> None:
     """Serve an emulator of DESTINATION's API until Ctrl-C or SIGTERM.
 
     The first line printed on standard output is the base URL to use as the destination's API
-    URL; everything else goes to standard error. The emulator keeps its state in memory: see
+    URL (with --json, the one-line JSON document `{"url": ...}`); everything else goes to
+    standard error. The emulator keeps its state in memory: see
     it at <url>/_emulator/state (docs/emulator.md lists every endpoint).
 
     \b
     Example:
       actionkit emulate contentstack --port 8787 --project my-project
+
+    Exit status: 0 when stopped by Ctrl-C or SIGTERM, 2 when the port cannot be used.
     """
     emulator = EMULATORS[destination](host=host, port=port, project_uid=project_uid)
     # SIGTERM stops the emulator the way Ctrl-C does, so both end with exit status 0.
@@ -53,7 +61,7 @@ def emulate_command(destination: str, host: str, port: int, project_uid: str | N
             raise click.BadParameter(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}.", param_hint="--port"
             ) from exc
-        click.echo(emulator.url)
+        click.echo(json.dumps({"url": emulator.url}) if as_json else emulator.url)
         sys.stdout.flush()
         click.echo(
             f"Emulating the {destination} API at {emulator.url} "

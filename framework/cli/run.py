@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
+from framework.cli._output import console, json_option, print_table, table
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
@@ -43,16 +47,14 @@ def _pointed_at(instance: Instance, url: str) -> Instance:
     return instance.with_settings({setting: url})
 
 
-def _summary(counts: Counter[tuple[str, str]]) -> str:
+def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:
+    """Outcomes per action: one row per action, one column per outcome."""
     outcomes = sorted({outcome for _, outcome in counts})
     actions = sorted({action for action, _ in counts})
-    width = max([len("action"), *(len(a) for a in actions)])
-    header = "action".ljust(width) + "".join(f"  {o:>16}" for o in outcomes)
-    lines = [header, "-" * len(header)]
+    grid = table(out, "action", *outcomes, right=outcomes)
     for action in actions:
-        cells = "".join(f"  {counts[(action, o)]:>16}" for o in outcomes)
-        lines.append(action.ljust(width) + cells)
-    return "\n".join(lines)
+        grid.add_row(action, *(str(counts[(action, o)]) for o in outcomes))
+    return grid
 
 
 @click.command("run")
@@ -82,7 +84,7 @@ def _summary(counts: Counter[tuple[str, str]]) -> str:
     show_default=True,
     help="Events in flight at once.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
+@json_option
 def run_command(
     events: IO[str],
     instance_path: Path,
@@ -97,11 +99,13 @@ def run_command(
     Every event ends delivered, not subscribed, filtered by its integrations object, invalid
     (with its errors), or dead-lettered; the summary counts them per action. With --emulate,
     the destination's local emulator takes the requests and its resulting state is shown.
+    With --json: `{summary: {"action/outcome": count}, stats, deliveries: [one per event and
+    mapping, with its input line], emulator_state}`.
 
     \b
     Examples:
       actionkit run examples/events.jsonl --instance examples/contentstack.yaml --emulate
-      actionkit run events.jsonl --instance prod.yaml --dry-run --json
+      actionkit run examples/events.jsonl --instance examples/contentstack.yaml --dry-run --json
 
     Exit status: 0 when nothing was dead-lettered, 1 when something was (or the instance is
     invalid), 2 on a usage error.
@@ -111,7 +115,7 @@ def run_command(
     try:
         instance = load_instance(instance_path)
     except DefinitionError as exc:
-        fail(exc, source=str(instance_path))
+        fail(exc, source=str(instance_path), as_json=as_json)
     counts: Counter[tuple[str, str]] = Counter()
     results: list[dict[str, Any]] = []
     emulator_state: dict[str, Any] | None = None
@@ -152,10 +156,12 @@ def run_command(
             }
         )
     else:
-        click.echo(_summary(counts))
+        out = console()
+        print_table(out, _summary(out, counts))
         if emulator_state is not None:
-            click.echo("\nEmulator state (the full state: --json):")
-            click.echo(_state_summary(emulator_state))
+            out.print()
+            out.print(Text("Emulator state (the full state: --json)", style="bold"))
+            _print_state(out, emulator_state)
         if dead:
             click.echo(
                 f"\n{dead} deliveries dead-lettered in {dead_letters}: see `actionkit dlq list`.",
@@ -175,19 +181,20 @@ def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
         yield lambda: bar.update(1)
 
 
-def _state_summary(state: dict[str, Any]) -> str:
-    """One line per project and user: events recorded, attributes set, merges."""
-    lines = []
+def _print_state(out: Console, state: dict[str, Any]) -> None:
+    """Per project: users and merges; per user: events recorded and attributes set."""
     for project, data in sorted(state.get("projects", {}).items()):
         users = data.get("users", {})
-        lines.append(f"project {project}: {len(users)} users, {len(data.get('merges', []))} merges")
+        merges = len(data.get("merges", []))
+        out.print(f"project {project}: {len(users)} users, {merges} merges")
+        grid = table(out, "user", "events", "attributes", right=("events",))
         for user, record in sorted(users.items()):
             attributes = ", ".join(
                 f"{key}={json.dumps(value, ensure_ascii=False)}"
                 for key, value in record.get("attributes", {}).items()
             )
-            lines.append(f"  {user:<12} {len(record.get('events', [])):>4} events   {attributes}")
-    return "\n".join(lines)
+            grid.add_row(user, str(len(record.get("events", []))), attributes)
+        print_table(out, grid, margin=2)
 
 
 def _public(delivery: Delivery) -> dict[str, Any]:

@@ -7,14 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json
+from framework.cli._output import console, json_option
 from framework.definitions.instance import build_instance
 from framework.definitions.loader import DEFINITION_FILE, build_destination
 from framework.definitions.source import SourceDocument, read_document
 from framework.errors import DefinitionError, Problem
 from framework.fql import parse_trigger
 from framework.mapping import compile_mapping
+from framework.testing.cases import is_case_file, load_case_file
 
 TRIGGER_SUFFIXES = (".fql", ".trigger")
 
@@ -22,6 +25,8 @@ TRIGGER_SUFFIXES = (".fql", ".trigger")
 def _kind(path: Path, document: SourceDocument | None) -> str:
     if path.suffix in TRIGGER_SUFFIXES:
         return "trigger"
+    if is_case_file(path):
+        return "test cases"
     data = document.data if document is not None else None
     if isinstance(data, dict) and "actions" in data:
         return "destination"
@@ -30,16 +35,34 @@ def _kind(path: Path, document: SourceDocument | None) -> str:
     return "mapping"
 
 
+def check_trigger(expression: str) -> list[Problem]:
+    """The problems of one trigger expression: none, or its syntax error at its column."""
+    try:
+        parse_trigger(expression)
+    except DefinitionError as exc:
+        return exc.problems
+    return []
+
+
 def check_path(path: Path) -> tuple[str, list[Problem]]:
-    """Check one file (a folder means its destination.yaml); returns its kind and problems."""
+    """Check one file (a folder means its destination.yaml); returns its kind and problems.
+
+    The kind is ``trigger`` for a ``.fql`` file, ``test cases`` for a destination's
+    ``tests/*.yaml``, ``destination`` (the document has ``actions``), ``instance`` (it has
+    ``destination``), and ``mapping`` for any other JSON or YAML document.
+    """
     if path.suffix in TRIGGER_SUFFIXES:
         try:
-            parse_trigger(path.read_text(encoding="utf-8").strip())
-        except DefinitionError as exc:
-            return "trigger", exc.problems
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             return "trigger", [Problem("", f"Cannot read the file: {exc.strerror}.", "UNREADABLE")]
-        return "trigger", []
+        return "trigger", check_trigger(text.strip())
+    if is_case_file(path):
+        try:
+            load_case_file(path)
+        except DefinitionError as exc:
+            return "test cases", exc.problems
+        return "test cases", []
     try:
         document = read_document(path)
     except DefinitionError as exc:
@@ -57,58 +80,79 @@ def check_path(path: Path) -> tuple[str, list[Problem]]:
     return kind, []
 
 
+def _entry(source: dict[str, str | None], kind: str, problems: list[Problem]) -> dict[str, Any]:
+    return {
+        **source,
+        "kind": kind,
+        "valid": not problems,
+        "problems": [
+            {
+                "pointer": problem.pointer,
+                "line": problem.line,
+                "code": problem.code,
+                "message": problem.message,
+            }
+            for problem in problems
+        ],
+    }
+
+
 @click.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report for scripts.")
-def validate_command(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Check destination definitions, instances, mappings and triggers.
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--trigger",
+    "triggers",
+    multiple=True,
+    metavar="EXPR",
+    help="Also check this trigger expression (repeatable).",
+)
+@json_option
+def validate_command(paths: tuple[Path, ...], triggers: tuple[str, ...], as_json: bool) -> None:
+    """Check destination definitions, instances, mappings, test cases and triggers.
 
     Each PATH is a destination file or folder (with destination.yaml), an instance file (it has
-    a `destination` key), a trigger file (`.fql`), or a mapping (any other JSON/YAML file).
-    Every problem is listed with its file, line, JSON pointer and code.
+    a `destination` key), a destination's test-case file (`<destination>/tests/*.yaml`), a
+    trigger file (`.fql`), or a mapping (any other JSON/YAML file); --trigger checks an
+    expression given inline. Every problem is listed with its file, line, JSON pointer and code
+    (on standard error). With --json: a list of `{path, kind, valid, problems: [{pointer,
+    line, code, message}]}`, one per PATH and expression.
 
     \b
     Examples:
-      actionkit validate destinations/contentstack
-      actionkit validate examples/instance.yaml examples/mappings/*.json
+      actionkit validate destinations/contentstack examples/contentstack.yaml
+      actionkit validate examples/mappings/order-completed.json --trigger 'type = "track"'
 
-    Exit status: 0 when everything is valid, 1 when anything has a problem.
+    Exit status: 0 when everything is valid, 1 when anything has a problem, 2 when nothing
+    was given to check.
     """
-    report: list[dict[str, Any]] = []
-    failed = False
+    if not paths and not triggers:
+        raise click.UsageError("Give at least one PATH or --trigger EXPR to check.")
+    # (label for people, where it came from for JSON, kind, problems)
+    checked: list[tuple[str, dict[str, str | None], str, list[Problem]]] = []
     for given in paths:
         path = given / DEFINITION_FILE if given.is_dir() else given
         kind, problems = check_path(path)
-        failed = failed or bool(problems)
-        report.append(
-            {
-                "path": str(path),
-                "kind": kind,
-                "valid": not problems,
-                "problems": [
-                    {
-                        "pointer": problem.pointer,
-                        "line": problem.line,
-                        "code": problem.code,
-                        "message": problem.message,
-                    }
-                    for problem in problems
-                ],
-            }
-        )
-        if as_json:
-            continue
-        if not problems:
-            click.echo(f"ok      {path} ({kind})")
-            continue
-        click.echo(f"invalid {path} ({kind})", err=True)
-        for problem in problems:
-            where = f"{path}:{problem.line}" if problem.line is not None else str(path)
-            click.echo(
-                f"  {where}: {problem.pointer or '/'}: {problem.message} [{problem.code}]",
-                err=True,
-            )
+        checked.append((str(path), {"path": str(path)}, kind, problems))
+    for expression in triggers:
+        origin: dict[str, str | None] = {"path": None, "expression": expression}
+        checked.append((f"--trigger {expression!r}", origin, "trigger", check_trigger(expression)))
+    failed = any(problems for *_, problems in checked)
     if as_json:
-        emit_json(report)
+        emit_json([_entry(origin, kind, problems) for _, origin, kind, problems in checked])
+    else:
+        out, err = console(), console(stderr=True)
+        for label, _, kind, problems in checked:
+            if not problems:
+                out.print(Text.assemble(("ok     ", "green"), f" {label} ({kind})"))
+                continue
+            err.print(Text.assemble(("invalid", "bold red"), f" {label} ({kind})"))
+            for problem in problems:
+                where = f"{label}:{problem.line}" if problem.line is not None else label
+                err.print(
+                    Text.assemble(
+                        f"  {where}: {problem.pointer or '/'}: {problem.message} ",
+                        (f"[{problem.code}]", "dim"),
+                    )
+                )
     if failed:
         sys.exit(EXIT_INVALID_INPUT)

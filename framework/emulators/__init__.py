@@ -2,10 +2,12 @@
 
 ``EmulatorServer`` is the reusable part (HTTP/1.1 keep-alive server, JSON errors, request
 log, counters, fault injection, ``/_emulator/`` control endpoints); each destination adds its
-API's behaviour, as ``ContentstackEmulator`` does for the Personalize Edge API.
+API's behaviour: ``ContentstackEmulator`` for the Personalize Edge API, ``ManagementEmulator``
+for its Management API.
 """
 
 from framework.emulators.contentstack import ContentstackEmulator, PersonalizeEdge
+from framework.emulators.management import ManagementEmulator, PersonalizeManagement
 from framework.emulators.server import (
     ApiError,
     EmulatedApi,
@@ -22,7 +24,9 @@ __all__ = [
     "EmulatedApi",
     "EmulatorServer",
     "Fault",
+    "ManagementEmulator",
     "PersonalizeEdge",
+    "PersonalizeManagement",
     "RecordedRequest",
     "Request",
     "Response",

@@ -1,0 +1,358 @@
+"""Serving benchmark: concurrent clients -> `actionkit serve` -> queue -> router -> the emulator.
+
+    python benchmarks/serve.py [--events 5000] [--clients 8] [--batch 50] [--users 200]
+                               [--workers 2] [--rate EVENTS_PER_S] [--mode redis|embedded|both]
+
+Two set-ups, each in processes of their own, as they would run:
+
+- ``redis``: ``actionkit serve --redis`` appends to a Redis stream (a redis-server started on
+  a free port, no persistence), ``--workers`` ``actionkit worker`` processes deliver;
+- ``embedded``: ``actionkit serve`` alone, with its SQLite queue and its own router.
+
+Clients (asyncio, one httpx connection each) post ``/v1/batch`` requests of ``--batch`` track
+events, each named by its number: as fast as the server answers, or paced at ``--rate`` events
+a second in all (unpaced, the latency measured is mostly the backlog's; paced below what the
+set-up delivers, it is the path's own). The Personalize Edge emulator runs in its own process
+(this file with ``--emulator``) and notes when each event arrives, so each event's end-to-end
+latency is its receipt time minus the time its client sent it. Prints, per set-up: events per
+second accepted (answered 200), events per second delivered (first send to last receipt), the
+p50 and p99 of the post's answer time and of the end-to-end latency. Not a test: it prints
+figures. Needs redis-server for the ``redis`` set-up (``scripts/redis.sh`` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from framework.delivery.stats import percentile
+from framework.emulators import EmulatorServer, PersonalizeEdge, Request, Response
+
+PROJECT = "bench-project"
+WRITE_KEY = "bench-write-key"
+INSTANCE = "bench"
+
+
+# -- the emulator, with receipt times ----------------------------------------------------------
+
+
+class TimedEdge:
+    """The Personalize Edge API, noting when each event key first arrived (wall clock).
+
+    Its state is only those times (``{"received": {key: seconds}}``), so that polling it is
+    cheap; the API behaves as :class:`PersonalizeEdge` does.
+    """
+
+    def __init__(self) -> None:
+        self.edge = PersonalizeEdge(PROJECT)
+        self.received: dict[str, float] = {}
+
+    def handle(self, request: Request) -> Response:
+        """Answer as the Edge API does; note the time of each event of an accepted request."""
+        response = self.edge.handle(request)
+        if request.path == "/events" and response.status == 200:
+            now = time.time()
+            for item in request.json():
+                self.received.setdefault(str(item.get("eventKey")), now)
+        return response
+
+    def state(self) -> dict[str, Any]:
+        """Receipt times by event key."""
+        return {"received": dict(self.received)}
+
+    def reset(self) -> None:
+        """Forget everything."""
+        self.edge.reset()
+        self.received.clear()
+
+
+def serve_emulator() -> None:
+    """Serve :class:`TimedEdge` until SIGTERM; print the base URL first."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EmulatorServer(TimedEdge()) as server:
+        print(server.url, flush=True)
+        stop.wait()
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _process(args: list[str], *, first_line: bool = False) -> Iterator[str]:
+    """Run ``args``; yields its first line of output when asked; SIGTERM and wait on exit."""
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE if first_line else subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = ""
+        if first_line:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            if not line:
+                raise SystemExit(f"{' '.join(args[:4])} did not start")
+        yield line
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def _redis(directory: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: run scripts/redis.sh")
+    port = _free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    args += ["--save", "", "--appendonly", "no"]
+    with _process(args):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def _framework(*args: str) -> list[str]:
+    return [sys.executable, "-m", "framework", *args]
+
+
+def _wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not become healthy")
+        time.sleep(0.05)
+
+
+@contextmanager
+def _setup(mode: str, directory: Path, emulator_url: str, workers: int) -> Iterator[str]:
+    """Start the server (and Redis and workers for ``redis``); yields the server's URL."""
+    instance = {
+        "destination": "contentstack",
+        "name": INSTANCE,
+        "settings": {"personalizeProjectId": PROJECT, "personalizeEdgeApiBaseUrl": emulator_url},
+        "mappings": [{"name": "Events", "preset": "events-sync"}],
+    }
+    (directory / "instance.yaml").write_text(yaml.safe_dump(instance))
+    config = {
+        "instances": ["instance.yaml"],
+        "writeKeys": {WRITE_KEY: [INSTANCE]},
+        "queue": {"path": "queue.sqlite", "maxLength": 1_000_000},
+        "deadLetters": "dead-letters.sqlite",
+    }
+    (directory / "server.yaml").write_text(yaml.safe_dump(config))
+    serve = _framework("serve", "--config", str(directory / "server.yaml"), "--port", "0")
+    with ExitStack() as stack:
+        if mode == "redis":
+            redis_url = stack.enter_context(_redis(directory))
+            serve += ["--redis", redis_url]
+            for n in range(workers):
+                args = [
+                    "worker",
+                    "--redis",
+                    redis_url,
+                    "--instance",
+                    str(directory / "instance.yaml"),
+                ]
+                args += [
+                    "--consumer",
+                    f"bench-{n}",
+                    "--dead-letters",
+                    str(directory / f"dl{n}.sqlite"),
+                ]
+                stack.enter_context(_process(_framework(*args)))
+        url = stack.enter_context(_process(serve, first_line=True))
+        _wait_healthy(url)
+        yield url
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+async def _post_all(
+    url: str,
+    prefix: str,
+    events: int,
+    clients: int,
+    batch: int,
+    users: int,
+    rate: float | None = None,
+) -> tuple[dict[str, float], list[float], float]:
+    """Post the events; returns send time by event key, answer times, and the elapsed time.
+
+    With ``rate``, batches are sent on a schedule of ``rate`` events a second in all (as long
+    as the clients keep up); without, as fast as the answers come.
+    """
+    sent: dict[str, float] = {}
+    answers: list[float] = []
+    batches = [list(range(start, min(start + batch, events))) for start in range(0, events, batch)]
+    next_batch = iter(enumerate(batches))
+    began = time.perf_counter()
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, auth=(WRITE_KEY, ""), timeout=60) as http:
+            for index, numbers in next_batch:
+                if rate is not None:
+                    due = began + index * batch / rate - time.perf_counter()
+                    if due > 0:
+                        await asyncio.sleep(due)
+                keys = [f"{prefix}-{n}" for n in numbers]
+                body = {
+                    "batch": [
+                        {"type": "track", "userId": f"user-{n % users}", "event": key}
+                        for n, key in zip(numbers, keys, strict=True)
+                    ]
+                }
+                start = time.time()
+                for key in keys:
+                    sent[key] = start
+                answer = await http.post("/v1/batch", json=body)
+                answers.append(time.time() - start)
+                if answer.status_code != 200:
+                    raise SystemExit(f"the server answered {answer.status_code}: {answer.text}")
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return sent, answers, time.perf_counter() - began
+
+
+def _received(emulator_url: str) -> dict[str, float]:
+    state = httpx.get(f"{emulator_url}/_emulator/state", timeout=30).json()
+    return dict(state["received"])
+
+
+def _wait_delivered(emulator_url: str, keys: set[str], timeout: float = 600) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        received = _received(emulator_url)
+        if keys <= received.keys():
+            return received
+        if time.monotonic() > deadline:
+            missing = len(keys - received.keys())
+            raise SystemExit(f"{missing} events were not delivered in {timeout} s")
+        time.sleep(0.25)
+
+
+def run_mode(mode: str, options: argparse.Namespace) -> dict[str, Any]:
+    """One set-up: warm up, post ``options.events`` events, wait for all; returns figures."""
+    with (
+        tempfile.TemporaryDirectory(prefix="actionkit-bench-") as tmp,
+        _process([sys.executable, __file__, "--emulator"], first_line=True) as emulator_url,
+        _setup(mode, Path(tmp), emulator_url, options.workers) as url,
+    ):
+        warm, _, _ = asyncio.run(_post_all(url, "warm", 200, 4, 50, options.users))
+        _wait_delivered(emulator_url, set(warm))
+        sent, answers, posting = asyncio.run(
+            _post_all(
+                url,
+                "run",
+                options.events,
+                options.clients,
+                options.batch,
+                options.users,
+                options.rate,
+            )
+        )
+        received = _wait_delivered(emulator_url, set(sent))
+    latencies = [received[key] - sent[key] for key in sent]
+    first_sent = min(sent.values())
+    last_received = max(received[key] for key in sent)
+    return {
+        "mode": mode,
+        "events": options.events,
+        "accepted_per_s": options.events / posting,
+        "delivered_per_s": options.events / (last_received - first_sent),
+        "answer_p50_ms": percentile(sorted(answers), 0.5) * 1000,
+        "answer_p99_ms": percentile(sorted(answers), 0.99) * 1000,
+        "e2e_p50_ms": percentile(sorted(latencies), 0.5) * 1000,
+        "e2e_p99_ms": percentile(sorted(latencies), 0.99) * 1000,
+    }
+
+
+def main() -> None:
+    """Parse the options, run each set-up, print a table (or JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--rate", type=float, help="offer this many events a second in all (default: all at once)"
+    )
+    parser.add_argument("--mode", choices=["redis", "embedded", "both"], default="both")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--emulator", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.emulator:
+        serve_emulator()
+        return
+    modes = ["redis", "embedded"] if options.mode == "both" else [options.mode]
+    print(
+        f"{options.events} events, {options.clients} clients, batches of {options.batch}, "
+        f"{options.users} users, rate {options.rate or 'unpaced'}; "
+        f"redis: {options.workers} workers",
+        file=sys.stderr,
+    )
+    header = (
+        f"{'set-up':<10}{'accepted/s':>12}{'delivered/s':>13}"
+        f"{'answer p50':>12}{'p99':>8}{'e2e p50':>10}{'p99':>8}  (ms)"
+    )
+    if not options.json:
+        print(header)
+    for mode in modes:
+        figures = run_mode(mode, options)
+        if options.json:
+            print(json.dumps(figures))
+            continue
+        print(
+            f"{mode:<10}{figures['accepted_per_s']:>12,.0f}{figures['delivered_per_s']:>13,.0f}"
+            f"{figures['answer_p50_ms']:>12.1f}{figures['answer_p99_ms']:>8.1f}"
+            f"{figures['e2e_p50_ms']:>10.1f}{figures['e2e_p99_ms']:>8.1f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

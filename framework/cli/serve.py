@@ -1,0 +1,149 @@
+"""``actionkit serve``: Segment's HTTP Tracking API, queueing durably, under uvicorn."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import uvicorn
+from starlette.applications import Starlette
+
+from framework.cli._io import EXIT_USAGE, fail
+from framework.errors import DefinitionError
+from framework.server.app import create_app
+from framework.server.config import ServerConfig, load_server_config
+from framework.server.embedded import SHUTDOWN_GRACE, create_embedded_app, queue_for
+
+
+def _redis_app(config: ServerConfig, url: str) -> Starlette:
+    """The app putting events on a Redis stream; workers (``actionkit worker``) consume it."""
+    # Imported here: the embedded mode needs neither redis-py nor the stream queue.
+    from framework.queue.redis_stream import RedisStreamQueue
+
+    settings = config.queue
+    queue = RedisStreamQueue(
+        url,
+        max_length=settings.max_length,
+        claim_idle=settings.claim_idle,
+        max_tries=settings.max_tries,
+    )
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await queue.close()
+
+    return create_app(config, queue, lifespan=closing)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}.", param_hint="--port"
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command("serve")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The server configuration (YAML or JSON; schemas/server.schema.json).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--queue",
+    "queue_path",
+    type=click.Path(path_type=Path),
+    help="The embedded queue's SQLite file (default: the configuration's queue.path).",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Append accepted events to a Redis stream instead, for workers to deliver.",
+)
+def serve_command(
+    config_path: Path, host: str, port: int, queue_path: Path | None, redis_url: str | None
+) -> None:
+    """Serve Segment's HTTP Tracking API (POST /v1/track, /v1/batch, ...) until SIGTERM.
+
+    Events are answered 200 once durably queued. By default the queue is a SQLite file and
+    the same process delivers its events through the configuration's instances; with
+    --redis the events go to a Redis stream and `actionkit worker` processes deliver them.
+    The first line on standard output is the base URL; logs go to standard error.
+
+    \b
+    Example:
+      actionkit serve --config examples/server.yaml --port 8000
+    """
+    if queue_path is not None and redis_url is not None:
+        raise click.UsageError("--queue and --redis exclude each other: pick one queue.")
+    try:
+        config = load_server_config(config_path)
+    except DefinitionError as exc:
+        fail(exc)
+    if redis_url is not None:
+        app = _redis_app(config, redis_url)
+        mode = f"queueing on Redis at {redis_url.split('@')[-1]}"
+    else:
+        if queue_path is not None:
+            config = replace(config, queue_path=queue_path)
+        app = create_embedded_app(config, queue=queue_for(config))
+        mode = f"queueing in {config.queue_path} and delivering"
+    sock = _listen(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}"
+    click.echo(url)
+    sys.stdout.flush()
+    click.echo(f"Serving the Segment Tracking API at {url}/v1/, {mode}.", err=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+            lifespan="on",
+        )
+    )
+    # uvicorn shuts down gracefully on SIGTERM or Ctrl-C, then raises the signal again with
+    # the previous handlers back: as for `actionkit emulate`, both then end with status 0.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn's way of saying the app did not start; it logged why
+        pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+        signal.signal(signal.SIGTERM, previous)
+    if not server.started:
+        click.echo("The server did not start; see the error above.", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo("Stopped.", err=True)

@@ -1,0 +1,138 @@
+"""``actionkit test``: run destinations' test cases (``<destination>/tests/*.yaml``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from framework.cli._io import EXIT_INVALID_INPUT, EXIT_OK, EXIT_USAGE, emit_json
+from framework.errors import DefinitionError, Problem
+from framework.testing.cases import find_case_files, load_case_file
+from framework.testing.runner import CaseReport, run_case_file
+
+DEFAULT_PATH = Path("destinations")
+"""Where ``actionkit test`` looks for case files when given no path."""
+
+
+def _problem_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "pointer": problem.pointer,
+        "line": problem.line,
+        "code": problem.code,
+        "message": problem.message,
+    }
+
+
+class _Printer:
+    """Plain text, or rich styles when standard output is a terminal."""
+
+    def __init__(self) -> None:
+        self._console: Any = None
+        if sys.stdout.isatty():
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+
+    def line(self, text: str, style: str | None = None) -> None:
+        if self._console is None or style is None:
+            click.echo(text)
+        else:
+            from rich.text import Text
+
+            self._console.print(Text(text, style=style))
+
+
+def _report_file(printer: _Printer, path: Path, reports: list[CaseReport]) -> None:
+    printer.line(str(path), "bold")
+    for report in reports:
+        if report.passed:
+            printer.line(f"  PASS  {report.case.name}", "green")
+            continue
+        printer.line(f"  FAIL  {report.case.name}  ({report.case.location})", "bold red")
+        for line in report.explain().splitlines():
+            printer.line(f"        {line}")
+
+
+def _report_broken(printer: _Printer, path: Path, error: DefinitionError) -> None:
+    printer.line(str(path), "bold")
+    printer.line(f"  ERROR {error.message}", "bold red")
+    for problem in error.problems:
+        where = f"line {problem.line}, " if problem.line is not None else ""
+        printer.line(f"        {where}{problem.pointer or '/'}: {problem.message} [{problem.code}]")
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
+def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Run the test cases of destinations: every <destination>/tests/*.yaml under PATHS.
+
+    PATHS are folders (searched for destination folders' tests/*.yaml) or case files;
+    the default is destinations/. Each case runs its event through the real engine against a
+    mock API (no network) and compares the requests, error or outcome it expects.
+
+    Exit codes: 0 every case passed, 1 a case failed or a case file is invalid, 2 a path does
+    not exist or holds no case file.
+
+    \b
+    Examples:
+      actionkit test
+      actionkit test destinations/contentstack/tests/events-sync.yaml
+      actionkit test examples/destinations --json
+    """
+    roots = list(paths) or [DEFAULT_PATH]
+    for root in roots:
+        if not root.exists():
+            click.echo(f"error: there is no file or folder {root}.", err=True)
+            sys.exit(EXIT_USAGE)
+    files: list[Path] = []
+    for root in roots:
+        for path in find_case_files(root):
+            if path not in files:
+                files.append(path)
+    if not files:
+        shown = ", ".join(str(root) for root in roots)
+        click.echo(
+            f"error: no test case files under {shown} (they are <destination>/tests/*.yaml).",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    # Failed deliveries are expected in cases that test them; the report shows each outcome.
+    logging.getLogger("actionkit.delivery").addHandler(logging.NullHandler())
+    printer = _Printer()
+    document: dict[str, Any] = {"files": [], "cases": []}
+    passed = failed = broken = 0
+    for path in files:
+        try:
+            reports = run_case_file(load_case_file(path))
+        except DefinitionError as exc:
+            broken += 1
+            document["files"].append(
+                {
+                    "file": str(path),
+                    "error": exc.message,
+                    "problems": [_problem_dict(p) for p in exc.problems],
+                }
+            )
+            if not as_json:
+                _report_broken(printer, path, exc)
+            continue
+        document["files"].append({"file": str(path), "cases": len(reports)})
+        document["cases"].extend(report.to_dict() for report in reports)
+        passed += sum(report.passed for report in reports)
+        failed += sum(not report.passed for report in reports)
+        if not as_json:
+            _report_file(printer, path, reports)
+    document["summary"] = {"passed": passed, "failed": failed, "invalid_files": broken}
+    if as_json:
+        emit_json(document)
+    else:
+        summary = f"{passed} passed, {failed} failed"
+        if broken:
+            summary += f", {broken} invalid case file{'s' if broken > 1 else ''}"
+        printer.line(summary, "bold green" if not (failed or broken) else "bold red")
+    sys.exit(EXIT_INVALID_INPUT if failed or broken else EXIT_OK)

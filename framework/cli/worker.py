@@ -1,0 +1,142 @@
+"""``actionkit worker``: deliver the events a server put on a Redis stream, as one of many."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from framework.cli._io import emit_json, fail
+from framework.definitions.instance import Instance, load_instance
+from framework.delivery.router import DEFAULT_DEAD_LETTERS
+from framework.errors import ActionkitError, DefinitionError
+from framework.queue.consumer import DEFAULT_IN_FLIGHT
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and a worker's state fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update(getattr(record, "worker", {}))
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _log_to_stderr(as_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if as_json:
+        handler.setFormatter(_JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("actionkit")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+@click.command("worker")
+@click.option("--redis", "redis_url", required=True, metavar="URL", help="The Redis to consume.")
+@click.option(
+    "--instance",
+    "instance_paths",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A destination instance to deliver to (YAML or JSON); repeat for several.",
+)
+@click.option("--stream", default="actionkit:events", show_default=True, help="The stream.")
+@click.option("--group", default="actionkit", show_default=True, help="The consumer group.")
+@click.option(
+    "--consumer", metavar="NAME", help="This worker's name in the group [default: hostname-pid]."
+)
+@click.option(
+    "--in-flight",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_IN_FLIGHT,
+    show_default=True,
+    help="Entries handled at once.",
+)
+@click.option(
+    "--claim-idle",
+    type=click.FloatRange(0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds after which a dead worker's entries are claimed by another.",
+)
+@click.option(
+    "--max-tries",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Tries after which a failing entry moves to the dead stream ({stream}:dead).",
+)
+@click.option(
+    "--dead-letters",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DEAD_LETTERS,
+    show_default=True,
+    help="The dead-letter store for deliveries that finally fail (a SQLite file).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Log JSON lines; print the final report as JSON."
+)
+def worker_command(
+    redis_url: str,
+    instance_paths: tuple[Path, ...],
+    stream: str,
+    group: str,
+    consumer: str | None,
+    in_flight: int,
+    claim_idle: float,
+    max_tries: int,
+    dead_letters: Path,
+    as_json: bool,
+) -> None:
+    """Deliver the events of a Redis stream (`actionkit serve --redis`) until SIGTERM.
+
+    Any number of workers, on any machines, share the stream as one consumer group. An entry
+    is acknowledged once each of its deliveries ended; a dead worker's entries are claimed by
+    another after --claim-idle seconds; an entry that keeps failing goes to the dead stream.
+    SIGTERM or Ctrl-C finishes the entries in flight, then stops (a second one stops at once,
+    leaving them to the other workers). One log line on standard error at start and at stop.
+
+    \b
+    Example:
+      actionkit worker --redis redis://127.0.0.1:6379/0 --instance examples/contentstack.yaml
+    """
+    # Imported here: redis-py and the worker are not needed by the other commands.
+    from framework.worker import WorkerSettings, run_worker
+
+    instances: list[Instance] = []
+    for path in instance_paths:
+        try:
+            instances.append(load_instance(path))
+        except DefinitionError as exc:
+            fail(exc, source=str(path))
+    _log_to_stderr(as_json)
+    settings = WorkerSettings(
+        redis_url,
+        instances,
+        stream=stream,
+        group=group,
+        consumer=consumer,
+        in_flight=in_flight,
+        claim_idle=claim_idle,
+        max_tries=max_tries,
+        dead_letters=dead_letters,
+    )
+    try:
+        report = run_worker(settings)
+    except ActionkitError as exc:
+        fail(exc)
+    except ValueError as exc:  # instance names repeated
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        emit_json(report.to_dict())

@@ -1,0 +1,406 @@
+"""The embedded event queue: a SQLite file between the server and the router of one process.
+
+Durability: the file is in WAL mode, and a put commits with ``synchronous=FULL``, so it is on
+disk (the WAL is fsynced) before :meth:`SqliteQueue.put` returns; the server answers 200 only
+after that, and a process crash or a power cut loses nothing answered. ``NORMAL`` would
+survive a process crash but could lose the last commits on a power cut, which would break
+that promise. Takes, acks and fails commit with ``NORMAL``: losing one to a power cut only
+hands an entry out again. Concurrent puts are committed together (group commit), so the
+fsync is shared under load.
+
+One process owns the file at a time: it is opened in SQLite's exclusive locking mode, and a
+second process gets a :class:`~framework.errors.QueueError`. So when the file is opened, any
+lease in it belongs to a process that is gone, and is cleared: entries taken and not acked
+before a crash are handed out again at once. Within the process, an entry is leased for
+``claim_idle`` seconds when taken and is not handed out again while its handler runs; should
+its ack or fail not reach the file, it is handed out again once the lease expires.
+
+Every SQLite call runs on one dedicated thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from framework.errors import QueueError, QueueFullError
+from framework.queue.base import Entry, QueuedEvent
+from framework.queue.codec import decode_item, encode_item
+
+__all__ = ["SqliteQueue"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item TEXT NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS entries_lease ON entries (lease_until, id);
+CREATE TABLE IF NOT EXISTS dead_entries (
+    id INTEGER PRIMARY KEY,
+    item TEXT NOT NULL,
+    tries INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+"""
+
+_FULL_RETRY_AFTER = 1.0
+"""Seconds a client is asked to wait when the queue is full."""
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection, *, durable: bool = False) -> Iterator[None]:
+    """One write transaction, taken at once (no lock upgrade that could fail midway).
+
+    ``durable``: fsync the commit (a put). Takes, acks and fails are not fsynced on their own:
+    should a power cut lose one, the entry is only handed out again (at least once), and the
+    next durable commit writes them all to disk anyway.
+    """
+    db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class SqliteQueue:
+    """A durable :class:`~framework.queue.EventQueue` in one SQLite file (see the module doc).
+
+    ``max_length``: entries stored at most; a put that would pass it raises
+    :class:`~framework.errors.QueueFullError` and stores nothing. ``claim_idle``: seconds an
+    entry stays leased to its taker. ``max_tries``: takes after which a failed entry moves to
+    the ``dead_entries`` table with its error. The file is opened on the first call; use
+    ``async with`` or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_length: int = 100_000,
+        claim_idle: float = 30.0,
+        max_tries: int = 5,
+    ) -> None:
+        if max_length < 1:
+            raise ValueError("max_length must be at least 1")
+        if claim_idle <= 0:
+            raise ValueError("claim_idle must be positive")
+        if max_tries < 1:
+            raise ValueError("max_tries must be at least 1")
+        self.path = Path(path)
+        self.max_length = max_length
+        self.claim_idle = claim_idle
+        self.max_tries = max_tries
+        self._executor: ThreadPoolExecutor | None = None
+        self._connection: sqlite3.Connection | None = None
+        self._depth = 0
+        self._held: set[int] = set()
+        self._pending: list[tuple[list[QueuedEvent], asyncio.Future[list[str]]]] = []
+        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
+        self._arrived: asyncio.Event | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> SqliteQueue:
+        await self._run(lambda: None)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- the thread that owns the connection ---------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=1.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise QueueError(f"Cannot open the queue file {self.path}: {exc}.") from exc
+        try:
+            connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.executescript(_SCHEMA)
+            # The exclusive lock is ours from this write on: any lease left in the file
+            # belongs to a process that died, so its entries are handed out again now.
+            connection.execute("UPDATE entries SET lease_until = 0 WHERE lease_until > 0")
+            (self._depth,) = connection.execute("SELECT COUNT(*) FROM entries").fetchone()
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            if "locked" in str(exc):
+                raise QueueError(
+                    f"The queue file {self.path} is in use by another process; "
+                    "one process owns a queue file at a time."
+                ) from exc
+            raise QueueError(f"Cannot use the queue file {self.path}: {exc}.") from exc
+        except sqlite3.Error as exc:
+            connection.close()
+            raise QueueError(f"Cannot use the queue file {self.path}: {exc}.") from exc
+        return connection
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = self._open()
+        return self._connection
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        if self._closed:
+            raise QueueError("The queue is closed.")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="actionkit-queue")
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            self._db()
+            try:
+                return work()
+            except sqlite3.Error as exc:
+                raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
+
+        return await loop.run_in_executor(self._executor, call)
+
+    # -- put: group commit ---------------------------------------------------------------
+
+    async def put(self, items: list[QueuedEvent]) -> list[str]:
+        """Store ``items`` durably, all or none; returns their entry IDs in order.
+
+        Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
+        ``max_length``, :class:`~framework.errors.QueueError` when the file cannot be written.
+        """
+        if not items:
+            return []
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(items), future))
+        if not self._flushing:
+            self._flushing = True
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                groups, self._pending = self._pending, []
+                try:
+                    results = await self._run(functools.partial(self._write, groups))
+                except Exception as exc:  # handed to every waiting put, never swallowed
+                    error = (
+                        exc
+                        if isinstance(exc, QueueError)
+                        else QueueError(f"The queue file {self.path} cannot be written: {exc}.")
+                    )
+                    for _, future in groups:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), result in zip(groups, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, QueueFullError):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                if self._arrived is not None:
+                    self._arrived.set()
+        finally:
+            self._flushing = False
+
+    def _write(
+        self, groups: list[tuple[list[QueuedEvent], asyncio.Future[list[str]]]]
+    ) -> list[list[str] | QueueFullError]:
+        db = self._db()
+        results: list[list[str] | QueueFullError] = []
+        depth = self._depth
+        with _transaction(db, durable=True):
+            for items, _ in groups:
+                if depth + len(items) > self.max_length:
+                    results.append(
+                        QueueFullError(
+                            f"The event queue is full ({self.max_length} entries); "
+                            "try again shortly.",
+                            retry_after=_FULL_RETRY_AFTER,
+                        )
+                    )
+                    continue
+                ids = []
+                for item in items:
+                    cursor = db.execute(
+                        "INSERT INTO entries (item) VALUES (?)", (encode_item(item),)
+                    )
+                    ids.append(str(cursor.lastrowid))
+                depth += len(items)
+                results.append(ids)
+        self._depth = depth
+        return results
+
+    # -- take, ack, fail -----------------------------------------------------------------
+
+    async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:
+        """Up to ``max_count`` entries, waiting at most ``block`` seconds for the first."""
+        if max_count < 1:
+            return []
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        deadline = time.monotonic() + block
+        while True:
+            self._arrived.clear()
+            entries = await self._run(lambda: self._take(max_count))
+            remaining = deadline - time.monotonic()
+            if entries or remaining <= 0:
+                return entries
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                # One more look: a lease may have expired meanwhile.
+                return await self._run(lambda: self._take(max_count))
+
+    def _take(self, max_count: int) -> list[Entry]:
+        db = self._db()
+        now = time.time()
+        held = self._held
+        # Held entries are in flight in this process: never hand them out twice. An entry
+        # leaves ``held`` when its ack or fail ends, even one that failed to reach the file;
+        # such an entry is handed out again once its lease expires.
+        rows = db.execute(
+            "SELECT id, item, tries FROM entries WHERE lease_until <= ? ORDER BY id LIMIT ?",
+            (now, max_count + len(held)),
+        ).fetchall()
+        chosen = [row for row in rows if row[0] not in held][:max_count]
+        if not chosen:
+            return []
+        lease = now + self.claim_idle
+        with _transaction(db):
+            db.executemany(
+                "UPDATE entries SET tries = tries + 1, lease_until = ? WHERE id = ?",
+                [(lease, row[0]) for row in chosen],
+            )
+        entries: list[Entry] = []
+        unreadable: list[int] = []
+        for key, text, tries in chosen:
+            item = decode_item(text)
+            if item is None:
+                unreadable.append(key)
+            else:
+                entries.append(Entry(str(key), item, tries + 1))
+        if unreadable:
+            # Not one of ours (a file edited by hand, a newer format): set it aside, never
+            # fail the consumer on it.
+            with _transaction(db):
+                db.executemany(
+                    "INSERT OR REPLACE INTO dead_entries (id, item, tries, error, failed_at) "
+                    "SELECT id, item, tries, ?, ? FROM entries WHERE id = ?",
+                    [("The entry is not a queued event.", now, key) for key in unreadable],
+                )
+                db.executemany("DELETE FROM entries WHERE id = ?", [(key,) for key in unreadable])
+            self._depth -= len(unreadable)
+        held.update(int(entry.id) for entry in entries)
+        return entries
+
+    async def ack(self, ids: list[str]) -> None:
+        """Remove these entries for good: every delivery of each has ended."""
+        keys = [int(entry_id) for entry_id in ids]
+        if not keys:
+            return
+
+        def work() -> None:
+            db = self._db()
+            try:
+                with _transaction(db):
+                    cursor = db.executemany(
+                        "DELETE FROM entries WHERE id = ?", [(key,) for key in keys]
+                    )
+                self._depth -= max(cursor.rowcount, 0)
+            finally:
+                self._held.difference_update(keys)
+
+        await self._run(work)
+
+    async def fail(self, entry: Entry, error: str) -> None:
+        """Hand ``entry`` back for another try, or move it to ``dead_entries`` after too many."""
+        key = int(entry.id)
+
+        def work() -> None:
+            db = self._db()
+            try:
+                if entry.tries < self.max_tries:
+                    db.execute(
+                        "UPDATE entries SET lease_until = 0, last_error = ? WHERE id = ?",
+                        (error, key),
+                    )
+                    return
+                with _transaction(db):
+                    db.execute(
+                        "INSERT OR REPLACE INTO dead_entries (id, item, tries, error, failed_at) "
+                        "SELECT id, item, tries, ?, ? FROM entries WHERE id = ?",
+                        (error, time.time(), key),
+                    )
+                    cursor = db.execute("DELETE FROM entries WHERE id = ?", (key,))
+                self._depth -= max(cursor.rowcount, 0)
+            finally:
+                self._held.discard(key)
+
+        await self._run(work)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    # -- inspection and closing ----------------------------------------------------------
+
+    async def depth(self) -> int:
+        """How many entries are stored and not yet acked (dead entries not counted)."""
+        return await self._run(lambda: self._depth)
+
+    async def dead_entries(self) -> list[dict[str, Any]]:
+        """The entries that failed ``max_tries`` times: id, event, instances, tries, error."""
+
+        def work() -> list[dict[str, Any]]:
+            rows = self._db().execute(
+                "SELECT id, item, tries, error, failed_at FROM dead_entries ORDER BY id"
+            )
+            result = []
+            for key, item, tries, error, failed_at in rows:
+                queued = decode_item(item)
+                result.append(
+                    {
+                        "id": str(key),
+                        "event": queued.event if queued else None,
+                        "instances": list(queued.instances) if queued else [],
+                        "tries": tries,
+                        "error": error,
+                        "failed_at": failed_at,
+                    }
+                )
+            return result
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        """Close the file; entries taken and not acked stay stored (handed out on reopen)."""
+        if self._closed:
+            return
+        executor = self._executor
+        if executor is not None:
+
+            def shut() -> None:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+
+            await asyncio.get_running_loop().run_in_executor(executor, shut)
+            executor.shutdown(wait=True)
+        self._executor = None
+        self._closed = True

@@ -1,0 +1,181 @@
+"""The ingestion app: Segment's HTTP Tracking API in front of a durable event queue.
+
+``create_app(config, queue)`` is a Starlette app with ``POST /v1/{track, identify, page,
+screen, group, alias, batch, import}``, ``GET /health`` and ``GET /metrics``. An event is
+answered 200 only once ``queue.put`` has returned, that is once it is durably stored. The
+app does not consume the queue: the embedded default (``embedded.py``) adds a consumer in
+the same process, ``actionkit worker`` does it elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from framework.definitions.events import EventChecker
+from framework.errors import QueueError, QueueFullError
+from framework.queue.base import EventQueue, QueuedEvent
+from framework.server.body import Rejection, parse_json_object, read_body
+from framework.server.config import ServerConfig
+from framework.server.metrics import PROMETHEUS_CONTENT_TYPE, ServerMetrics
+from framework.server.tracking import BATCH_ENDPOINTS, EVENT_ENDPOINTS, basic_auth_key, events_of
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("actionkit.server")
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+"""Starlette's lifespan: entered when the server starts, left when it stops."""
+
+_UNAUTHORIZED = Rejection(
+    401,
+    "UNAUTHORIZED",
+    "A valid write key is required: send it as the HTTP Basic user name (empty password) "
+    "or as 'writeKey' in the body.",
+    headers={"WWW-Authenticate": 'Basic realm="actionkit"'},
+)
+
+
+def _answer(rejection: Rejection) -> JSONResponse:
+    return JSONResponse(rejection.body(), rejection.status, headers=rejection.headers)
+
+
+class _Ingest:
+    """The handler of one tracking endpoint."""
+
+    def __init__(
+        self, endpoint: str, config: ServerConfig, queue: EventQueue, metrics: ServerMetrics
+    ) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.queue = queue
+        self.metrics = metrics
+        self.checker = EventChecker()
+        limits = config.limits
+        self.limit = (
+            limits.max_batch_bytes if endpoint in BATCH_ENDPOINTS else limits.max_event_bytes
+        )
+
+    async def answer(self, request: Request) -> Response:
+        response = await self._handle(request)
+        self.metrics.requests.labels(self.endpoint, str(response.status_code)).inc()
+        return response
+
+    async def _handle(self, request: Request) -> Response:
+        received = datetime.now(UTC)
+        header = request.headers.get("authorization")
+        key = basic_auth_key(header)
+        routes = self.config.routes(key) if key is not None else None
+        if header is not None and routes is None:
+            return _answer(_UNAUTHORIZED)  # refused before the body is read
+        raw = await read_body(request, self.limit)
+        if isinstance(raw, Rejection):
+            return _answer(raw)
+        body = parse_json_object(raw)
+        if isinstance(body, Rejection):
+            return _answer(body)
+        if routes is None:
+            given = body.get("writeKey")
+            routes = self.config.routes(given if isinstance(given, str) else None)
+            if routes is None:
+                return _answer(_UNAUTHORIZED)
+        events = events_of(
+            self.endpoint,
+            body,
+            limits=self.config.limits,
+            received=received,
+            checker=self.checker,
+        )
+        if isinstance(events, Rejection):
+            return _answer(events)
+        if events:
+            try:
+                await self.queue.put([QueuedEvent(event, routes) for event in events])
+            except QueueFullError as exc:
+                return _answer(
+                    Rejection(
+                        503,
+                        exc.code,
+                        "The event queue is full; nothing was accepted. Try again later.",
+                        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+                    )
+                )
+            except QueueError as exc:
+                logger.error("queueing %d events failed: [%s] %s", len(events), exc.code, exc)
+                return _answer(
+                    Rejection(
+                        503,
+                        exc.code,
+                        "The event queue cannot be used; nothing was accepted. Try again later.",
+                    )
+                )
+            for event in events:
+                self.metrics.accepted.labels(event["type"]).inc()
+        return JSONResponse({"success": True})
+
+
+def create_app(
+    config: ServerConfig,
+    queue: EventQueue,
+    *,
+    metrics: ServerMetrics | None = None,
+    lifespan: Lifespan | None = None,
+) -> Starlette:
+    """The ingestion app for ``config``, putting accepted events on ``queue``.
+
+    ``metrics`` defaults to a fresh :class:`ServerMetrics` (``app.state.metrics``);
+    ``lifespan`` runs around the server's life (the embedded consumer uses it). The app
+    never closes ``queue``: its owner does.
+    """
+    metrics = metrics or ServerMetrics()
+
+    async def health(request: Request) -> Response:
+        try:
+            depth = await queue.depth()
+        except QueueError as exc:
+            logger.error("the queue is unusable: [%s] %s", exc.code, exc)
+            response: Response = JSONResponse(
+                {"status": "unavailable", "code": exc.code, "message": "The queue is unusable."},
+                503,
+            )
+        else:
+            response = JSONResponse({"status": "ok", "queue_depth": depth})
+        metrics.requests.labels("health", str(response.status_code)).inc()
+        return response
+
+    async def scrape(request: Request) -> Response:
+        try:
+            metrics.queue_depth.set(await queue.depth())
+        except QueueError as exc:
+            logger.error("reading the queue depth failed: [%s] %s", exc.code, exc)
+        return Response(metrics.render(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _answer(Rejection(404, "NOT_FOUND", "There is no such endpoint."))
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _answer(Rejection(405, "METHOD_NOT_ALLOWED", "This endpoint takes another method."))
+
+    routes = [
+        Route(f"/v1/{name}", _Ingest(name, config, queue, metrics).answer, methods=["POST"])
+        for name in (*EVENT_ENDPOINTS, *BATCH_ENDPOINTS)
+    ]
+    routes += [
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", scrape, methods=["GET"]),
+    ]
+    handlers: dict[Any, Any] = {404: not_found, 405: not_allowed}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.state.config = config
+    app.state.queue = queue
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,109 @@
+"""Reading a request body within a byte limit, gzip or not, and parsing it as a JSON object.
+
+A body is read as it streams in and refused as soon as it passes the limit, so a client
+cannot make the server hold more than the limit in memory; a gzip body (``Content-Encoding:
+gzip``, which Segment's libraries can send) is held to the same limit once inflated.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from framework.errors import Problem
+
+__all__ = ["Rejection", "parse_json_object", "read_body"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a request is refused: HTTP status, a stable ``code``, a sentence, problems by pointer.
+
+    ``headers`` are extra response headers (``Retry-After``, ``WWW-Authenticate``).
+    """
+
+    status: int
+    code: str
+    message: str
+    errors: tuple[Problem, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the answer."""
+        body: dict[str, Any] = {"success": False, "code": self.code, "message": self.message}
+        if self.errors:
+            body["errors"] = [
+                {"pointer": p.pointer, "code": p.code, "message": p.message} for p in self.errors
+            ]
+        return body
+
+
+def _too_large(limit: int) -> Rejection:
+    return Rejection(
+        400,
+        "BODY_TOO_LARGE",
+        f"The request body is larger than {limit} bytes, the most this endpoint accepts; "
+        "send fewer events per request.",
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes | Rejection:
+    """The request body, inflated if gzip; a :class:`Rejection` once it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return _too_large(limit)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "", "gzip"):
+        return Rejection(
+            400,
+            "UNSUPPORTED_ENCODING",
+            f"The Content-Encoding {encoding[:20]!r} is not supported; send gzip or none.",
+        )
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        if inflater is not None:
+            try:
+                chunk = inflater.decompress(chunk, limit + 1 - size)
+            except zlib.error:
+                return Rejection(400, "INVALID_GZIP", "The gzip body does not inflate.")
+            if inflater.unconsumed_tail:
+                return _too_large(limit)
+        size += len(chunk)
+        if size > limit:
+            return _too_large(limit)
+        chunks.append(chunk)
+    if inflater is not None and not inflater.eof:
+        return Rejection(400, "INVALID_GZIP", "The gzip body ends before its end.")
+    return b"".join(chunks)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any] | Rejection:
+    """The body as a JSON object; bad JSON (``NaN`` included) or another value is refused."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        return Rejection(400, "INVALID_JSON", "The request body is not UTF-8 text.")
+    except RecursionError:
+        return Rejection(400, "INVALID_JSON", "The request body is nested too deeply.")
+    except json.JSONDecodeError as exc:
+        return Rejection(
+            400,
+            "INVALID_JSON",
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}.",
+        )
+    except ValueError as exc:
+        return Rejection(400, "INVALID_JSON", f"The request body is not valid JSON: {exc}.")
+    if not isinstance(value, dict):
+        return Rejection(400, "INVALID_JSON", "The request body must be a JSON object.")
+    return value

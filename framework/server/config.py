@@ -1,0 +1,192 @@
+"""The server configuration file: instances, the write keys that route to them, queue, limits.
+
+A YAML (or JSON) file checked against ``schemas/server.schema.json``, then modelled with
+pydantic; every problem is reported at once with its JSON pointer and line, as for
+destinations and instances. Paths in it are relative to the file. Example
+(``examples/server.yaml``)::
+
+    instances: [contentstack.yaml]
+    writeKeys:
+      example-write-key: [personalize-example]
+    queue: {path: .actionkit/queue.sqlite, maxLength: 100000}
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from framework.definitions.instance import Instance, load_instance
+from framework.definitions.loader import ProblemCollector
+from framework.definitions.resources import load_schema
+from framework.definitions.schema_check import make_validator, schema_problems
+from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.errors import DefinitionError, Problem
+
+__all__ = ["Limits", "QueueSettings", "ServerConfig", "ServerSettings", "load_server_config"]
+
+DEFAULT_QUEUE_PATH = ".actionkit/queue.sqlite"
+DEFAULT_DEAD_LETTERS = ".actionkit/dead-letters.sqlite"
+_INVALID = "The server configuration is invalid."
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class QueueSettings(_Model):
+    """The durable queue: its file (embedded), bound, lease and tries."""
+
+    path: str = DEFAULT_QUEUE_PATH
+    max_length: Annotated[int, Field(ge=1)] = 100_000
+    claim_idle: Annotated[float, Field(gt=0)] = 30.0
+    max_tries: Annotated[int, Field(ge=1)] = 5
+
+
+class Limits(_Model):
+    """Request limits, Segment's by default: 32 KB an event, 500 KB a batch, 2500 events."""
+
+    max_event_bytes: Annotated[int, Field(ge=1)] = 32 * 1024
+    max_batch_bytes: Annotated[int, Field(ge=1)] = 500 * 1024
+    max_batch_events: Annotated[int, Field(ge=1)] = 2500
+
+
+class ServerSettings(_Model):
+    """The file's shape (camelCase keys in the file, snake_case here)."""
+
+    instances: list[str]
+    write_keys: dict[str, list[str]]
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    dead_letters: str | None = DEFAULT_DEAD_LETTERS
+    limits: Limits = Field(default_factory=Limits)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """A checked server configuration, with its instances loaded and its paths resolved.
+
+    ``write_keys`` maps each write key to the instance names its events route to; use
+    :meth:`routes` to look a key up. ``queue_path`` and ``dead_letters`` are resolved from
+    the file's folder. ``repr`` never shows the write keys.
+    """
+
+    instances: tuple[Instance, ...]
+    write_keys: Mapping[str, tuple[str, ...]]
+    queue: QueueSettings
+    queue_path: Path
+    dead_letters: Path | None
+    limits: Limits
+
+    def routes(self, write_key: str | None) -> tuple[str, ...] | None:
+        """The instance names for ``write_key``, or ``None`` when it is not a known key.
+
+        Every key is compared in constant time, so the answer's timing tells nothing of them.
+        """
+        if not write_key:
+            return None
+        given = write_key.encode()
+        found: tuple[str, ...] | None = None
+        for key, names in self.write_keys.items():
+            if hmac.compare_digest(key.encode(), given):
+                found = names
+        return found
+
+    def __repr__(self) -> str:
+        names = ", ".join(instance.name for instance in self.instances)
+        return f"ServerConfig(instances=[{names}], write_keys={len(self.write_keys)} keys)"
+
+
+def load_server_config(
+    source: str | Path | Mapping[str, Any], *, base_dir: Path | None = None
+) -> ServerConfig:
+    """Read, check and load a server configuration from a file or a dict.
+
+    Relative paths are resolved from the file's folder (from ``base_dir``, or the current
+    folder, for a dict). Raises :class:`~framework.errors.DefinitionError` with every problem:
+    of the file, of each instance it names, and write keys naming no loaded instance.
+    """
+    if isinstance(source, Mapping):
+        document = SourceDocument(dict(source), "<server config>")
+        folder = base_dir or Path.cwd()
+    else:
+        path = Path(source)
+        document = read_document(path)
+        folder = path.parent
+    collector = ProblemCollector(document)
+    for problem in schema_problems(
+        make_validator(load_schema("server.schema.json")), document.data
+    ):
+        collector.add(_without_key(document.locate(problem)))
+    collector.raise_if_any(_INVALID)
+    settings = collector.model(ServerSettings, document.data)
+    collector.raise_if_any(_INVALID)
+    if settings is None:  # pragma: no cover - model() recorded a problem
+        raise DefinitionError(_INVALID, source=document.name)
+    instances = _load_instances(settings, folder, collector)
+    known = {instance.name for instance in instances}
+    seen: set[str] = set()
+    for index, instance in enumerate(instances):
+        if instance.name in seen:
+            collector.add(
+                Problem(
+                    join_pointer("instances", index),
+                    f"Another instance is already named '{instance.name}'; names must be unique.",
+                    "DUPLICATE_NAME",
+                )
+            )
+        seen.add(instance.name)
+    for key, names in settings.write_keys.items():
+        for position, name in enumerate(names):
+            if name not in known:
+                # A write key is a secret: the problem points at /writeKeys, on the key's line.
+                line = document.line_of(join_pointer("writeKeys", key, position))
+                collector.add(
+                    Problem(
+                        "/writeKeys",
+                        f"A write key routes to the instance '{name}', but no instance of "
+                        f"this file has that name; the names are: {', '.join(sorted(known))}.",
+                        "UNKNOWN_INSTANCE",
+                        line,
+                    )
+                )
+    collector.raise_if_any(_INVALID)
+    dead_letters = None if settings.dead_letters is None else folder / settings.dead_letters
+    return ServerConfig(
+        instances=tuple(instances),
+        write_keys={key: tuple(names) for key, names in settings.write_keys.items()},
+        queue=settings.queue,
+        queue_path=folder / settings.queue.path,
+        dead_letters=dead_letters,
+        limits=settings.limits,
+    )
+
+
+def _without_key(problem: Problem) -> Problem:
+    """The problem pointing at ``/writeKeys`` rather than into it: write keys are secrets."""
+    if not problem.pointer.startswith("/writeKeys/"):
+        return problem
+    return Problem("/writeKeys", problem.message, problem.code, problem.line)
+
+
+def _load_instances(
+    settings: ServerSettings, folder: Path, collector: ProblemCollector
+) -> list[Instance]:
+    instances: list[Instance] = []
+    for index, name in enumerate(settings.instances):
+        pointer = join_pointer("instances", index)
+        try:
+            instances.append(load_instance(folder / name))
+        except DefinitionError as exc:
+            where = f"{exc.source}: " if exc.source else ""
+            collector.add(Problem(pointer, f"{where}{exc.message}", exc.code))
+            for problem in exc.problems:
+                collector.add(Problem(pointer, f"{where}{problem}", problem.code))
+    return instances

@@ -1,0 +1,135 @@
+"""The embedded default: one process serves, queues in a SQLite file, and delivers.
+
+``create_embedded_app(config)`` is the ingestion app with a lifespan that opens the queue,
+starts a :class:`~framework.Router` over the config's instances and runs
+:func:`~framework.queue.consume` on the queue. Nothing answered 200 is lost by a restart: an
+event is in the file before its 200, and leaves it only once each of its deliveries ended.
+
+On shutdown (uvicorn stops accepting and finishes the requests in flight first) the consumer
+takes no more entries and waits up to ``shutdown_grace`` seconds for those in flight; what is
+still unfinished then stays in the file and is delivered after the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import httpx
+from starlette.applications import Starlette
+
+from framework.delivery.retry import RetryPolicy
+from framework.delivery.router import Router
+from framework.errors import QueueError
+from framework.queue.base import EventQueue
+from framework.queue.consumer import consume
+from framework.queue.sqlite import SqliteQueue
+from framework.server.app import Lifespan, create_app
+from framework.server.config import ServerConfig
+from framework.server.metrics import ServerMetrics
+
+__all__ = ["SHUTDOWN_GRACE", "create_embedded_app", "queue_for"]
+
+logger = logging.getLogger("actionkit.server")
+
+SHUTDOWN_GRACE = 30.0
+"""Seconds a stopping server waits for the deliveries in flight before leaving them queued."""
+
+_RESTART_DELAY = 1.0
+
+
+def queue_for(config: ServerConfig) -> SqliteQueue:
+    """The embedded queue the config describes (its file, bound, lease and tries)."""
+    settings = config.queue
+    return SqliteQueue(
+        config.queue_path,
+        max_length=settings.max_length,
+        claim_idle=settings.claim_idle,
+        max_tries=settings.max_tries,
+    )
+
+
+async def _supervise(
+    router: Router, queue: EventQueue, stop: asyncio.Event, metrics: ServerMetrics
+) -> None:
+    """Run the consumer until ``stop``; a queue failure is logged and the consumer restarted."""
+    while not stop.is_set():
+        try:
+            await consume(router, queue, stop, on_handled=metrics.handled)
+        except QueueError as exc:
+            logger.error("the queue consumer failed, restarting: [%s] %s", exc.code, exc)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
+
+
+async def _within(task: asyncio.Future[None], seconds: float, dropped: str) -> None:
+    """Wait up to ``seconds`` for ``task``; then cancel it, saying what that leaves behind."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), seconds)
+    except TimeoutError:
+        logger.warning("shutdown grace of %.1f s is over: %s", seconds, dropped)
+        # consume() waits for its entries in flight even when cancelled: cancel that wait too.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.05)
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _lifespan(
+    config: ServerConfig,
+    queue: EventQueue,
+    metrics: ServerMetrics,
+    *,
+    retry: RetryPolicy | None,
+    transport: httpx.AsyncBaseTransport | None,
+    shutdown_grace: float,
+) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await queue.depth()  # opens the queue now: a bad file stops the start
+            router = Router(
+                config.instances, dead_letters=config.dead_letters, retry=retry, transport=transport
+            )
+            await router.__aenter__()
+            stop = asyncio.Event()
+            task = asyncio.create_task(_supervise(router, queue, stop, metrics))
+            try:
+                yield
+            finally:
+                stop.set()
+                deadline = asyncio.get_running_loop().time() + shutdown_grace
+                await _within(task, shutdown_grace, "entries in flight stay queued")
+                remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+                closing = asyncio.ensure_future(router.__aexit__(None, None, None))
+                await _within(
+                    closing, remaining, "deliveries still retrying stop; their entries stay queued"
+                )
+        finally:
+            await queue.close()
+
+    return lifespan
+
+
+def create_embedded_app(
+    config: ServerConfig,
+    *,
+    queue: EventQueue | None = None,
+    metrics: ServerMetrics | None = None,
+    retry: RetryPolicy | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    shutdown_grace: float = SHUTDOWN_GRACE,
+) -> Starlette:
+    """The ingestion app with its queue (by default the config's SQLite file) and consumer.
+
+    The app owns ``queue``: it is opened when the server starts and closed when it stops.
+    ``retry`` and ``transport`` are passed to the router (tests use them).
+    """
+    queue = queue if queue is not None else queue_for(config)
+    metrics = metrics or ServerMetrics()
+    lifespan = _lifespan(
+        config, queue, metrics, retry=retry, transport=transport, shutdown_grace=shutdown_grace
+    )
+    return create_app(config, queue, metrics=metrics, lifespan=lifespan)

@@ -1,0 +1,91 @@
+"""The server's Prometheus metrics, in a registry of its own (never the process-wide one).
+
+Each app has its own :class:`ServerMetrics`, so two servers in one process (tests, an
+embedding program) never mix their counts. Names and labels:
+
+- ``actionkit_http_requests_total{endpoint, status}``: requests answered.
+- ``actionkit_events_accepted_total{type}``: events durably queued (answered 200).
+- ``actionkit_deliveries_total{instance, outcome}``: deliveries of the events the embedded
+  consumer finished, by outcome (``delivered``, ``filtered``, ``invalid``, ...).
+- ``actionkit_queue_depth``: entries stored and not yet acked, read when scraped.
+- ``actionkit_delivery_latency_seconds``: routing to the API's answer, per delivery sent.
+- ``actionkit_event_latency_seconds``: ``receivedAt`` to the end of the event's last
+  delivery, per event the embedded consumer finished.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from framework.delivery.outcome import Delivery
+from framework.queue.base import Entry
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "ServerMetrics"]
+
+_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+class ServerMetrics:
+    """The counters, gauge and histograms of one server (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "actionkit_http_requests",
+            "HTTP requests answered, by endpoint and status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.accepted = Counter(
+            "actionkit_events_accepted",
+            "Events durably queued, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "actionkit_deliveries",
+            "Deliveries of consumed events, by instance and outcome.",
+            ["instance", "outcome"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "actionkit_queue_depth",
+            "Entries stored in the queue and not yet acked.",
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "actionkit_delivery_latency_seconds",
+            "Seconds from routing a delivery to the API's answer.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.event_latency = Histogram(
+            "actionkit_event_latency_seconds",
+            "Seconds from receivedAt to the end of an event's last delivery.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def handled(self, entry: Entry, deliveries: list[Delivery]) -> None:
+        """Count an entry the consumer acked (the consumer's ``on_handled`` callback)."""
+        for delivery in deliveries:
+            self.deliveries.labels(delivery.instance, delivery.outcome).inc()
+            if delivery.latency is not None and delivery.attempts:
+                self.delivery_latency.observe(delivery.latency)
+        received = entry.item.event.get("receivedAt")
+        if isinstance(received, str):
+            try:
+                start = datetime.fromisoformat(received).timestamp()
+            except ValueError:
+                return
+            self.event_latency.observe(max(0.0, time.time() - start))
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,233 @@
+"""Segment's HTTP Tracking API: the write key, the events of a body, and the fields it fills.
+
+Pure functions of the request's parts and the clock's reading; the app (``app.py``) does the
+I/O. What Segment does, and what this does the same way:
+
+- The write key is the HTTP Basic user name (the password is empty), or ``writeKey`` in the
+  body. ``writeKey`` never reaches the queue.
+- ``/v1/track`` (and identify, page, screen, group, alias) take one event whose ``type`` is
+  the path's; a body ``type`` that disagrees is refused. ``/v1/batch`` and ``/v1/import``
+  take ``{"batch": [...]}``, each item with its own ``type``; the body's ``context`` and
+  ``integrations`` apply to every item (merged under the item's own keys), and its
+  ``sentAt`` to every item that has none.
+- ``messageId`` is filled (a UUID4) when missing, ``receivedAt`` is set to the server's
+  clock (ISO 8601, milliseconds, ``Z``), ``sentAt`` is kept.
+- Clock skew: the client's ``timestamp`` becomes ``originalTimestamp`` and ``timestamp`` is
+  corrected to ``receivedAt - (sentAt - originalTimestamp)``, when ``sentAt`` says when the
+  client sent it; without ``sentAt`` the client's ``timestamp`` is kept, and an event with
+  none gets ``receivedAt``.
+
+Where this is stricter than Segment (which answers 200 and drops a bad event later): an event
+that is not a Segment event, an event over 32 KB and a batch over 2500 events are answered
+400, and a batch with one bad event is refused whole, so nothing is ever queued in part.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from framework.definitions.events import EventChecker
+from framework.errors import Problem
+from framework.server.body import Rejection
+from framework.server.config import Limits
+
+__all__ = [
+    "BATCH_ENDPOINTS",
+    "EVENT_ENDPOINTS",
+    "basic_auth_key",
+    "events_of",
+    "iso_ms",
+]
+
+EVENT_ENDPOINTS: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
+"""Endpoints that take one event, whose type is the endpoint's name."""
+
+BATCH_ENDPOINTS: tuple[str, ...] = ("batch", "import")
+"""Endpoints that take ``{"batch": [...]}``; ``import`` is Segment's older name for batch."""
+
+
+def iso_ms(moment: datetime) -> str:
+    """``moment`` in UTC as ISO 8601 with milliseconds and ``Z``: ``2024-05-01T12:30:00.123Z``."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def basic_auth_key(header: str | None) -> str | None:
+    """The write key of an ``Authorization: Basic`` header (its user name), else ``None``."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.upper())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _fill(event: dict[str, Any], received: datetime, sent_at: object) -> None:
+    """Fill messageId, receivedAt and the skew-corrected timestamp, as Segment does."""
+    if event.get("messageId") is None:
+        event["messageId"] = str(uuid.uuid4())
+    received_at = iso_ms(received)
+    event["receivedAt"] = received_at
+    if "sentAt" not in event and sent_at is not None:
+        event["sentAt"] = sent_at
+    original = event.get("originalTimestamp", event.get("timestamp"))
+    original_time = _parse_time(original)
+    sent_time = _parse_time(event.get("sentAt"))
+    if original_time is not None and sent_time is not None:
+        event["originalTimestamp"] = original
+        event["timestamp"] = iso_ms(received - (sent_time - original_time))
+    elif event.get("timestamp") is None:
+        event["timestamp"] = original if original is not None else received_at
+
+
+def _size(event: Mapping[str, Any]) -> int:
+    return len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _merged(item: dict[str, Any], shared: Mapping[str, Any], key: str) -> None:
+    common = shared.get(key)
+    if not isinstance(common, Mapping):
+        return
+    own = item.get(key)
+    if own is None:
+        item[key] = dict(common)
+    elif isinstance(own, Mapping):
+        item[key] = {**common, **own}
+
+
+def _prefixed(problems: list[Problem], prefix: str) -> list[Problem]:
+    return [Problem(prefix + p.pointer, p.message, p.code) for p in problems]
+
+
+def _shared_problems(body: Mapping[str, Any]) -> tuple[Problem, ...]:
+    """Problems of what a batch body shares with its events: context, integrations, sentAt."""
+    problems = [
+        Problem(f"/{key}", f"The batch's '{key}' must be an object.", "WRONG_TYPE")
+        for key in ("context", "integrations")
+        if body.get(key) is not None and not isinstance(body[key], Mapping)
+    ]
+    if body.get("sentAt") is not None and _parse_time(body["sentAt"]) is None:
+        problems.append(
+            Problem(
+                "/sentAt",
+                "The batch's 'sentAt' must be an ISO-8601 date-time such as "
+                '"2024-05-01T12:30:00Z".',
+                "BAD_DATE_TIME",
+            )
+        )
+    return tuple(problems)
+
+
+def _items(endpoint: str, body: dict[str, Any], limits: Limits) -> list[Any] | Rejection:
+    if endpoint in EVENT_ENDPOINTS:
+        declared = body.get("type", endpoint)
+        if declared != endpoint:
+            return Rejection(
+                400,
+                "EVENT_INVALID",
+                f"The event's 'type' disagrees with the endpoint /v1/{endpoint}.",
+                (Problem("/type", f'The type must be "{endpoint}" here.', "WRONG_TYPE"),),
+            )
+        return [{**body, "type": endpoint}]
+    items = body.get("batch")
+    if not isinstance(items, list):
+        return Rejection(
+            400,
+            "EVENT_INVALID",
+            "A batch body needs a 'batch' array of events.",
+            (Problem("/batch", "The 'batch' must be an array of events.", "WRONG_TYPE"),),
+        )
+    shared = _shared_problems(body)
+    if shared:
+        return Rejection(400, "EVENT_INVALID", "The batch body is refused; see 'errors'.", shared)
+    if len(items) > limits.max_batch_events:
+        return Rejection(
+            400,
+            "BATCH_TOO_LARGE",
+            f"A batch holds at most {limits.max_batch_events} events, but this one has "
+            f"{len(items)}; split it.",
+        )
+    return items
+
+
+def events_of(
+    endpoint: str,
+    body: dict[str, Any],
+    *,
+    limits: Limits,
+    received: datetime,
+    checker: EventChecker,
+) -> list[dict[str, Any]] | Rejection:
+    """The events of a parsed request body, checked and filled in, or why it is refused.
+
+    ``endpoint`` is the path's last part (``track`` ... ``batch``, ``import``); ``received``
+    is the server's clock when the request came. Every problem of every event is reported,
+    by JSON pointer into the body (``/batch/3/userId``); then nothing is accepted.
+    """
+    items = _items(endpoint, body, limits)
+    if isinstance(items, Rejection):
+        return items
+    batch = endpoint in BATCH_ENDPOINTS
+    problems: list[Problem] = []
+    events: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        prefix = f"/batch/{index}" if batch else ""
+        if not isinstance(item, dict):
+            problems.extend(_prefixed(checker.problems(item), prefix))
+            continue
+        event = {key: value for key, value in item.items() if key != "writeKey"}
+        if batch:
+            _merged(event, body, "context")
+            _merged(event, body, "integrations")
+        if _size(event) > limits.max_event_bytes:
+            problems.append(
+                Problem(
+                    prefix,
+                    f"The event is larger than {limits.max_event_bytes} bytes as JSON, the "
+                    "most an event may take.",
+                    "EVENT_TOO_LARGE",
+                )
+            )
+            continue
+        found = checker.problems(event)
+        if found:
+            problems.extend(_prefixed(found, prefix))
+            continue
+        events.append(event)
+    if problems:
+        too_large = all(p.code == "EVENT_TOO_LARGE" for p in problems)
+        count = len({p.pointer.split("/")[2] if batch else "" for p in problems})
+        noun = "event is" if count == 1 else "events are"
+        return Rejection(
+            400,
+            "EVENT_TOO_LARGE" if too_large else "EVENT_INVALID",
+            f"{count} {noun} refused, so nothing was accepted; see 'errors'."
+            if batch
+            else "The event is refused; see 'errors'.",
+            tuple(problems),
+        )
+    sent_at = body.get("sentAt") if batch else None
+    for event in events:
+        _fill(event, received, sent_at)
+    return events

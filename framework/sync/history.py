@@ -1,0 +1,415 @@
+"""Run history of syncs: every run, its counts, its rejected rows and the API calls it made.
+
+The store is a SQLite file (WAL mode: a debugger may read it while a sync writes it), by
+default ``.actionkit/sync-history.sqlite``. Three tables:
+
+- ``runs``: one row per run (:class:`RunRecord`): sync name, mode, dry run or not, status
+  (``running``, ``succeeded``, ``partial`` when some rows were rejected, ``failed`` when the run
+  stopped on an error), start and end (ISO 8601, UTC), the row counts (queried, added, changed,
+  unchanged, removed, succeeded, rejected) and the run's error message, if any.
+- ``calls``: the API calls of a run (:class:`CallRecord`): primary keys of the rows the request
+  carried, method, URL, request (JSON, password values masked), HTTP status, response (the start
+  of the body), outcome, attempts and error. Every failed call is kept; of the successful ones,
+  the first ``keep_calls`` of each run (see the runner).
+- ``rejected``: the rows of a run that did not reach the destination (:class:`RejectedRow`):
+  primary key, error code and message, and the call they were part of (none for a row rejected
+  before sending, e.g. a type error).
+
+The records are defined in :mod:`framework.sync.records` and importable from here too.
+
+Read API (what the debugger and alerts use; all return frozen dataclasses with ``to_dict()``)::
+
+    with RunHistory(path) as history:
+        history.list_runs(sync=None, limit=100)      # newest first
+        history.get_run(run_id)                      # RunRecord or None
+        history.latest_run(sync)                     # newest finished run of a sync, or None
+        history.rejected_rows(run_id, primary_key=None, limit=None)
+        history.calls(run_id, primary_key=None, limit=None)
+        history.get_call(call_id)                    # CallRecord or None
+        history.find_primary_key(primary_key, sync=None)  # rejected rows of every run
+        history.export(run_id, "csv" | "json", stream, primary_key=None)
+
+Write API (the runner): ``start_run``, ``record``, ``finish_run``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TextIO
+
+from framework.errors import StorageError
+from framework.sync.records import (
+    COUNT_NAMES,
+    CallRecord,
+    RejectedRow,
+    RunBatch,
+    RunRecord,
+    RunStatus,
+)
+
+__all__ = [
+    "COUNT_NAMES",
+    "DEFAULT_HISTORY",
+    "CallRecord",
+    "RejectedRow",
+    "RunBatch",
+    "RunHistory",
+    "RunRecord",
+    "RunStatus",
+]
+
+DEFAULT_HISTORY = Path(".actionkit") / "sync-history.sqlite"
+"""Where run history is kept unless a sync says otherwise."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sync TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    queried INTEGER NOT NULL DEFAULT 0,
+    added INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_sync ON runs (sync, id);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    primary_keys TEXT NOT NULL,
+    method TEXT,
+    url TEXT,
+    request TEXT,
+    status INTEGER,
+    response TEXT,
+    outcome TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error_code TEXT,
+    error_message TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id, id);
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    primary_key TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    error TEXT NOT NULL,
+    call_id INTEGER REFERENCES calls (id)
+);
+CREATE INDEX IF NOT EXISTS rejected_run ON rejected (run_id, primary_key);
+CREATE INDEX IF NOT EXISTS rejected_key ON rejected (primary_key);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+_RUN_COLUMNS = "id, sync, mode, dry_run, status, started_at, ended_at, " + ", ".join(COUNT_NAMES)
+_CALL_COLUMNS = (
+    "id, run_id, primary_keys, method, url, request, status, response, outcome, attempts, "
+    "error_code, error_message"
+)
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    counts = dict(zip(COUNT_NAMES, row[7:14], strict=True))
+    return RunRecord(
+        id=row[0],
+        sync=row[1],
+        mode=row[2],
+        dry_run=bool(row[3]),
+        status=row[4],
+        started_at=row[5],
+        ended_at=row[6],
+        counts=counts,
+        error=row[14],
+    )
+
+
+def _call(row: Iterable[Any]) -> CallRecord:
+    (id_, run_id, keys, method, url, request, status, response, outcome, attempts, code, msg) = row
+    return CallRecord(
+        id=id_,
+        run_id=run_id,
+        primary_keys=tuple(json.loads(keys)),
+        method=method,
+        url=url,
+        request=json.loads(request) if request is not None else None,
+        status=status,
+        response=response,
+        outcome=outcome,
+        attempts=attempts,
+        error_code=code,
+        error_message=msg,
+    )
+
+
+class RunHistory:
+    """The run history store (a SQLite file); safe to share between threads and processes."""
+
+    def __init__(self, path: str | Path = DEFAULT_HISTORY) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"The sync history {self.path} cannot be opened ({exc}); check the path."
+            ) from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunHistory:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self._lock:
+                return list(self._db.execute(sql, tuple(params)))
+        except sqlite3.Error as exc:
+            raise StorageError(f"The sync history {self.path} cannot be read ({exc}).") from exc
+
+    # -- write ---------------------------------------------------------------------------
+
+    def start_run(self, sync: str, mode: str, *, dry_run: bool = False) -> int:
+        """Record the start of a run; returns its id."""
+        try:
+            with self._lock, self._db:
+                cursor = self._db.execute(
+                    "INSERT INTO runs (sync, mode, dry_run, status, started_at) "
+                    "VALUES (?, ?, ?, 'running', ?)",
+                    (sync, mode, int(dry_run), _now()),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"The sync history {self.path} cannot be written ({exc}).") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def record(self, run_id: int, batch: RunBatch) -> None:
+        """Store a batch's calls and rejected rows, in one transaction."""
+        if not batch.calls and not batch.rejected:
+            return
+        try:
+            with self._lock, self._db:
+                ids: list[int] = []
+                for call in batch.calls:
+                    cursor = self._db.execute(
+                        "INSERT INTO calls (run_id, primary_keys, method, url, request, status, "
+                        "response, outcome, attempts, error_code, error_message) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            run_id,
+                            json.dumps(list(call.primary_keys)),
+                            call.method,
+                            call.url,
+                            json.dumps(call.request) if call.request is not None else None,
+                            call.status,
+                            call.response,
+                            call.outcome,
+                            call.attempts,
+                            call.error_code,
+                            call.error_message,
+                        ),
+                    )
+                    ids.append(cursor.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT INTO rejected (run_id, primary_key, error_code, error, call_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (run_id, key, code, error, ids[index] if index is not None else None)
+                        for key, code, error, index in batch.rejected
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"The sync history {self.path} cannot be written ({exc}).") from exc
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        counts: Mapping[str, int],
+        *,
+        error: str | None = None,
+    ) -> None:
+        """Record the end of a run: its status, its row counts and the error that stopped it."""
+        values = [int(counts.get(name, 0)) for name in COUNT_NAMES]
+        assignments = ", ".join(f"{name} = ?" for name in COUNT_NAMES)
+        try:
+            with self._lock, self._db:
+                self._db.execute(
+                    f"UPDATE runs SET status = ?, ended_at = ?, error = ?, {assignments} "
+                    "WHERE id = ?",
+                    (status, _now(), error, *values, run_id),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"The sync history {self.path} cannot be written ({exc}).") from exc
+
+    # -- read ----------------------------------------------------------------------------
+
+    def list_runs(self, sync: str | None = None, *, limit: int | None = 100) -> list[RunRecord]:
+        """Runs, newest first; only those of ``sync`` when given."""
+        where, params = ("WHERE sync = ?", [sync]) if sync is not None else ("", [])
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS}, error FROM runs {where} ORDER BY id DESC LIMIT ?",
+            [*params, -1 if limit is None else limit],
+        )
+        return [_run(row) for row in rows]
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """One run, or None when there is no run with that id."""
+        rows = self._query(f"SELECT {_RUN_COLUMNS}, error FROM runs WHERE id = ?", [run_id])
+        return _run(rows[0]) if rows else None
+
+    def latest_run(self, sync: str) -> RunRecord | None:
+        """The newest finished run of ``sync`` (not a dry run), or None."""
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS}, error FROM runs WHERE sync = ? AND status != 'running' "
+            "AND dry_run = 0 ORDER BY id DESC LIMIT 1",
+            [sync],
+        )
+        return _run(rows[0]) if rows else None
+
+    def calls(
+        self, run_id: int, *, primary_key: str | None = None, limit: int | None = None
+    ) -> list[CallRecord]:
+        """The calls kept for a run, in the order they were made (only those carrying a key)."""
+        rows = self._query(
+            f"SELECT {_CALL_COLUMNS} FROM calls WHERE run_id = ? ORDER BY id LIMIT ?",
+            [run_id, -1 if limit is None else limit],
+        )
+        calls = [_call(row) for row in rows]
+        if primary_key is not None:
+            calls = [call for call in calls if primary_key in call.primary_keys]
+        return calls
+
+    def get_call(self, call_id: int) -> CallRecord | None:
+        """One call, or None."""
+        rows = self._query(f"SELECT {_CALL_COLUMNS} FROM calls WHERE id = ?", [call_id])
+        return _call(rows[0]) if rows else None
+
+    def _rejected(self, where: str, params: list[Any], limit: int | None) -> list[RejectedRow]:
+        columns = ", ".join(f"c.{name.strip()}" for name in _CALL_COLUMNS.split(","))
+        rows = self._query(
+            f"SELECT r.id, r.run_id, r.primary_key, r.error_code, r.error, {columns} "
+            "FROM rejected r "
+            f"LEFT JOIN calls c ON c.id = r.call_id {where} ORDER BY r.id LIMIT ?",
+            [*params, -1 if limit is None else limit],
+        )
+        return [
+            RejectedRow(
+                id=row[0],
+                run_id=row[1],
+                primary_key=row[2],
+                error_code=row[3],
+                error=row[4],
+                call=_call(row[5:]) if row[5] is not None else None,
+            )
+            for row in rows
+        ]
+
+    def rejected_rows(
+        self, run_id: int, primary_key: str | None = None, *, limit: int | None = None
+    ) -> list[RejectedRow]:
+        """The rejected rows of a run, each with its call; only ``primary_key``'s when given."""
+        if primary_key is None:
+            return self._rejected("WHERE r.run_id = ?", [run_id], limit)
+        return self._rejected(
+            "WHERE r.run_id = ? AND r.primary_key = ?", [run_id, primary_key], limit
+        )
+
+    def find_primary_key(self, primary_key: str, sync: str | None = None) -> list[RejectedRow]:
+        """Every rejection of one primary key, across runs (of ``sync`` when given)."""
+        if sync is None:
+            return self._rejected("WHERE r.primary_key = ?", [primary_key], None)
+        return self._rejected(
+            "WHERE r.primary_key = ? AND r.run_id IN (SELECT id FROM runs WHERE sync = ?)",
+            [primary_key, sync],
+            None,
+        )
+
+    def iter_rejected(self, run_id: int, *, page: int = 1000) -> Iterator[RejectedRow]:
+        """Every rejected row of a run, read a page at a time (for large exports)."""
+        last = 0
+        while True:
+            rows = self._rejected("WHERE r.run_id = ? AND r.id > ?", [run_id, last], page)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id or last
+
+    def export(
+        self,
+        run_id: int,
+        fmt: Literal["csv", "json"],
+        stream: TextIO,
+        *,
+        primary_key: str | None = None,
+    ) -> int:
+        """Write a run's rejected rows to ``stream`` as CSV or JSON; returns how many.
+
+        CSV has one line per rejected row (run id, primary key, error code, error, HTTP status,
+        request and response as JSON text); JSON is ``{"run": ..., "rejected": [...]}``.
+        """
+        run = self.get_run(run_id)
+        if run is None:
+            raise StorageError(f"There is no run {run_id} in the sync history {self.path}.")
+        rows: Iterable[RejectedRow] = (
+            self.rejected_rows(run_id, primary_key)
+            if primary_key is not None
+            else self.iter_rejected(run_id)
+        )
+        count = 0
+        if fmt == "json":
+            items = [row.to_dict() for row in rows]
+            json.dump({"run": run.to_dict(), "rejected": items}, stream, indent=2)
+            stream.write("\n")
+            return len(items)
+        writer = csv.writer(stream)
+        writer.writerow(
+            ["run_id", "primary_key", "error_code", "error", "status", "request", "response"]
+        )
+        for row in rows:
+            call = row.call
+            writer.writerow(
+                [
+                    run_id,
+                    row.primary_key,
+                    row.error_code,
+                    row.error,
+                    call.status if call else "",
+                    json.dumps(call.request) if call and call.request is not None else "",
+                    call.response if call and call.response is not None else "",
+                ]
+            )
+            count += 1
+        return count

@@ -1,0 +1,408 @@
+"""The Redis stream queue on a real redis-server: at least once, claims, dead stream, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import redis
+from redis_server import RedisServer, free_port, redis_server
+
+from framework.errors import QueueError, QueueFullError
+from framework.queue import Entry, QueuedEvent
+from framework.queue.redis_stream import RedisStreamQueue
+
+T = TypeVar("T")
+_streams = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+@pytest.fixture
+def admin(server: RedisServer) -> Iterator[redis.Redis]:
+    """A plain client of the server, to look at and tamper with what the queue keeps."""
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def stream() -> str:
+    """A stream name of this test's own, so tests share the server and nothing else."""
+    return f"test:{next(_streams)}:{time.monotonic_ns()}"
+
+
+def track(n: int, user: str = "u1") -> QueuedEvent:
+    return QueuedEvent({"type": "track", "userId": user, "event": f"E{n}"}, ("a",))
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 10.0) -> list[Entry]:
+    """Take until ``count`` entries came, or fail after ``timeout`` seconds."""
+    entries: list[Entry] = []
+    deadline = time.monotonic() + timeout
+    while len(entries) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"took {len(entries)} entries of {count}")
+        entries.extend(await queue.take(count - len(entries), block=0.05))
+    return entries
+
+
+async def die(queue: RedisStreamQueue) -> None:
+    """End a consumer as a crash would: no ack, no fail, no goodbye to the group."""
+    if queue._keeper is not None:
+        queue._keeper.cancel()
+    await queue._redis.aclose()
+
+
+def queue_for(server: RedisServer, stream: str, **options: Any) -> RedisStreamQueue:
+    return RedisStreamQueue(server.url, stream=stream, **options)
+
+
+def test_put_take_ack_round_trip_keeps_order_and_instances(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    async def scenario() -> tuple[list[str], list[Entry], int, int, list[Entry]]:
+        async with queue_for(server, stream, consumer="c1") as queue:
+            ids = await queue.put([track(i) for i in range(3)])
+            entries = await queue.take(10, block=0.1)
+            before = await queue.depth()
+            await queue.ack([entry.id for entry in entries])
+            after = await queue.depth()
+            again = await queue.take(10, block=0.05)
+        return ids, entries, before, after, again
+
+    ids, entries, before, after, again = run(scenario())
+    assert [entry.id for entry in entries] == ids
+    assert [entry.item.event["event"] for entry in entries] == ["E0", "E1", "E2"]
+    assert {entry.item.instances for entry in entries} == {("a",)}
+    assert {entry.tries for entry in entries} == {1}
+    assert (before, after, again) == (3, 0, [])
+    # Acked entries are deleted, not only acknowledged: the stream holds nothing.
+    assert admin.xlen(stream) == 0
+
+
+def test_events_put_before_any_worker_existed_are_delivered(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> list[Entry]:
+        async with queue_for(server, stream) as producer:
+            await producer.put([track(0), track(1)])
+        async with queue_for(server, stream, consumer="late") as worker:
+            return await take_until(worker, 2)
+
+    assert [entry.item.event["event"] for entry in run(scenario())] == ["E0", "E1"]
+
+
+def test_two_consumers_of_a_group_share_the_entries_without_overlap(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[list[Entry], list[Entry]]:
+        async with (
+            queue_for(server, stream, consumer="a") as first,
+            queue_for(server, stream, consumer="b") as second,
+        ):
+            await first.put([track(i) for i in range(10)])
+            taken_a = await first.take(4, block=0.1)
+            taken_b = await second.take(10, block=0.1)
+        return taken_a, taken_b
+
+    taken_a, taken_b = run(scenario())
+    assert len(taken_a) == 4
+    assert len(taken_b) == 6
+    assert not {e.id for e in taken_a} & {e.id for e in taken_b}
+
+
+def test_an_entry_left_by_a_dead_consumer_is_claimed_after_claim_idle(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[list[Entry], list[Entry], list[Entry]]:
+        dead = queue_for(server, stream, consumer="dead", claim_idle=0.3)
+        await dead.put([track(0)])
+        taken = await dead.take(1, block=0.1)
+        await die(dead)
+        async with (
+            queue_for(server, stream, consumer="patient", claim_idle=60) as patient,
+            queue_for(server, stream, consumer="other", claim_idle=0.3) as other,
+        ):
+            not_yet = await patient.take(1, block=0.05)
+            claimed = await take_until(other, 1)
+            await other.ack([claimed[0].id])
+        return taken, not_yet, claimed
+
+    taken, not_yet, claimed = run(scenario())
+    assert not_yet == []  # idle far less than 60 s: still the dead consumer's
+    assert claimed[0].id == taken[0].id
+    assert claimed[0].item == taken[0].item
+    assert claimed[0].tries == 2
+
+
+def test_concurrent_acks_share_round_trips_and_all_take_effect(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    def xack_calls() -> int:
+        return int(admin.info("commandstats").get("cmdstat_xack", {}).get("calls", 0))
+
+    async def scenario() -> tuple[int, int]:
+        async with queue_for(server, stream) as queue:
+            await queue.put([track(i) for i in range(50)])
+            entries = await take_until(queue, 50)
+            before = xack_calls()
+            await asyncio.gather(*(queue.ack([entry.id]) for entry in entries))
+            return xack_calls() - before, await queue.depth()
+
+    calls, depth = run(scenario())
+    assert depth == 0
+    assert calls < 50
+
+
+def test_an_entry_in_hand_is_kept_from_other_consumers_past_claim_idle(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[list[Entry], int]:
+        async with (
+            queue_for(server, stream, consumer="slow", claim_idle=0.3) as slow,
+            queue_for(server, stream, consumer="other", claim_idle=0.3) as other,
+        ):
+            await slow.put([track(0)])
+            [entry] = await slow.take(1, block=0.1)
+            # Three claim_idle periods while "slow" still handles the entry.
+            stolen: list[Entry] = []
+            deadline = time.monotonic() + 0.9
+            while time.monotonic() < deadline:
+                stolen.extend(await other.take(1, block=0.05))
+            await slow.ack([entry.id])
+            return stolen, await slow.depth()
+
+    stolen, depth = run(scenario())
+    assert stolen == []
+    assert depth == 0
+
+
+def test_fail_hands_back_with_the_try_counted_then_dead_letters_after_max_tries(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[list[int], int, list[dict[str, Any]]]:
+        async with queue_for(server, stream, consumer="c", claim_idle=0.1, max_tries=3) as queue:
+            await queue.put([track(7)])
+            tries = []
+            for _ in range(3):
+                [entry] = await take_until(queue, 1)
+                tries.append(entry.tries)
+                await queue.fail(entry, "personalize/Events: retryable_failure RETRYABLE_ERROR")
+            return tries, await queue.depth(), await queue.dead_entries()
+
+    tries, depth, dead = run(scenario())
+    assert tries == [1, 2, 3]
+    assert depth == 0
+    [letter] = dead
+    assert letter["event"]["event"] == "E7"
+    assert letter["instances"] == ["a"]
+    assert letter["tries"] == 3
+    assert letter["error"] == "personalize/Events: retryable_failure RETRYABLE_ERROR"
+
+
+def test_an_entry_that_keeps_killing_its_consumer_goes_to_the_dead_stream(
+    server: RedisServer, stream: str
+) -> None:
+    options: dict[str, Any] = {"claim_idle": 0.1, "max_tries": 2}
+
+    async def scenario() -> tuple[list[Entry], list[Entry], list[dict[str, Any]], int]:
+        async with queue_for(server, stream) as producer:
+            await producer.put([track(1)])
+        taken = []
+        for n in range(2):
+            doomed = queue_for(server, stream, consumer=f"doomed{n}", **options)
+            taken.extend(await take_until(doomed, 1))
+            await die(doomed)
+        async with queue_for(server, stream, consumer="third", **options) as third:
+            deadline = time.monotonic() + 5
+            handed: list[Entry] = []
+            while await third.depth() and time.monotonic() < deadline:
+                handed.extend(await third.take(1, block=0.05))
+            return taken, handed, await third.dead_entries(), await third.depth()
+
+    taken, handed, dead, depth = run(scenario())
+    assert [entry.tries for entry in taken] == [1, 2]
+    assert handed == []  # a third take would exceed max_tries: buried instead
+    assert depth == 0
+    [letter] = dead
+    assert letter["tries"] == 2
+    assert "never acknowledged" in letter["error"]
+
+
+def test_an_entry_that_is_not_a_queued_event_is_dead_lettered_not_handed_out(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    async def scenario() -> tuple[list[Entry], list[dict[str, Any]]]:
+        async with queue_for(server, stream) as queue:
+            admin.xadd(stream, {"item": "{not json"})
+            await queue.put([track(2)])
+            entries = await take_until(queue, 1)
+            return entries, await queue.dead_entries()
+
+    entries, dead = run(scenario())
+    assert [entry.item.event["event"] for entry in entries] == ["E2"]
+    [letter] = dead
+    assert letter["event"] is None
+    assert letter["error"] == "The entry is not a queued event."
+
+
+def test_a_full_stream_refuses_a_put_whole_and_accepts_again_once_acked(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[QueueFullError, int, list[str]]:
+        async with queue_for(server, stream, max_length=3) as queue:
+            await queue.put([track(0), track(1)])
+            with pytest.raises(QueueFullError) as refused:
+                await queue.put([track(2), track(3)])
+            depth = await queue.depth()
+            entries = await queue.take(1, block=0.1)
+            await queue.ack([entries[0].id])
+            accepted = await queue.put([track(2), track(3)])
+        return refused.value, depth, accepted
+
+    refused, depth, accepted = run(scenario())
+    assert refused.code == "QUEUE_FULL"
+    assert refused.retry_after > 0
+    assert depth == 2  # all or nothing: neither of the refused pair was stored
+    assert len(accepted) == 2
+
+
+def test_the_bound_holds_exactly_under_concurrent_puts(server: RedisServer, stream: str) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        queues = [queue_for(server, stream, max_length=25) for _ in range(4)]
+
+        async def put_one(n: int) -> bool:
+            try:
+                await queues[n % 4].put([track(n)])
+            except QueueFullError:
+                return False
+            return True
+
+        try:
+            results = await asyncio.gather(*(put_one(n) for n in range(100)))
+            depth = await queues[0].depth()
+        finally:
+            for queue in queues:
+                await queue.close()
+        return sum(results), len(results) - sum(results), depth
+
+    accepted, refused, depth = run(scenario())
+    assert (accepted, refused, depth) == (25, 75, 25)
+
+
+def test_an_unreachable_redis_is_a_queue_error_without_the_password(stream: str) -> None:
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
+
+    async def scenario() -> None:
+        queue = RedisStreamQueue(url, stream=stream)
+        try:
+            await queue.put([track(0)])
+        finally:
+            await queue.close()
+
+    with pytest.raises(QueueError) as raised:
+        run(scenario())
+    assert raised.value.code == "QUEUE_FAILED"
+    assert "s3cret-pw" not in str(raised.value)
+    assert isinstance(raised.value.__cause__, redis.RedisError)
+
+
+def test_a_key_of_the_wrong_type_is_a_queue_error(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    admin.set(stream, "not a stream")
+
+    async def scenario() -> None:
+        async with queue_for(server, stream):
+            pass
+
+    with pytest.raises(QueueError) as raised:
+        run(scenario())
+    assert raised.value.code == "QUEUE_FAILED"
+    assert stream in str(raised.value)
+
+
+def test_a_stream_deleted_under_the_workers_is_created_again(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    async def scenario() -> list[Entry]:
+        async with queue_for(server, stream) as queue:
+            admin.delete(stream)
+            await queue.put([track(5)])  # XADD alone makes the stream, without the group
+            return await take_until(queue, 1)
+
+    assert [entry.item.event["event"] for entry in run(scenario())] == ["E5"]
+
+
+def test_closing_removes_an_idle_consumer_and_keeps_one_with_pending_entries(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    async def scenario() -> None:
+        async with queue_for(server, stream, consumer="idle") as idle:
+            await idle.take(1, block=0.01)
+        async with queue_for(server, stream, consumer="busy") as busy:
+            await busy.put([track(0)])
+            await busy.take(1, block=0.1)
+
+    run(scenario())
+    consumers = admin.xinfo_consumers(stream, "actionkit")
+    assert [(c["name"], c["pending"]) for c in consumers] == [("busy", 1)]
+
+
+def test_entries_survive_a_redis_crash_with_the_append_only_file(stream: str) -> None:
+    with redis_server(appendonly=True) as durable:
+
+        async def put() -> list[str]:
+            async with RedisStreamQueue(durable.url, stream=stream) as queue:
+                return await queue.put([track(i) for i in range(5)])
+
+        async def take() -> list[Entry]:
+            async with RedisStreamQueue(durable.url, stream=stream) as queue:
+                return await take_until(queue, 5)
+
+        ids = run(put())
+        durable.kill()
+        durable.start()
+        entries = run(take())
+    assert [entry.id for entry in entries] == ids
+
+
+def test_the_same_queue_recovers_once_redis_is_back(stream: str) -> None:
+    with redis_server(appendonly=True) as durable:
+
+        async def scenario() -> tuple[QueueError, list[Entry]]:
+            async with RedisStreamQueue(durable.url, stream=stream) as queue:
+                await queue.put([track(0)])
+                durable.kill()
+                with pytest.raises(QueueError) as down:
+                    await queue.take(1, block=0.05)
+                durable.start()
+                return down.value, await take_until(queue, 1)
+
+        down, entries = run(scenario())
+    assert down.code == "QUEUE_FAILED"
+    assert entries[0].item.event["event"] == "E0"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("max_length", 0), ("claim_idle", 0), ("max_tries", 0)]
+)
+def test_options_out_of_range_are_refused(option: str, value: float) -> None:
+    with pytest.raises(ValueError, match=option):
+        RedisStreamQueue("redis://127.0.0.1:1/0", **{option: value})

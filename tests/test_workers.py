@@ -1,0 +1,433 @@
+"""End to end: an analytics client -> `actionkit serve --redis` -> workers -> the emulator.
+
+Real processes throughout: the server and the workers are ``python -m framework`` subprocesses,
+Redis is a real redis-server, the Personalize Edge emulator runs in this process. Each event
+carries its messageId as its event name (track) or as its trait key (identify), so the
+emulator's state says which events were delivered, for which user; with the workers'
+dead-letter stores it accounts for every event answered 200.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import yaml
+from redis_server import RedisServer, redis_server
+
+from framework.delivery.deadletter import DeadLetterStore
+from framework.emulators import ContentstackEmulator, Fault
+
+PROJECT = "workers-test"
+WRITE_KEY = "wk-workers-test"
+INSTANCE = "workers-test"
+STREAM = "actionkit:events"
+_databases = itertools.count(1)
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something true; fail saying ``what`` did not happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    """A ``python -m framework`` subprocess; standard error goes to ``log``."""
+
+    args: list[str]
+    log: Path
+    process: subprocess.Popen[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        with self.log.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "framework", *self.args],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                cwd=self.log.parent,
+            )
+
+    def logged(self) -> str:
+        return self.log.read_text()
+
+    def signal(self, signum: int) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def finish(self, timeout: float = 20.0) -> tuple[int, str]:
+        """Wait for the exit; returns the status and standard output."""
+        out, _ = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=10)
+
+
+@dataclass
+class Setup:
+    """One test's world: its Redis database, emulator, instance, server config and processes."""
+
+    directory: Path
+    redis_url: str
+    emulator: ContentstackEmulator
+    procs: list[Proc] = field(default_factory=list)
+
+    def write_config(self, *, max_length: int = 10_000) -> Path:
+        instance = {
+            "destination": "contentstack",
+            "name": INSTANCE,
+            "settings": {
+                "personalizeProjectId": PROJECT,
+                "personalizeEdgeApiBaseUrl": self.emulator.url,
+            },
+            "mappings": [
+                {"name": "Events", "preset": "events-sync"},
+                {
+                    "name": "Attributes",
+                    "preset": "custom-attributes-sync",
+                    "trigger": 'type = "identify"',
+                },
+            ],
+        }
+        (self.directory / "instance.yaml").write_text(yaml.safe_dump(instance))
+        config = {
+            "instances": ["instance.yaml"],
+            "writeKeys": {WRITE_KEY: [INSTANCE]},
+            "queue": {"maxLength": max_length, "claimIdle": 1, "maxTries": 3},
+            "deadLetters": None,
+        }
+        path = self.directory / "server.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def serve(self, name: str = "server") -> tuple[Proc, str]:
+        """Start `actionkit serve --redis`; returns it and its base URL once healthy."""
+        config = self.directory / "server.yaml"
+        if not config.exists():
+            self.write_config()
+        proc = Proc(
+            ["serve", "--config", str(config), "--port", "0", "--redis", self.redis_url],
+            self.directory / f"{name}.log",
+        )
+        self.procs.append(proc)
+        assert proc.process.stdout is not None
+        url = proc.process.stdout.readline().strip()
+        assert url.startswith("http://"), proc.logged()
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, f"{name} to answer /health")
+        return proc, url
+
+    def worker(self, name: str, *, in_flight: int = 64) -> Proc:
+        """Start `actionkit worker` (consumer ``name``, its own dead-letter store)."""
+        if not (self.directory / "instance.yaml").exists():
+            self.write_config()
+        proc = Proc(
+            [
+                "worker",
+                "--redis",
+                self.redis_url,
+                "--instance",
+                str(self.directory / "instance.yaml"),
+                "--consumer",
+                name,
+                "--in-flight",
+                str(in_flight),
+                "--claim-idle",
+                "1",
+                "--max-tries",
+                "3",
+                "--dead-letters",
+                str(self.directory / f"dead-{name}.sqlite"),
+                "--json",
+            ],
+            self.directory / f"{name}.log",
+        )
+        self.procs.append(proc)
+        return proc
+
+    def started(self, *workers: Proc) -> None:
+        for proc in workers:
+            wait_for(
+                lambda proc=proc: (
+                    '"state": "started"' in proc.logged() or proc.process.poll() is not None
+                ),
+                "a worker to start",
+            )
+            assert proc.process.poll() is None, proc.logged()
+
+    # -- what happened -------------------------------------------------------------------
+
+    def delivered(self) -> dict[str, list[str]]:
+        """messageId -> the users it reached (an event key or an attribute key)."""
+        users = self.emulator.state()["projects"].get(PROJECT, {}).get("users", {})
+        found: dict[str, list[str]] = {}
+        for user, record in users.items():
+            for event in record["events"]:
+                found.setdefault(event["eventKey"], []).append(user)
+            for key in record["attributes"]:
+                found.setdefault(key, []).append(user)
+        return found
+
+    def dead_lettered(self) -> set[str]:
+        """messageIds in the workers' dead-letter stores and in the dead stream."""
+        found: set[str] = set()
+        for path in self.directory.glob("dead-*.sqlite"):
+            with DeadLetterStore(path) as store:
+                found.update(str(letter.message_id) for letter in store.list())
+        with redis.Redis.from_url(self.redis_url, decode_responses=True) as client:
+            for _, fields in client.xrange(f"{STREAM}:dead"):
+                found.add(json.loads(fields["item"])["event"]["messageId"])
+        return found
+
+    def queue_drained(self) -> bool:
+        with redis.Redis.from_url(self.redis_url) as client:
+            return bool(
+                client.xlen(STREAM) == 0 and client.xpending(STREAM, "actionkit")["pending"] == 0
+            )
+
+
+@pytest.fixture(scope="module")
+def redis_srv() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[ContentstackEmulator]:
+    with ContentstackEmulator(project_uid=PROJECT) as api:
+        yield api
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, redis_srv: RedisServer, emulator: ContentstackEmulator
+) -> Iterator[Setup]:
+    emulator.reset()
+    database = next(_databases)
+    assert database < 16, "one Redis database a test: there are 16"
+    world = Setup(tmp_path, redis_srv.url.rsplit("/", 1)[0] + f"/{database}", emulator)
+    try:
+        yield world
+    finally:
+        for proc in world.procs:
+            proc.kill()
+
+
+# -- the client ----------------------------------------------------------------------------
+
+
+def make_events(prefix: str, count: int, users: int = 7) -> list[dict[str, Any]]:
+    """Track calls named by their messageId; every fifth an identify with it as trait key."""
+    events = []
+    for n in range(count):
+        message_id = f"{prefix}-{n:04d}"
+        user = f"user-{n % users}"
+        if n % 5 == 4:
+            events.append(
+                {
+                    "type": "identify",
+                    "userId": user,
+                    "messageId": message_id,
+                    "traits": {message_id: n},
+                }
+            )
+        else:
+            events.append(
+                {
+                    "type": "track",
+                    "userId": user,
+                    "event": message_id,
+                    "messageId": message_id,
+                    "properties": {"n": n},
+                }
+            )
+    return events
+
+
+def post(
+    url: str, events: list[dict[str, Any]], batch: int = 25
+) -> tuple[set[str], list[httpx.Response]]:
+    """POST /v1/batch as analytics libraries do (write key by Basic auth).
+
+    Returns the messageIds answered 200, and every answer that was not 200.
+    """
+    accepted: set[str] = set()
+    refused: list[httpx.Response] = []
+    with httpx.Client(base_url=url, auth=(WRITE_KEY, ""), timeout=10) as client:
+        for start in range(0, len(events), batch):
+            chunk = events[start : start + batch]
+            answer = client.post(
+                "/v1/batch", json={"batch": chunk, "sentAt": "2024-05-01T00:00:00Z"}
+            )
+            if answer.status_code == 200:
+                accepted.update(event["messageId"] for event in chunk)
+            else:
+                refused.append(answer)
+    return accepted, refused
+
+
+def user_of(message_id: str, users: int = 7) -> str:
+    return f"user-{int(message_id.rsplit('-', 1)[1]) % users}"
+
+
+def stop_worker(proc: Proc) -> dict[str, Any]:
+    """SIGTERM, then the worker's final report (it must exit 0)."""
+    proc.signal(signal.SIGTERM)
+    status, out = proc.finish()
+    assert status == 0, proc.logged()
+    return dict(json.loads(out))
+
+
+# -- the tests -----------------------------------------------------------------------------
+
+
+def test_two_workers_deliver_every_event_to_the_right_user(setup: Setup) -> None:
+    _server, url = setup.serve()
+    first, second = setup.worker("w1"), setup.worker("w2")
+    setup.started(first, second)
+    events = make_events("ok", 300)
+    accepted, refused = post(url, events)
+    assert refused == []
+    assert accepted == {event["messageId"] for event in events}
+
+    wait_for(lambda: set(setup.delivered()) >= accepted, "every event to reach the emulator")
+    wait_for(setup.queue_drained, "the stream to be drained")
+    reports = [stop_worker(first), stop_worker(second)]
+
+    delivered = setup.delivered()
+    assert set(delivered) == accepted
+    assert all(users == [user_of(mid)] for mid, users in delivered.items())  # once, right user
+    assert setup.dead_lettered() == set()
+    # Both shared the work, each entry handled exactly once (no worker died).
+    assert all(report["entries"] > 0 for report in reports)
+    assert sum(report["entries"] for report in reports) == len(events)
+    assert {"started", "stopped"} <= {
+        json.loads(line).get("state") for line in first.logged().splitlines()
+    }
+
+
+def test_a_worker_killed_mid_run_leaves_its_entries_to_the_other(setup: Setup) -> None:
+    _server, url = setup.serve()
+    doomed, survivor = setup.worker("doomed", in_flight=16), setup.worker("survivor", in_flight=16)
+    setup.started(doomed, survivor)
+    # Slow answers (a delay, then 503 and a retry) keep entries in the workers' hands.
+    setup.emulator.inject(Fault("delay", seconds=0.3, count=40))
+    accepted, _ = post(url, make_events("kill", 200), batch=10)
+
+    def doomed_pending() -> int:
+        with redis.Redis.from_url(setup.redis_url, decode_responses=True) as client:
+            consumers = client.xinfo_consumers(STREAM, "actionkit")
+        return sum(c["pending"] for c in consumers if c["name"] == "doomed")
+
+    wait_for(doomed_pending, "the doomed worker to hold entries")
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.finish()
+    # Its entries were refreshed a third of claim_idle ago at most: none is claimed yet.
+    held = doomed_pending()
+
+    wait_for(setup.queue_drained, "the survivor to claim and finish everything", timeout=30)
+    report = stop_worker(survivor)
+    delivered, dead = set(setup.delivered()), setup.dead_lettered()
+    assert held > 0
+    assert accepted <= delivered | dead  # nothing answered 200 is lost
+    assert (delivered | dead) <= accepted
+    assert report["entries"] > 0
+
+
+def test_restarting_the_server_loses_nothing_it_answered(setup: Setup) -> None:
+    server, url = setup.serve("server1")
+    worker = setup.worker("w1")
+    before, _ = post(url, make_events("before", 100))
+    server.kill()  # SIGKILL: no shutdown at all
+    _server, url = setup.serve("server2")
+    after, _ = post(url, make_events("after", 100))
+    setup.started(worker)
+
+    wait_for(setup.queue_drained, "the worker to drain the stream")
+    report = stop_worker(worker)
+    assert len(before) == len(after) == 100
+    assert set(setup.delivered()) == before | after
+    assert report["entries"] == 200
+
+
+def test_an_emulator_outage_ends_each_event_delivered_or_dead_lettered_once(setup: Setup) -> None:
+    _server, url = setup.serve()
+    first, second = setup.worker("w1"), setup.worker("w2")
+    setup.started(first, second)
+    setup.emulator.fail_for(1.5, status=503)
+    accepted, _ = post(url, make_events("outage", 150))
+
+    wait_for(setup.queue_drained, "the workers to end every entry", timeout=30)
+    stop_worker(first)
+    stop_worker(second)
+    delivered, dead = setup.delivered(), setup.dead_lettered()
+    state = setup.emulator.state()
+    assert state["counters"]["/events"].get("503", 0) > 0  # the outage was met
+    assert set(delivered) | dead == accepted
+    assert not set(delivered) & dead  # counted exactly: never both
+    assert all(len(users) == 1 for users in delivered.values())
+
+
+def test_a_full_stream_answers_503_and_stores_nothing_of_the_refused_batch(setup: Setup) -> None:
+    setup.write_config(max_length=60)
+    _server, url = setup.serve()
+    accepted, refused = post(url, make_events("full", 100), batch=25)
+    assert len(accepted) == 50  # two batches fit; the third would pass 60
+    assert refused
+    assert {answer.status_code for answer in refused} == {503}
+    assert int(refused[0].headers["retry-after"]) >= 1
+    with redis.Redis.from_url(setup.redis_url) as client:
+        assert client.xlen(STREAM) == 50
+
+    worker = setup.worker("w1")
+    setup.started(worker)
+    wait_for(setup.queue_drained, "the worker to drain the stream")
+    stop_worker(worker)
+    assert set(setup.delivered()) == accepted
+
+
+def test_sigterm_finishes_the_entries_in_flight_before_the_worker_exits(setup: Setup) -> None:
+    _server, url = setup.serve()
+    worker = setup.worker("w1", in_flight=8)
+    setup.started(worker)
+    setup.emulator.inject(Fault("delay", seconds=0.5, count=4))
+    accepted, _ = post(url, make_events("term", 8), batch=8)
+    wait_for(lambda: setup.emulator.state()["counters"], "the first requests to arrive")
+    report = stop_worker(worker)
+    assert report["left_pending"] is False
+    # Whatever it took before the signal, it finished: nothing is left pending in its name.
+    with redis.Redis.from_url(setup.redis_url, decode_responses=True) as client:
+        assert client.xpending(STREAM, "actionkit")["pending"] == 0
+        remaining = client.xlen(STREAM)
+    assert report["entries"] > 0
+    assert len(set(setup.delivered())) == len(accepted) - remaining
