@@ -17,7 +17,7 @@ set-up delivers, it is the path's own). The Personalize Edge emulator runs in it
 latency is its receipt time minus the time its client sent it. Prints, per set-up: events per
 second accepted (answered 200), events per second delivered (first send to last receipt), the
 p50 and p99 of the post's answer time and of the end-to-end latency. Not a test: it prints
-figures. Needs redis-server for the ``redis`` set-up (``scripts/redis.sh`` installs it).
+figures. Needs redis-server for the ``redis`` set-up (``scripts/system-packages.sh`` installs it).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _process(args: list[str], *, first_line: bool = False) -> Iterator[str]:
 def _redis(directory: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise SystemExit("redis-server is not installed: run scripts/redis.sh")
+        raise SystemExit("redis-server is not installed: run scripts/system-packages.sh")
     port = _free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
     args += ["--save", "", "--appendonly", "no"]

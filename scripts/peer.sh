@@ -13,10 +13,7 @@ if [ ! -f "$src/package-lock.json" ]; then
     exit 1
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    echo "peer.sh: installing Node.js from Debian" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq nodejs npm >&2
+    "$root/scripts/system-packages.sh"
 fi
 mkdir -p "$dest"
 if ! cmp -s "$src/package-lock.json" "$dest/package-lock.json" || [ ! -d "$dest/node_modules" ]; then

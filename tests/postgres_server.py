@@ -1,6 +1,6 @@
 """A real PostgreSQL server: a temporary cluster on a free loopback port, for tests.
 
-``scripts/postgres.sh`` installs Debian's postgresql when it is missing (``scripts/test.sh``
+``scripts/system-packages.sh`` installs Debian's postgresql when it is missing (``scripts/test.sh``
 runs it). :func:`postgres_server` runs ``initdb`` into a fresh directory, starts ``postgres``
 on a free port (its Unix socket in the same directory), yields a connection URL, and stops
 the server and removes the directory on exit. PostgreSQL refuses to run as root: as root, the
@@ -62,7 +62,7 @@ def postgres_server(timeout: float = 30.0) -> Iterator[str]:
     """A started PostgreSQL server; yields ``postgresql://postgres@127.0.0.1:PORT/postgres``."""
     binaries = postgres_bin()
     if binaries is None:
-        raise RuntimeError("PostgreSQL is not installed: run scripts/postgres.sh.")
+        raise RuntimeError("PostgreSQL is not installed: run scripts/system-packages.sh.")
     prefix, user = _run_as()
     directory = Path(tempfile.mkdtemp(prefix="actionkit-pg-"))
     process: subprocess.Popen[bytes] | None = None

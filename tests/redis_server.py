@@ -1,9 +1,10 @@
 """A real redis-server on a free loopback port, for tests and benchmarks.
 
-``scripts/redis.sh`` installs Debian's redis-server when it is missing (``scripts/test.sh``
-runs it). Each :class:`RedisServer` runs in a temporary directory of its own, with no
-snapshots; ``appendonly=True`` turns on the append-only file with ``appendfsync always``, for
-durability tests that kill the server and start it again on the same port and directory.
+``scripts/system-packages.sh`` installs Debian's redis-server when it is missing
+(``scripts/test.sh`` runs it). Each :class:`RedisServer` runs in a temporary directory of
+its own, with no snapshots; ``appendonly=True`` turns on the append-only file with
+``appendfsync always``, for durability tests that kill the server and start it again on the
+same port and directory.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed: run scripts/redis.sh.")
+            raise RuntimeError("redis-server is not installed: run scripts/system-packages.sh.")
         args = [
             binary,
             "--port",

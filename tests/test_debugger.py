@@ -2,7 +2,7 @@
 
 The history is a real SQLite file written through :class:`RunHistory`; the debugger runs as
 the real command (``actionkit debugger --port 0``) in a subprocess; the page is driven by
-Selenium through Debian's ``chromium`` and ``chromium-driver`` (``scripts/chromium.sh``
+Selenium through Debian's ``chromium`` and ``chromium-driver`` (``scripts/system-packages.sh``
 installs them). The JSON API is also tested directly, without a browser.
 """
 
@@ -154,9 +154,11 @@ def test_the_command_needs_an_existing_history(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("Chromium and chromium-driver are not installed; run scripts/chromium.sh.")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    # Not a skip: the suite's own scripts install Chromium (scripts/system-packages.sh).
+    missing = "is not installed; run scripts/system-packages.sh."
+    assert CHROMIUM is not None, f"Chromium {missing}"
+    assert CHROMEDRIVER is not None, f"chromium-driver {missing}"
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()

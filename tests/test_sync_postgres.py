@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from postgres_server import postgres_bin, postgres_server
+from postgres_server import postgres_server
 from sync_fixtures import attributes, instance_file, sync_document
 
 from framework.emulators import ContentstackEmulator
@@ -17,12 +18,6 @@ from framework.errors import SourceError
 from framework.sync.config import load_sync_config
 from framework.sync.runner import run_sync
 from framework.sync.sources import iter_batches, redact_url
-
-psycopg = pytest.importorskip("psycopg")
-
-pytestmark = pytest.mark.skipif(
-    postgres_bin() is None, reason="PostgreSQL is not installed: run scripts/postgres.sh."
-)
 
 
 @pytest.fixture(scope="module")

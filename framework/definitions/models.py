@@ -33,13 +33,22 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-class _Model(BaseModel):
+class ConfigModel(BaseModel):
+    """The base of every file actionkit reads: frozen, no unknown keys, camelCase in the file.
+
+    Destinations, instances, server configurations and syncs all derive from it, so a key is
+    spelt the same way everywhere and a misspelt one is always reported.
+    """
+
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
     )
+
+
+_Model = ConfigModel
 
 
 class Choice(_Model):

@@ -67,3 +67,13 @@ class EventQueue(Protocol):
     async def close(self) -> None:
         """Release connections and files; entries taken and not acked stay stored."""
         ...
+
+
+def check_queue_bounds(max_length: int, claim_idle: float, max_tries: int) -> None:
+    """Raise ValueError unless a queue's bound, idle timeout and tries are usable."""
+    if max_length < 1:
+        raise ValueError("max_length must be at least 1")
+    if claim_idle <= 0:
+        raise ValueError("claim_idle must be positive")
+    if max_tries < 1:
+        raise ValueError("max_tries must be at least 1")

@@ -41,7 +41,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from framework.errors import QueueError, QueueFullError
-from framework.queue.base import Entry, QueuedEvent
+from framework.queue.base import Entry, QueuedEvent, check_queue_bounds
 from framework.queue.codec import decode_item, encode_item
 
 __all__ = ["RedisStreamQueue"]
@@ -114,12 +114,7 @@ class RedisStreamQueue:
         claim_idle: float = 30.0,
         max_tries: int = 5,
     ) -> None:
-        if max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        if claim_idle <= 0:
-            raise ValueError("claim_idle must be positive")
-        if max_tries < 1:
-            raise ValueError("max_tries must be at least 1")
+        check_queue_bounds(max_length, claim_idle, max_tries)
         self.url = url
         self.stream = stream
         self.dead_stream = f"{stream}:dead"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from framework.errors import QueueError, QueueFullError
-from framework.queue.base import Entry, QueuedEvent
+from framework.queue.base import Entry, QueuedEvent, check_queue_bounds
 from framework.queue.codec import decode_item, encode_item
 
 __all__ = ["SqliteQueue"]
@@ -97,12 +97,7 @@ class SqliteQueue:
         claim_idle: float = 30.0,
         max_tries: int = 5,
     ) -> None:
-        if max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        if claim_idle <= 0:
-            raise ValueError("claim_idle must be positive")
-        if max_tries < 1:
-            raise ValueError("max_tries must be at least 1")
+        check_queue_bounds(max_length, claim_idle, max_tries)
         self.path = Path(path)
         self.max_length = max_length
         self.claim_idle = claim_idle

@@ -19,27 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from framework.definitions.instance import Instance, load_instance
 from framework.definitions.loader import ProblemCollector
+from framework.definitions.models import ConfigModel
 from framework.definitions.resources import load_schema
 from framework.definitions.schema_check import make_validator, schema_problems
 from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, Problem
 
 __all__ = ["Limits", "QueueSettings", "ServerConfig", "ServerSettings", "load_server_config"]
 
 DEFAULT_QUEUE_PATH = ".actionkit/queue.sqlite"
-DEFAULT_DEAD_LETTERS = ".actionkit/dead-letters.sqlite"
+DEFAULT_DEAD_LETTERS = str(ROUTER_DEAD_LETTERS)
 _INVALID = "The server configuration is invalid."
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+_Model = ConfigModel
 
 
 class QueueSettings(_Model):

@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from framework.definitions.instance import Instance, load_instance
 from framework.definitions.loader import ProblemCollector
+from framework.definitions.models import ConfigModel
 from framework.definitions.resources import load_schema
 from framework.definitions.schema_check import make_validator, schema_problems
 from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, MappingError, Problem
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
@@ -58,14 +59,11 @@ SyncMode = Literal["update", "all"]
 
 DEFAULT_STATE = ".actionkit/sync-state.sqlite"
 DEFAULT_HISTORY = ".actionkit/sync-history.sqlite"
-DEFAULT_DEAD_LETTERS = ".actionkit/dead-letters.sqlite"
+DEFAULT_DEAD_LETTERS = str(ROUTER_DEAD_LETTERS)
 _INVALID = "The sync file is invalid."
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+_Model = ConfigModel
 
 
 class SourceSettings(_Model):
