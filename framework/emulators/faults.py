@@ -1,0 +1,85 @@
+"""Faults an emulator plays instead of answering: error statuses, slow answers, drops, outages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FaultKind = Literal["status", "delay", "drop", "outage"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("status", "delay", "drop", "outage")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A failure to play on the next ``count`` requests to ``path`` (every API path if None).
+
+    ``kind`` is one of:
+
+    - ``"status"``: answer ``status`` with a JSON error body, and a ``Retry-After`` header of
+      ``retry_after`` seconds when given (e.g. 429 with ``retry_after=2``).
+    - ``"delay"``: wait ``seconds``, then answer as ``"status"`` does (a slow failure, to make
+      a client time out).
+    - ``"drop"``: read the request, then close the connection without answering.
+    - ``"outage"``: answer ``status`` to every request for ``seconds`` from when it is injected
+      (``count`` is ignored); same as :meth:`EmulatorServer.fail_for`.
+
+    Raises ``ValueError`` when a value is out of range.
+    """
+
+    kind: FaultKind
+    count: int = 1
+    status: int = 503
+    retry_after: float | None = None
+    seconds: float = 0.0
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}, not {self.kind!r}.")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError("count must be a whole number of at least 1.")
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise ValueError("status must be a whole number.")
+        if not 200 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status from 200 to 599.")
+        if self.retry_after is not None and not (
+            _is_number(self.retry_after) and 0 <= self.retry_after < float("inf")
+        ):
+            raise ValueError("retry_after must be a number of seconds, 0 or more.")
+        if not (_is_number(self.seconds) and 0 <= self.seconds < float("inf")):
+            raise ValueError("seconds must be a number of seconds, 0 or more.")
+        if self.kind in ("delay", "outage") and self.seconds <= 0:
+            raise ValueError(f"a {self.kind} fault needs seconds greater than 0.")
+        if self.path is not None and not (isinstance(self.path, str) and self.path[:1] == "/"):
+            raise ValueError("path must start with '/'.")
+
+    @classmethod
+    def from_json(cls, data: object) -> Fault:
+        """A fault from its JSON form (the same keys as the fields); ``ValueError`` if wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("A fault must be a JSON object.")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"Unknown fault keys: {', '.join(unknown)}.")
+        if "kind" not in data:
+            raise ValueError("A fault needs a kind.")
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fault as a JSON object, as :meth:`from_json` reads it."""
+        return {
+            "kind": self.kind,
+            "count": self.count,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "seconds": self.seconds,
+            "path": self.path,
+        }
+
+    def matches(self, path: str) -> bool:
+        """Whether this fault applies to a request for ``path``."""
+        return self.path is None or self.path == path
