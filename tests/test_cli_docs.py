@@ -29,6 +29,9 @@ NOT_RUN = {
     ("emulate",): "serves until stopped; tests/test_cli_conventions.py runs it in a process",
     ("serve",): "serves until stopped; tests/test_serve_cli.py runs it in a process",
     ("dlq", "replay"): "would send the letter to the real Personalize API",
+    ("worker",): "serves until stopped; tests/test_workers.py runs it in a process",
+    ("debugger",): "serves until stopped; tests/test_debugger.py runs it in a process",
+    ("check",): "needs a Management API token; tests/test_check.py runs it on an emulator",
 }
 """Documented commands the tests do not run here, and why."""
 
