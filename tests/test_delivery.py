@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,6 +151,30 @@ def test_a_dropped_connection_is_retried(emulator: ContentstackEmulator, tmp_pat
     with Router([make_instance(emulator.url)], dead_letters=tmp_path / "d", retry=FAST_RETRY) as r:
         delivery = r.route(track())[0]
     assert (delivery.outcome, delivery.attempts) == ("delivered", 2)
+
+
+def test_a_connection_dropped_every_time_is_dead_lettered_as_a_connection_failure(
+    emulator: ContentstackEmulator, tmp_path: Path
+) -> None:
+    emulator.inject(Fault("drop", count=10, path="/events"))
+    instance = make_instance(emulator.url, maxAttempts=2)
+    with Router([instance], dead_letters=tmp_path / "d", retry=FAST_RETRY) as router:
+        delivery = router.route(track())[0]
+    assert (delivery.outcome, delivery.attempts, delivery.error_code) == (
+        "dead_lettered",
+        2,
+        "CONNECTION_FAILED",
+    )
+
+
+def test_a_refused_connection_is_a_connection_failure(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    instance = make_instance(f"http://127.0.0.1:{port}", maxAttempts=1)
+    with Router([instance], dead_letters=None, retry=FAST_RETRY) as router:
+        delivery = router.route(track())[0]
+    assert (delivery.outcome, delivery.error_code) == ("retryable_failure", "CONNECTION_FAILED")
 
 
 def test_one_bad_event_in_a_batch_does_not_fail_the_others(tmp_path: Path) -> None:
@@ -339,3 +364,25 @@ def test_statistics_count_outcomes_and_latency(
     assert events["outcomes"] == {"delivered": 1, "not_subscribed": 1}
     assert events["latency_ms"]["count"] == 1
     assert events["latency_ms"]["p99"] >= events["latency_ms"]["p50"] > 0
+
+
+def test_closing_a_router_whose_close_is_cancelled_settles_every_delivery(
+    emulator: ContentstackEmulator,
+) -> None:
+    emulator.inject(Fault("delay", seconds=5.0, count=5, path="/events"))
+    instance = make_instance(emulator.url, timeout=10)
+
+    async def scenario() -> list[BaseException | list[Any]]:
+        router = Router([instance], dead_letters=None)
+        await router.__aenter__()
+        routing = [asyncio.ensure_future(router.aroute(track(f"u{i}"))) for i in range(3)]
+        await asyncio.sleep(0.3)  # the three requests are in flight
+        closing = asyncio.ensure_future(router.__aexit__(None, None, None))
+        await asyncio.sleep(0.1)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        return await asyncio.wait_for(asyncio.gather(*routing, return_exceptions=True), 2)
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(result, asyncio.CancelledError) for result in results)

@@ -60,6 +60,7 @@ class Lanes(Generic[ItemT]):
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, key: Hashable, lane: _Lane[ItemT]) -> None:
+        batch: list[ItemT] = []
         try:
             if lane.window > 0:
                 await asyncio.sleep(lane.window)
@@ -70,6 +71,12 @@ class Lanes(Generic[ItemT]):
                     await self._send(batch)
                 except Exception as exc:
                     self._fail(batch, exc)
+                batch = []
+        except asyncio.CancelledError as exc:
+            # The lane is cancelled (the router closing): settle everything it holds.
+            self._fail([*batch, *lane.pending], exc)
+            lane.pending.clear()
+            raise
         finally:
             lane.running = False
             if not lane.pending and self._lanes.get(key) is lane:
@@ -79,6 +86,11 @@ class Lanes(Generic[ItemT]):
     def busy(self) -> int:
         """How many lanes have items waiting or in flight."""
         return len(self._lanes)
+
+    def cancel(self) -> None:
+        """Cancel every lane's task; their items are settled through ``fail``."""
+        for task in list(self._tasks):
+            task.cancel()
 
     async def drain(self) -> None:
         """Wait until every lane is idle."""

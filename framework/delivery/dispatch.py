@@ -96,9 +96,18 @@ class Dispatcher:
         self._sleep = asyncio.sleep
 
     async def aclose(self) -> None:
-        """Wait for what is in flight, then close the HTTP client."""
-        await self._lanes.drain()
-        await self._sender.aclose()
+        """Wait for what is in flight, then close the HTTP client.
+
+        Cancelled while waiting, it cancels the deliveries in flight; the client is closed
+        either way (shielded, so that a second cancellation cannot leave it open).
+        """
+        try:
+            await self._lanes.drain()
+        except asyncio.CancelledError:
+            self._lanes.cancel()
+            raise
+        finally:
+            await asyncio.shield(self._sender.aclose())
 
     def submit(self, pending: Pending) -> None:
         """Queue a ready plan; its future is settled when its delivery ends."""
@@ -255,6 +264,13 @@ class Dispatcher:
         )
 
     def _fail_batch(self, batch: list[Pending], error: BaseException) -> None:
+        if isinstance(error, asyncio.CancelledError):
+            logger.warning(
+                "%d deliveries cancelled: the router closed before they ended", len(batch)
+            )
+            for item in batch:
+                item.future.cancel()
+            return
         logger.error("delivery crashed: %s: %s", type(error).__name__, error)
         for item in batch:
             if not item.future.done():

@@ -5,16 +5,22 @@ where a status code becomes a delivery error: 2xx is success; 401/403 are
 :class:`InvalidAuthenticationError`; 429 is :class:`RateLimitedError` with its Retry-After;
 408, 423 and 5xx other than 501/505 are :class:`RetryableError`; every other status is a
 permanent :class:`IntegrationError`. At most ``max_response_bytes`` of a response are read.
+
+The client is httpx (its API, timeouts and test transports), and the wire under it is aiohttp
+(httpx-aiohttp's transport): on this project's benchmark machine httpx's own stack
+(httpcore over anyio) costs about 1.5 ms of CPU a request, aiohttp's C-accelerated one about
+a quarter of that, and delivery is bound by that cost (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from framework.definitions.request import PlannedRequest
 from framework.delivery.retry import is_retryable_status, parse_retry_after
@@ -77,13 +83,9 @@ class HttpSender:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         if transport is None:
-            # httpcore writes a request's head and body in two sends; without TCP_NODELAY,
-            # Nagle's algorithm holds the body until the server's delayed ACK of the head,
-            # which costs up to 40 ms a request on keep-alive connections.
-            transport = httpx.AsyncHTTPTransport(
-                limits=limits,
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            )
+            # aiohttp's connector sets TCP_NODELAY (without it, Nagle's algorithm and the
+            # server's delayed ACK stall a keep-alive request's body by up to 40 ms).
+            transport = AiohttpTransport(limits=limits)
         self._client = httpx.AsyncClient(
             transport=transport,
             limits=limits,
@@ -128,12 +130,22 @@ class HttpSender:
                     truncated=truncated,
                 )
         except httpx.TimeoutException as exc:
+            # httpx-aiohttp reports a dropped connection as a ConnectTimeout: the aiohttp
+            # error it came from tells a real timeout from a failed connection.
+            if exc.__cause__ is not None and not isinstance(exc.__cause__, TimeoutError):
+                raise _connection_failed(exc.__cause__) from exc
             raise DeliveryTimeoutError(
                 f"No answer within the timeout ({type(exc).__name__})."
             ) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise ConnectionFailedError(
-                f"The connection failed before an answer came ({type(exc).__name__})."
-            ) from exc
+            raise _connection_failed(exc) from exc
+        except aiohttp.ClientError as exc:  # one httpx-aiohttp does not translate
+            raise _connection_failed(exc) from exc
         except httpx.UnsupportedProtocol as exc:
             raise IntegrationError(f"The request URL cannot be used: {exc}.") from exc
+
+
+def _connection_failed(exc: BaseException) -> ConnectionFailedError:
+    return ConnectionFailedError(
+        f"The connection failed before an answer came ({type(exc).__name__})."
+    )
