@@ -263,6 +263,27 @@ def test_dead_letters_are_replayed_and_leave_the_store(
     assert user_events(emulator, "u9") == ["E0", "E2"]
 
 
+def test_a_letter_that_fails_again_keeps_the_latest_error_and_counts_every_attempt(
+    emulator: ContentstackEmulator, tmp_path: Path
+) -> None:
+    store = tmp_path / "dl.sqlite"
+    instance = make_instance(emulator.url, maxAttempts=2)
+    emulator.fail_for(30.0, status=503, path="/events")
+    with Router([instance], dead_letters=store, retry=FAST_RETRY) as router:
+        [failed] = router.route(track("u9", "E0"))[:1]
+    emulator.reset()
+    emulator.inject(Fault("status", status=400, count=1, path="/events"))
+    with (
+        DeadLetterStore(store) as letters,
+        Router([instance], dead_letters=letters, retry=FAST_RETRY) as router,
+    ):
+        [(_, again)] = router.replay()
+        [letter] = letters.list()
+    assert (again.outcome, again.error_code) == ("permanent_failure", "INTEGRATION_ERROR")
+    assert letter.id == failed.dead_letter_id  # the same letter, not a second one
+    assert (letter.error_code, letter.status, letter.attempts) == ("INTEGRATION_ERROR", 400, 3)
+
+
 def test_nothing_is_lost_while_the_api_is_down_for_a_while(
     emulator: ContentstackEmulator, tmp_path: Path
 ) -> None:

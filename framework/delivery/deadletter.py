@@ -195,6 +195,22 @@ class DeadLetterStore:
         self._run("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
         return self.count() < before
 
+    def record_retry(
+        self,
+        letter_id: int,
+        *,
+        error_code: str,
+        error_message: str,
+        attempts: int,
+        status: int | None,
+    ) -> None:
+        """A replay of the letter failed again: keep its latest error, add its attempts."""
+        self._run(
+            "UPDATE dead_letters SET error_code = ?, error_message = ?, status = ?,"
+            " attempts = attempts + ? WHERE id = ?",
+            (error_code, error_message, status, attempts, letter_id),
+        )
+
     def count(self, *, instance: str | None = None) -> int:
         """How many letters are stored (for one instance, if given)."""
         if instance is None:

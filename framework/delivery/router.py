@@ -305,6 +305,8 @@ class Router:
     async def areplay(self, ids: Iterable[int] | None = None) -> list[tuple[DeadLetter, Delivery]]:
         """Send dead letters again; a letter whose delivery succeeds leaves the store.
 
+        A letter that fails again stays, with the new error and its attempts added.
+
         A letter for an instance or mapping this router does not have is left as it is.
         """
         await self._start()
@@ -332,6 +334,16 @@ class Router:
         )
         if deliveries and all(d.outcome == "delivered" for d in deliveries):
             store.remove(letter.id)
+            return deliveries
+        failed = next((d for d in deliveries if d.outcome != "delivered"), None)
+        if failed is not None and failed.error_code is not None:
+            store.record_retry(
+                letter.id,
+                error_code=failed.error_code,
+                error_message=failed.error_message or "",
+                attempts=failed.attempts,
+                status=failed.status,
+            )
         return deliveries
 
     def replay(self, ids: Iterable[int] | None = None) -> list[tuple[DeadLetter, Delivery]]:
