@@ -753,3 +753,25 @@ def test_cli_refuses_a_port_in_use() -> None:
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 2
     assert "cannot listen" in stderr
+
+
+def test_cli_serves_the_management_api_too() -> None:
+    process = start_cli("contentstack-management", "--project", PROJECT)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        headers = {"x-project-uid": PROJECT, "authtoken": "any"}
+        with httpx.Client(base_url=url, timeout=5) as client:
+            created = client.post(
+                "/attributes", json={"key": "plan", "name": "Plan"}, headers=headers
+            )
+            assert created.status_code in (200, 201), created.text
+            listed = client.get("/attributes", headers=headers).json()
+        assert [attribute["key"] for attribute in listed] == ["plan"]
+        process.terminate()
+        process.communicate(timeout=10)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

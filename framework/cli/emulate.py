@@ -12,9 +12,13 @@ import click
 
 from framework.cli._output import json_option
 from framework.emulators.contentstack import ContentstackEmulator
+from framework.emulators.management import ManagementEmulator
 from framework.emulators.server import CONTROL_PREFIX, EmulatorServer
 
-EMULATORS: dict[str, Callable[..., EmulatorServer]] = {"contentstack": ContentstackEmulator}
+EMULATORS: dict[str, Callable[..., EmulatorServer]] = {
+    "contentstack": ContentstackEmulator,
+    "contentstack-management": ManagementEmulator,
+}
 """Destination slug -> emulator class; each takes ``host``, ``port`` and ``project_uid``."""
 
 
@@ -45,9 +49,14 @@ def emulate_command(
     standard error. The emulator keeps its state in memory: see
     it at <url>/_emulator/state (docs/emulator.md lists every endpoint).
 
+    DESTINATION is `contentstack` (the Personalize Edge API, where events and attributes go)
+    or `contentstack-management` (the Management API `actionkit check` reads: it starts with
+    no events or attributes defined, and accepts any token).
+
     \b
-    Example:
+    Examples:
       actionkit emulate contentstack --port 8787 --project my-project
+      actionkit emulate contentstack-management --project my-project
 
     Exit status: 0 when stopped by Ctrl-C or SIGTERM, 2 when the port cannot be used.
     """
