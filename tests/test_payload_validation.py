@@ -17,14 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from framework.definitions.fields_schema import (
-    fields_to_json_schema,
-    format_predicates,
-    js_number_string,
-)
+from framework.definitions.fields_schema import fields_to_json_schema
+from framework.definitions.formats import format_predicates
 from framework.definitions.models import FieldDefinition
 from framework.definitions.payload import PAYLOAD_PROBLEM_CODES, WRONG_TYPE, PayloadValidator
 from framework.errors import DefinitionError, PayloadValidationError, Problem
+from framework.mapping.jsvalues import js_number_string
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = yaml.safe_load((ROOT / "tests" / "data" / "payload_cases.yaml").read_text("utf-8"))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from framework.definitions.fields_schema import js_number_string
+from framework.mapping.jsvalues import js_number_string
 
 FAIL: Final = object()
 """What a converter returns when the value cannot be converted without loss."""

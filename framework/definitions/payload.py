@@ -34,13 +34,8 @@ from framework.definitions.coercion import (
     is_number,
     type_matcher,
 )
-from framework.definitions.fields_schema import (
-    FORMAT_LABELS,
-    fields_to_json_schema,
-    format_checker,
-    format_predicates,
-    js_number_string,
-)
+from framework.definitions.fields_schema import fields_to_json_schema
+from framework.definitions.formats import FORMAT_LABELS, format_checker, format_predicates
 from framework.definitions.models import FieldDefinition
 from framework.definitions.payload_wording import (
     Subject,
@@ -50,6 +45,7 @@ from framework.definitions.payload_wording import (
     json_text,
 )
 from framework.errors import PayloadValidationError, Problem
+from framework.mapping.jsvalues import js_number_string
 
 __all__ = [
     "BAD_FORMAT",

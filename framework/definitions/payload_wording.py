@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from framework.definitions.fields_schema import js_number_string
+from framework.mapping.jsvalues import js_number_string
 
 
 def describe(value: object) -> str:
