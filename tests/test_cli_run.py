@@ -126,3 +126,26 @@ def test_dead_letters_can_be_listed_shown_and_replayed(tmp_path: Path) -> None:
     missing = runner.invoke(cli, ["dlq", "show", "--store", str(store), "1", "--json"])
     assert missing.exit_code == 1
     assert json.loads(missing.stdout)["error"]["code"] == "NOT_FOUND"
+
+
+def test_lines_that_are_not_json_are_reported_in_their_place_even_first_and_last() -> None:
+    lines = [
+        "oops",
+        json.dumps({"type": "track", "userId": "u1", "event": "A"}),
+        "",
+        "{broken",
+        json.dumps({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}),
+        "[1, 2",
+    ]
+    result = CliRunner().invoke(
+        cli,
+        ["run", "-", "--instance", str(INSTANCE), "--dry-run", "--json"],
+        input="\n".join(lines) + "\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    deliveries = json.loads(result.output)["deliveries"]
+    numbers = [d["line"] for d in deliveries]
+    assert numbers == sorted(numbers)
+    unparsed = [d["line"] for d in deliveries if "error" in d]
+    assert unparsed == [1, 4, 6]
+    assert {d["line"] for d in deliveries} == {1, 2, 4, 5, 6}  # the blank line is skipped

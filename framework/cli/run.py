@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -128,21 +128,41 @@ def run_command(
         router = stack.enter_context(
             Router([instance], dry_run=dry_run, dead_letters=dead_letters, concurrency=concurrency)
         )
-        lines = list(_read_events(events))
-        parsed = [event for _, event, error in lines if error is None]
-        deliveries = router.route_many(parsed)
-        with _progress(len(lines), enabled=not as_json and sys.stderr.isatty()) as advance:
-            for number, _event, error in lines:
-                if error is not None:
-                    counts[("(not JSON)", "invalid")] += 1
+        # Streamed: events are read as the router takes them (at most `concurrency` ahead),
+        # so a file of any size, or an endless stdin, runs in bounded memory. Lines that are
+        # not JSON wait in `order` to be reported in their place.
+        order: deque[tuple[int, str | None]] = deque()
+
+        def parsed() -> Iterator[Any]:
+            for number, event, error in _read_events(events):
+                order.append((number, error))
+                if error is None:
+                    yield event
+
+        def report_unparsed() -> None:
+            while order and order[0][1] is not None:
+                number, error = order.popleft()
+                counts[("(not JSON)", "invalid")] += 1
+                if as_json:
                     results.append({"line": number, "outcome": "invalid", "error": error})
-                    advance()
-                    continue
-                for delivery in next(deliveries):
+                advance()
+
+        total = _size(events)
+        with _progress(total, enabled=not as_json and sys.stderr.isatty()) as progress:
+
+            def advance() -> None:
+                progress(events)
+
+            for per_event in router.route_many(parsed()):
+                report_unparsed()
+                number, _ = order.popleft()
+                for delivery in per_event:
                     counts[(delivery.action or "(event)", delivery.outcome)] += 1
                     dead += delivery.outcome == "dead_lettered"
-                    results.append({"line": number, **_public(delivery)})
+                    if as_json:
+                        results.append({"line": number, **_public(delivery)})
                 advance()
+            report_unparsed()
         stats = router.stats()
         if emulator is not None:
             emulator_state = emulator.state()
@@ -171,14 +191,33 @@ def run_command(
         sys.exit(EXIT_INVALID_INPUT)
 
 
+def _size(handle: IO[str]) -> int | None:
+    """The size in bytes of a regular file, or None (stdin, a pipe)."""
+    try:
+        return Path(handle.name).stat().st_size if Path(handle.name).is_file() else None
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 @contextmanager
-def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A progress bar on standard error when it is a terminal; a no-op otherwise."""
-    if not enabled:
-        yield lambda: None
+def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[IO[str]], None]]:
+    """A progress bar (by bytes read) on standard error when it is a terminal; else a no-op."""
+    if not enabled or total is None:
+        yield lambda handle: None
         return
     with click.progressbar(length=total, label="routing", file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
+        done = 0
+
+        def update(handle: IO[str]) -> None:
+            nonlocal done
+            try:
+                position = handle.buffer.tell() if hasattr(handle, "buffer") else done
+            except (OSError, ValueError):
+                return
+            bar.update(max(0, position - done))
+            done = max(done, position)
+
+        yield update
 
 
 def _print_state(out: Console, state: dict[str, Any]) -> None:
