@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ActionkitError",
@@ -88,6 +89,15 @@ class Problem:
     message: str
     code: str = "INVALID"
     line: int | None = None
+
+    def to_dict(self, *, line: bool = False) -> dict[str, Any]:
+        """The problem as JSON: pointer, code and message, and its ``line`` when asked."""
+        data: dict[str, Any] = {"pointer": self.pointer}
+        if line:
+            data["line"] = self.line
+        data["code"] = self.code
+        data["message"] = self.message
+        return data
 
     def __str__(self) -> str:
         where = self.pointer or "/"

@@ -74,15 +74,7 @@ def error_document(error: ActionkitError, *, source: str | None = None) -> dict[
         "code": error.code,
         "message": error.message,
         "source": source,
-        "problems": [
-            {
-                "pointer": problem.pointer,
-                "line": problem.line,
-                "code": problem.code,
-                "message": problem.message,
-            }
-            for problem in problems
-        ],
+        "problems": [problem.to_dict(line=True) for problem in problems],
     }
 
 

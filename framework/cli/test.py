@@ -10,21 +10,12 @@ from typing import Any
 import click
 
 from framework.cli._io import EXIT_INVALID_INPUT, EXIT_OK, EXIT_USAGE, emit_json
-from framework.errors import DefinitionError, Problem
+from framework.errors import DefinitionError
 from framework.testing.cases import find_case_files, load_case_file
 from framework.testing.runner import CaseReport, run_case_file
 
 DEFAULT_PATH = Path("destinations")
 """Where ``actionkit test`` looks for case files when given no path."""
-
-
-def _problem_dict(problem: Problem) -> dict[str, Any]:
-    return {
-        "pointer": problem.pointer,
-        "line": problem.line,
-        "code": problem.code,
-        "message": problem.message,
-    }
 
 
 class _Printer:
@@ -115,7 +106,7 @@ def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
                 {
                     "file": str(path),
                     "error": exc.message,
-                    "problems": [_problem_dict(p) for p in exc.problems],
+                    "problems": [p.to_dict(line=True) for p in exc.problems],
                 }
             )
             if not as_json:

@@ -85,15 +85,7 @@ def _entry(source: dict[str, str | None], kind: str, problems: list[Problem]) ->
         **source,
         "kind": kind,
         "valid": not problems,
-        "problems": [
-            {
-                "pointer": problem.pointer,
-                "line": problem.line,
-                "code": problem.code,
-                "message": problem.message,
-            }
-            for problem in problems
-        ],
+        "problems": [problem.to_dict(line=True) for problem in problems],
     }
 
 

@@ -91,10 +91,7 @@ class Planned:
             "matched": self.matched,
             "reason": self.reason,
             "payload": self.payload,
-            "errors": [
-                {"pointer": error.pointer, "code": error.code, "message": error.message}
-                for error in self.errors
-            ],
+            "errors": [error.to_dict() for error in self.errors],
             "request": self.request.redacted() if self.request is not None else None,
             "batch_key": self.batch_key,
         }

@@ -73,9 +73,7 @@ def _immediate(plan: Planned, event: Any, *, dry_run: bool) -> Delivery | None:
             outcome="invalid",
             error_code=first.code if first else None,
             error_message=" ".join(error.message for error in plan.errors) or None,
-            errors=tuple(
-                {"pointer": e.pointer, "code": e.code, "message": e.message} for e in plan.errors
-            ),
+            errors=tuple(error.to_dict() for error in plan.errors),
             **common,
         )
     if dry_run:

@@ -36,9 +36,7 @@ class Rejection:
         """The JSON body of the answer."""
         body: dict[str, Any] = {"success": False, "code": self.code, "message": self.message}
         if self.errors:
-            body["errors"] = [
-                {"pointer": p.pointer, "code": p.code, "message": p.message} for p in self.errors
-            ]
+            body["errors"] = [problem.to_dict() for problem in self.errors]
         return body
 
 

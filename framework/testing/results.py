@@ -13,10 +13,6 @@ from framework.errors import Problem
 __all__ = ["ActionResult", "EventResult"]
 
 
-def _problem(problem: Problem) -> dict[str, Any]:
-    return {"pointer": problem.pointer, "code": problem.code, "message": problem.message}
-
-
 @dataclass(frozen=True, slots=True)
 class EventResult:
     """What one subscription did with one event.
@@ -46,7 +42,7 @@ class EventResult:
             "status": self.status,
             "outcome": self.outcome,
             "payload": self.payload,
-            "errors": [_problem(problem) for problem in self.errors],
+            "errors": [problem.to_dict() for problem in self.errors],
             "reason": self.reason,
             "attempts": self.delivery.attempts,
             "http_status": self.delivery.status,

@@ -53,9 +53,7 @@ class CaseReport:
             "name": self.case.name,
             "passed": self.passed,
             "failures": list(self.failures),
-            "problems": [
-                {"pointer": p.pointer, "code": p.code, "message": p.message} for p in self.problems
-            ],
+            "problems": [problem.to_dict() for problem in self.problems],
             "results": [result.to_dict() for result in self.results],
         }
 
