@@ -16,10 +16,10 @@ compiles it into a fast plan; the formats' meaning is in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from framework.definitions.coercion import is_integer, is_number
 from framework.definitions.models import FieldDefinition
 from framework.errors import DefinitionError, Problem
 
@@ -180,17 +180,13 @@ def _field_problems(field: FieldDefinition, pointer: str) -> list[Problem]:
     return problems
 
 
-def _is_number(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
-
-
 _CHOICE_ACCEPTS: Final[Mapping[str, Callable[[object], bool]]] = {
     "string": lambda value: isinstance(value, str),
     "text": lambda value: isinstance(value, str),
     "password": lambda value: isinstance(value, str),
-    "datetime": lambda value: isinstance(value, str) or _is_number(value),
-    "number": _is_number,
-    "integer": lambda value: _is_number(value) and float(value).is_integer(),  # type: ignore[arg-type]
+    "datetime": lambda value: isinstance(value, str) or is_number(value),
+    "number": is_number,
+    "integer": lambda value: is_number(value) and is_integer(value),
     "boolean": lambda value: isinstance(value, bool),
     "object": lambda value: False,
 }

@@ -7,6 +7,7 @@ line a person should look at.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,17 @@ def read_document(path: Path) -> SourceDocument:
             source=str(path),
         ) from exc
     return parse_document(text, str(path))
+
+
+def open_source(
+    source: str | Path | Mapping[str, Any], label: str, *, base_dir: Path | None = None
+) -> tuple[SourceDocument, Path]:
+    """A configuration from a file or a dict, and the folder its relative paths start from.
+
+    For a file, its own folder; for a dict (named ``label`` in problems), ``base_dir`` or the
+    current folder.
+    """
+    if isinstance(source, Mapping):
+        return SourceDocument(dict(source), label), base_dir or Path.cwd()
+    path = Path(source)
+    return read_document(path), path.parent

@@ -26,7 +26,7 @@ from framework.definitions.loader import ProblemCollector
 from framework.definitions.models import ConfigModel
 from framework.definitions.resources import load_schema
 from framework.definitions.schema_check import make_validator, schema_problems
-from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.definitions.source import join_pointer, open_source
 from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, Problem
 
@@ -111,13 +111,7 @@ def load_server_config(
     folder, for a dict). Raises :class:`~framework.errors.DefinitionError` with every problem:
     of the file, of each instance it names, and write keys naming no loaded instance.
     """
-    if isinstance(source, Mapping):
-        document = SourceDocument(dict(source), "<server config>")
-        folder = base_dir or Path.cwd()
-    else:
-        path = Path(source)
-        document = read_document(path)
-        folder = path.parent
+    document, folder = open_source(source, "<server config>", base_dir=base_dir)
     collector = ProblemCollector(document)
     for problem in schema_problems(
         make_validator(load_schema("server.schema.json")), document.data

@@ -36,7 +36,7 @@ from framework.definitions.loader import ProblemCollector
 from framework.definitions.models import ConfigModel
 from framework.definitions.resources import load_schema
 from framework.definitions.schema_check import make_validator, schema_problems
-from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.definitions.source import join_pointer, open_source
 from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, MappingError, Problem
 from framework.mapping import Mapping as CompiledMapping
@@ -235,13 +235,7 @@ def load_sync_config(
     Raises :class:`~framework.errors.DefinitionError` listing every problem: of the file, of its
     mappings, and of the destination instance it names.
     """
-    if isinstance(source, Mapping):
-        document = SourceDocument(dict(source), "<sync>")
-        folder = base_dir or Path.cwd()
-    else:
-        path = Path(source)
-        document = read_document(path)
-        folder = path.parent
+    document, folder = open_source(source, "<sync>", base_dir=base_dir)
     collector = ProblemCollector(document)
     collector.extend(
         schema_problems(make_validator(load_schema("sync.schema.json")), document.data)
