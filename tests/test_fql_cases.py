@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conformance_records import same_json
 
 import framework.fql
 from framework.errors import DefinitionError, TriggerSyntaxError
@@ -44,19 +45,6 @@ WORKLOAD_TRIGGERS = [
 
 def ids(cases: list[dict[str, Any]]) -> list[str]:
     return [case["id"] for case in cases]
-
-
-def same_json(left: Any, right: Any) -> bool:
-    """JSON equality where booleans are not numbers (Python's True == 1 must not hide a bug)."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same_json(left[k], right[k]) for k in left)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(same_json, left, right))
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    return type(left) is type(right) and left == right
 
 
 def check_text(trigger: Trigger, case: dict[str, Any]) -> None:

@@ -9,28 +9,19 @@ must stay exact: an entry that is not needed fails, as does one naming no case.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conformance_records import load_divergences, load_records, same_json
 
 from framework.errors import DefinitionError, TriggerSyntaxError
 from framework.fql import parse_trigger, trigger_from_segment_ast
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE_FILE = ROOT.parent / "shared" / "conformance" / "fql.jsonl"
-CASES_FILE = ROOT / "tests" / "data" / "fql_cases.yaml"
-DIVERGENCES_FILE = ROOT / "tests" / "conformance" / "divergences.yaml"
-
-SHARED_RECORDS = [
-    json.loads(line) for line in CONFORMANCE_FILE.read_text("utf-8").splitlines() if line.strip()
-]
-OWN_RECORDS = yaml.safe_load(CASES_FILE.read_text("utf-8"))["segment_cases"]
-RECORDS = SHARED_RECORDS + OWN_RECORDS
+RECORDS = load_records("fql")
 RECORDS_BY_ID = {record["id"]: record for record in RECORDS}
-DIVERGENCES = yaml.safe_load(DIVERGENCES_FILE.read_text("utf-8"))["fql"]
+DIVERGENCES = load_divergences("fql")
 DIVERGENCE_BY_ID = {entry["id"]: entry for entry in DIVERGENCES}
 
 # Segment ASTs that Segment's validate() cannot evaluate meaningfully; the reader refuses
@@ -45,19 +36,6 @@ REFUSED_SEGMENT_ASTS = {
 # Read back, these ASTs take our path semantics, not the quirks of Segment's JavaScript lookup
 # (the length of an array, a path through 0): see the divergences with the same ids.
 PATH_LOOKUP_QUIRKS = {"s-length-key", "s-falsy-intermediate"}
-
-
-def same_json(left: Any, right: Any) -> bool:
-    """JSON equality where booleans are not numbers (Python's True == 1 must not hide a bug)."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same_json(left[k], right[k]) for k in left)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(same_json, left, right))
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    return type(left) is type(right) and left == right
 
 
 def our_outcome(record: dict[str, Any]) -> dict[str, Any]:

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
+from conformance_records import same_json
 
 from framework.errors import EventError, MappingError
 from framework.mapping import Mapping, compile_mapping
 from framework.mapping.liquid import OUTPUT_LIMIT
 from framework.mapping.liquid_filters import STRING_LIMIT
-from tests.test_mapping_conformance import same_json
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = yaml.safe_load((ROOT / "tests" / "data" / "mapping_cases.yaml").read_text("utf-8"))["cases"]

@@ -11,44 +11,22 @@ of divergences must stay exact: an entry that is not needed fails, as does one n
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conformance_records import load_divergences, load_records, same_json
 
 from framework.errors import EventError, MappingError
 from framework.mapping import compile_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE_FILE = ROOT.parent / "shared" / "conformance" / "mapping.jsonl"
-CASES_FILE = ROOT / "tests" / "data" / "mapping_cases.yaml"
-DIVERGENCES_FILE = ROOT / "tests" / "conformance" / "divergences.yaml"
-
-SHARED_RECORDS = [
-    json.loads(line) for line in CONFORMANCE_FILE.read_text("utf-8").splitlines() if line.strip()
-]
-OWN_RECORDS = yaml.safe_load(CASES_FILE.read_text("utf-8"))["segment_cases"]
-RECORDS = SHARED_RECORDS + OWN_RECORDS
+RECORDS = load_records("mapping")
 RECORDS_BY_ID = {record["id"]: record for record in RECORDS}
-DIVERGENCES = yaml.safe_load(DIVERGENCES_FILE.read_text("utf-8"))["mapping"]
+DIVERGENCES = load_divergences("mapping")
 DIVERGENCE_BY_ID = {entry["id"]: entry for entry in DIVERGENCES}
 SEGMENT_KEYS = {"error", "output", "validate_error", "validate_errors"}
-
-
-def same_json(left: Any, right: Any) -> bool:
-    """JSON equality as JavaScript sees numbers (1 == 1.0) but where booleans are not numbers."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same_json(left[k], right[k]) for k in left)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(same_json, left, right))
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    return type(left) is type(right) and left == right
 
 
 def unescape(pointer: str) -> str:

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 import yaml
+from conformance_records import same_json
 
 from benchmarks.peer import PeerError, prepare_peer, run_node
 from framework.mapping import compile_mapping
-from tests.test_mapping_conformance import same_json
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN_RECORDS = yaml.safe_load((ROOT / "tests" / "data" / "mapping_cases.yaml").read_text("utf-8"))[
