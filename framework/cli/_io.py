@@ -13,6 +13,7 @@ Exit codes shared by every command:
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -96,3 +97,23 @@ def fail(error: ActionkitError, *, source: str | None = None, as_json: bool = Fa
     else:
         click.echo(f"{prefix}error[{error.code}]: {error.message}", err=True)
     sys.exit(EXIT_INVALID_INPUT)
+
+
+def listen(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
+    """A listening TCP socket for a server command; a port that cannot be used is a usage error.
+
+    The socket is inheritable, so a server may hand it to worker processes.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}.", param_hint="--port"
+        ) from exc
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock

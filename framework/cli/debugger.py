@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import click
 import uvicorn
 
-from framework.cli._io import EXIT_USAGE
+from framework.cli._io import EXIT_USAGE, listen
 from framework.debugger.app import create_app
 from framework.sync.config import DEFAULT_HISTORY
 
 HOST = "127.0.0.1"
 """The debugger listens on loopback only: the history holds requests with user data."""
-
-
-def _listen(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((HOST, port))
-    except OSError as exc:
-        sock.close()
-        raise click.BadParameter(
-            f"cannot listen on {HOST}:{port}: {exc.strerror or exc}.", param_hint="--port"
-        ) from exc
-    sock.listen(128)
-    return sock
 
 
 @click.command("debugger")
@@ -62,7 +47,7 @@ def debugger_command(history_path: Path, port: int) -> None:
     if not history_path.is_file():
         raise click.UsageError(f"There is no run history at {history_path}; run a sync first.")
     app = create_app(history_path)
-    sock = _listen(port)
+    sock = listen(HOST, port, backlog=128)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"
     click.echo(url)
     sys.stdout.flush()

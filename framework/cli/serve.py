@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +13,7 @@ import click
 import uvicorn
 from starlette.applications import Starlette
 
-from framework.cli._io import EXIT_USAGE, fail
+from framework.cli._io import EXIT_USAGE, fail, listen
 from framework.errors import DefinitionError
 from framework.server.app import create_app
 from framework.server.config import ServerConfig, load_server_config
@@ -42,22 +41,6 @@ def _redis_app(config: ServerConfig, url: str) -> Starlette:
             await queue.close()
 
     return create_app(config, queue, lifespan=closing)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise click.BadParameter(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}.", param_hint="--port"
-        ) from exc
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 @click.command("serve")
@@ -116,7 +99,7 @@ def serve_command(
             config = replace(config, queue_path=queue_path)
         app = create_embedded_app(config, queue=queue_for(config))
         mode = f"queueing in {config.queue_path} and delivering"
-    sock = _listen(host, port)
+    sock = listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}"
     click.echo(url)
