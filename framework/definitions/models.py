@@ -48,10 +48,7 @@ class ConfigModel(BaseModel):
     )
 
 
-_Model = ConfigModel
-
-
-class Choice(_Model):
+class Choice(ConfigModel):
     """One allowed value of a field, with a label for people.
 
     A plain value (``choices: [eu, us]``) is read as a choice without a label.
@@ -68,7 +65,7 @@ class Choice(_Model):
         return data
 
 
-class FieldDefinition(_Model):
+class FieldDefinition(ConfigModel):
     """A field of an action's payload, or a setting of a destination.
 
     ``default`` is a mapping-kit value (e.g. ``{"@path": "$.userId"}``) used by default
@@ -96,7 +93,7 @@ class FieldDefinition(_Model):
         return "default" in self.model_fields_set
 
 
-class RequestTemplate(_Model):
+class RequestTemplate(ConfigModel):
     """The HTTP request an action makes for one payload.
 
     ``url`` and each header value are templates (``{{settings.baseUrl}}/events``) over
@@ -110,7 +107,7 @@ class RequestTemplate(_Model):
     body: Any = None
 
 
-class BatchSpec(_Model):
+class BatchSpec(ConfigModel):
     """How the payloads of several events combine into one request.
 
     Events are grouped by ``key`` (a template over ``{settings, payload}``, e.g. the user ID);
@@ -125,7 +122,7 @@ class BatchSpec(_Model):
     combine: BatchCombine
 
 
-class ActionDefinition(_Model):
+class ActionDefinition(ConfigModel):
     """One action of a destination: the payload it takes and the request it makes."""
 
     title: str
@@ -136,7 +133,7 @@ class ActionDefinition(_Model):
     batch: BatchSpec | None = None
 
 
-class Preset(_Model):
+class Preset(ConfigModel):
     """A ready-made subscription an instance can name instead of writing a mapping."""
 
     name: str
@@ -146,7 +143,7 @@ class Preset(_Model):
     enabled: bool = True
 
 
-class DestinationDefinition(_Model):
+class DestinationDefinition(ConfigModel):
     """A destination as data: its settings, actions and presets."""
 
     name: str
@@ -160,7 +157,7 @@ class DestinationDefinition(_Model):
     presets: dict[Slug, Preset] = Field(default_factory=dict)
 
 
-class MappingEntry(_Model):
+class MappingEntry(ConfigModel):
     """One subscription of an instance: which action, when (trigger), and how (mapping).
 
     Either ``preset`` names one of the destination's presets, or ``action`` is given; an
@@ -175,7 +172,7 @@ class MappingEntry(_Model):
     mapping: dict[str, Any] | None = None
 
 
-class DeliveryOptions(_Model):
+class DeliveryOptions(ConfigModel):
     """How an instance's requests are sent; what is left unset takes the router's default."""
 
     timeout: Annotated[float, Field(gt=0)] | None = None
@@ -186,7 +183,7 @@ class DeliveryOptions(_Model):
     deadline: Annotated[float, Field(gt=0)] | None = None
 
 
-class InstanceDefinition(_Model):
+class InstanceDefinition(ConfigModel):
     """A destination instance: the destination, its settings, and at most 50 mappings."""
 
     destination: str

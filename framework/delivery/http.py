@@ -76,8 +76,9 @@ class HttpSender:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.max_response_bytes = max_response_bytes
-        # httpcore's pool rescans every queued request against every connection each time one
-        # frees (quadratic in the queue); waiting here instead keeps its queue empty.
+        # At most max_connections requests are in flight, whatever the transport. With httpx's
+        # own transport this also keeps httpcore's pool queue empty: the pool rescans every
+        # queued request against every connection each time one frees (quadratic in the queue).
         self._slots = asyncio.Semaphore(max_connections)
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
@@ -88,7 +89,6 @@ class HttpSender:
             transport = AiohttpTransport(limits=limits)
         self._client = httpx.AsyncClient(
             transport=transport,
-            limits=limits,
             follow_redirects=False,
             headers={"user-agent": "actionkit"},
         )

@@ -54,16 +54,6 @@ async def handle_entry(
     return True
 
 
-async def handle_entries(
-    router: Router, queue: EventQueue, entries: list[Entry], on_handled: OnHandled | None = None
-) -> int:
-    """Route entries concurrently, in order of submission; returns how many were acked."""
-    results = await asyncio.gather(
-        *(handle_entry(router, queue, entry, on_handled) for entry in entries)
-    )
-    return sum(results)
-
-
 async def consume(
     router: Router,
     queue: EventQueue,

@@ -37,10 +37,7 @@ DEFAULT_DEAD_LETTERS = str(ROUTER_DEAD_LETTERS)
 _INVALID = "The server configuration is invalid."
 
 
-_Model = ConfigModel
-
-
-class QueueSettings(_Model):
+class QueueSettings(ConfigModel):
     """The durable queue: its file (embedded), bound, lease and tries."""
 
     path: str = DEFAULT_QUEUE_PATH
@@ -49,7 +46,7 @@ class QueueSettings(_Model):
     max_tries: Annotated[int, Field(ge=1)] = 5
 
 
-class Limits(_Model):
+class Limits(ConfigModel):
     """Request limits, Segment's by default: 32 KB an event, 500 KB a batch, 2500 events."""
 
     max_event_bytes: Annotated[int, Field(ge=1)] = 32 * 1024
@@ -57,7 +54,7 @@ class Limits(_Model):
     max_batch_events: Annotated[int, Field(ge=1)] = 2500
 
 
-class ServerSettings(_Model):
+class ServerSettings(ConfigModel):
     """The file's shape (camelCase keys in the file, snake_case here)."""
 
     instances: list[str]

@@ -63,10 +63,7 @@ DEFAULT_DEAD_LETTERS = str(ROUTER_DEAD_LETTERS)
 _INVALID = "The sync file is invalid."
 
 
-_Model = ConfigModel
-
-
-class SourceSettings(_Model):
+class SourceSettings(ConfigModel):
     """A SQL query over a database URL, or a CSV file (relative to the sync file)."""
 
     url: str | None = None
@@ -74,7 +71,7 @@ class SourceSettings(_Model):
     csv: str | None = None
 
 
-class FieldSettings(_Model):
+class FieldSettings(ConfigModel):
     """One attribute: a column or a mapping, and the type its values must have."""
 
     column: str | None = None
@@ -83,7 +80,7 @@ class FieldSettings(_Model):
     nullable: bool = True
 
 
-class SyncSettings(_Model):
+class SyncSettings(ConfigModel):
     """The file's shape (camelCase keys in the file, snake_case here)."""
 
     name: str
