@@ -24,8 +24,7 @@ from framework.definitions.loader import (
 )
 from framework.definitions.models import DeliveryOptions, InstanceDefinition, MappingEntry
 from framework.definitions.request import REDACTED, PlannedRequest
-from framework.definitions.resources import load_schema
-from framework.definitions.schema_check import make_validator, schema_problems
+from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import SourceDocument, join_pointer, read_document
 from framework.errors import (
     DefinitionError,
@@ -307,7 +306,7 @@ def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
                 "TOO_MANY_MAPPINGS",
             )
         )
-    schema = make_validator(load_schema("instance.schema.json"))
+    schema = bundled_validator("instance.schema.json")
     collector.extend(
         [
             problem

@@ -18,8 +18,8 @@ from framework.definitions.destination import Action, Destination
 from framework.definitions.models import ActionDefinition, DestinationDefinition, FieldDefinition
 from framework.definitions.payload import PayloadValidator
 from framework.definitions.request import RequestBuilder
-from framework.definitions.resources import destination_dirs, load_schema
-from framework.definitions.schema_check import make_validator, schema_problems
+from framework.definitions.resources import destination_dirs
+from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import (
     SourceDocument,
     escape_pointer_token,
@@ -211,7 +211,7 @@ def check_mapping_keys(
 def build_destination(document: SourceDocument, path: Path) -> Destination:
     """Check and compile a parsed destination document; raises :class:`DefinitionError`."""
     collector = ProblemCollector(document)
-    schema = make_validator(load_schema("destination.schema.json"))
+    schema = bundled_validator("destination.schema.json")
     collector.extend(schema_problems(schema, document.data))
     collector.raise_if_any("The destination definition is invalid.")
     definition = collector.model(DestinationDefinition, document.data)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from framework.definitions.resources import load_schema
 from framework.definitions.source import join_pointer
 from framework.errors import Problem
 
@@ -16,6 +18,12 @@ def make_validator(schema: dict[str, Any]) -> Draft202012Validator:
     """A validator for ``schema``, checked once; build one per schema and reuse it."""
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+@functools.cache
+def bundled_validator(name: str) -> Draft202012Validator:
+    """The validator of a bundled schema (``schemas/<name>``), read and checked once."""
+    return make_validator(load_schema(name))
 
 
 def _describe(value: Any) -> str:

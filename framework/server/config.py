@@ -24,8 +24,7 @@ from pydantic import Field
 from framework.definitions.instance import Instance, load_instance
 from framework.definitions.loader import ProblemCollector
 from framework.definitions.models import ConfigModel
-from framework.definitions.resources import load_schema
-from framework.definitions.schema_check import make_validator, schema_problems
+from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import join_pointer, open_source
 from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, Problem
@@ -110,9 +109,7 @@ def load_server_config(
     """
     document, folder = open_source(source, "<server config>", base_dir=base_dir)
     collector = ProblemCollector(document)
-    for problem in schema_problems(
-        make_validator(load_schema("server.schema.json")), document.data
-    ):
+    for problem in schema_problems(bundled_validator("server.schema.json"), document.data):
         collector.add(_without_key(document.locate(problem)))
     collector.raise_if_any(_INVALID)
     settings = collector.model(ServerSettings, document.data)

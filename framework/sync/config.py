@@ -34,8 +34,7 @@ from pydantic import Field
 from framework.definitions.instance import Instance, load_instance
 from framework.definitions.loader import ProblemCollector
 from framework.definitions.models import ConfigModel
-from framework.definitions.resources import load_schema
-from framework.definitions.schema_check import make_validator, schema_problems
+from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import join_pointer, open_source
 from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, MappingError, Problem
@@ -234,9 +233,7 @@ def load_sync_config(
     """
     document, folder = open_source(source, "<sync>", base_dir=base_dir)
     collector = ProblemCollector(document)
-    collector.extend(
-        schema_problems(make_validator(load_schema("sync.schema.json")), document.data)
-    )
+    collector.extend(schema_problems(bundled_validator("sync.schema.json"), document.data))
     collector.raise_if_any(_INVALID)
     settings = collector.model(SyncSettings, document.data)
     collector.raise_if_any(_INVALID)

@@ -10,10 +10,13 @@ its JSON pointer and line, before any case runs. Running the cases is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
 
 from framework.definitions.destination import Destination
 from framework.definitions.loader import DEFINITION_FILE, load_destination
@@ -114,13 +117,18 @@ def find_case_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
+@functools.cache
+def _case_file_validator() -> Draft202012Validator:
+    """The validator of a whole case file, built once."""
+    schema = load_schema("testcase.schema.json")
+    return make_validator({"$ref": "#/$defs/file", "$defs": schema["$defs"]})
+
+
 def _case_problems(data: Any) -> list[Problem]:
     """Schema problems, without the unreadable oneOf/not ones the loader words itself."""
-    schema = load_schema("testcase.schema.json")
-    validator = make_validator({"$ref": "#/$defs/file", "$defs": schema["$defs"]})
     return [
         problem
-        for problem in schema_problems(validator, data)
+        for problem in schema_problems(_case_file_validator(), data)
         if not (problem.pointer.count("/") == 2 and _is_combinator_message(problem.message))
     ]
 
