@@ -16,19 +16,20 @@ import httpx
 
 from framework.definitions.request import PlannedRequest
 
-__all__ = ["Handler", "MockApi"]
+__all__ = ["UNSET", "Handler", "MockApi"]
 
 Handler = Callable[[httpx.Request], httpx.Response]
 """Answers one request the mock API received."""
 
-_UNSET: Any = object()
+UNSET: Any = object()
+"""The default of ``json``: no body given (the answer's body is then ``{}``)."""
 
 
 def _fixed(status: int, body: Any, headers: Mapping[str, str] | None, text: str | None) -> Handler:
     def answer(request: httpx.Request) -> httpx.Response:
         if text is not None:
             return httpx.Response(status, text=text, headers=headers)
-        return httpx.Response(status, json={} if body is _UNSET else body, headers=headers)
+        return httpx.Response(status, json={} if body is UNSET else body, headers=headers)
 
     return answer
 
@@ -44,7 +45,7 @@ class MockApi:
         self,
         status_or_handler: int | Handler = 200,
         *,
-        json: Any = _UNSET,
+        json: Any = UNSET,
         headers: Mapping[str, str] | None = None,
         text: str | None = None,
     ) -> None:

@@ -28,7 +28,7 @@ from framework.errors import DefinitionError, Problem
 from framework.fql import parse_trigger
 from framework.mapping import compile_mapping
 from framework.testing.events import make_test_event
-from framework.testing.mockapi import Handler, MockApi, shown_request
+from framework.testing.mockapi import UNSET, Handler, MockApi, shown_request
 from framework.testing.results import ActionResult, EventResult
 
 __all__ = ["TEST_RETRY_POLICY", "DestinationTester"]
@@ -44,8 +44,6 @@ longer than ``max_retry_after`` does in production). Pass ``retry=`` to change i
 
 # run_action skips the action's trigger; every checked event has a type, so this matches all.
 _EVERY_EVENT = parse_trigger("type != null")
-
-_UNSET: Any = object()
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -113,7 +111,7 @@ class DestinationTester:
         self,
         status_or_handler: int | Handler = 200,
         *,
-        json: Any = _UNSET,
+        json: Any = UNSET,
         headers: Mapping[str, str] | None = None,
         text: str | None = None,
     ) -> None:
@@ -123,10 +121,7 @@ class DestinationTester:
         none queued every request gets ``200 {}``. ``json`` defaults to ``{}``; ``text``
         replaces it; a handler takes the ``httpx.Request`` and returns an ``httpx.Response``.
         """
-        if json is _UNSET:
-            self.api.respond(status_or_handler, headers=headers, text=text)
-        else:
-            self.api.respond(status_or_handler, json=json, headers=headers, text=text)
+        self.api.respond(status_or_handler, json=json, headers=headers, text=text)
 
     def reset(self) -> None:
         """Forget the queued answers and the requests the mock API received."""
