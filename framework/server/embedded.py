@@ -70,10 +70,9 @@ async def _within(task: asyncio.Future[None], seconds: float, dropped: str) -> N
         await asyncio.wait_for(asyncio.shield(task), seconds)
     except TimeoutError:
         logger.warning("shutdown grace of %.1f s is over: %s", seconds, dropped)
-        # consume() waits for its entries in flight even when cancelled: cancel that wait too.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait([task], timeout=0.05)
+        # Cancelled, consume() abandons its entries in flight and the router cancels its
+        # deliveries and closes its client; both end promptly.
+        task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
