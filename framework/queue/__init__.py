@@ -6,6 +6,21 @@ acknowledges an entry only once every one of its deliveries has ended.
 """
 
 from framework.queue.base import Entry, EventQueue, QueuedEvent
-from framework.queue.consumer import ENDED_OUTCOMES, consume, handle_entry
+from framework.queue.consumer import (
+    ENDED_OUTCOMES,
+    consume,
+    consume_supervised,
+    finish_within,
+    handle_entry,
+)
 
-__all__ = ["ENDED_OUTCOMES", "Entry", "EventQueue", "QueuedEvent", "consume", "handle_entry"]
+__all__ = [
+    "ENDED_OUTCOMES",
+    "Entry",
+    "EventQueue",
+    "QueuedEvent",
+    "consume",
+    "consume_supervised",
+    "finish_within",
+    "handle_entry",
+]

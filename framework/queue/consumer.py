@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
 
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import Router
+from framework.errors import QueueError
 from framework.queue.base import Entry, EventQueue
 
 logger = logging.getLogger("actionkit.queue")
@@ -107,3 +110,37 @@ async def consume(
     finally:
         if running:
             await asyncio.gather(*list(running), return_exceptions=True)
+
+
+async def consume_supervised(
+    router: Router,
+    queue: EventQueue,
+    stop: asyncio.Event,
+    *,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+    on_handled: OnHandled | None = None,
+    on_restart: Callable[[QueueError], None] | None = None,
+    restart_delay: float = 1.0,
+) -> None:
+    """:func:`consume` until ``stop``; when the queue fails, restart it after ``restart_delay``.
+
+    ``on_restart`` is told each failure (to log and count it). Used by the embedded server and
+    by workers, whose queue (a SQLite file, Redis) may fail for a while and come back.
+    """
+    while not stop.is_set():
+        try:
+            await consume(router, queue, stop, in_flight=in_flight, on_handled=on_handled)
+        except QueueError as exc:
+            if on_restart is not None:
+                on_restart(exc)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), restart_delay)
+
+
+async def finish_within(task: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``task`` to end, else cancel it; True if it was cancelled."""
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return not done

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
@@ -24,7 +24,7 @@ from framework.delivery.retry import RetryPolicy
 from framework.delivery.router import Router
 from framework.errors import QueueError
 from framework.queue.base import EventQueue
-from framework.queue.consumer import consume
+from framework.queue.consumer import consume_supervised, finish_within
 from framework.queue.sqlite import SqliteQueue
 from framework.server.app import Lifespan, create_app
 from framework.server.config import ServerConfig
@@ -36,8 +36,6 @@ logger = logging.getLogger("actionkit.server")
 
 SHUTDOWN_GRACE = 30.0
 """Seconds a stopping server waits for the deliveries in flight before leaving them queued."""
-
-_RESTART_DELAY = 1.0
 
 
 def queue_for(config: ServerConfig) -> SqliteQueue:
@@ -51,29 +49,16 @@ def queue_for(config: ServerConfig) -> SqliteQueue:
     )
 
 
-async def _supervise(
-    router: Router, queue: EventQueue, stop: asyncio.Event, metrics: ServerMetrics
-) -> None:
-    """Run the consumer until ``stop``; a queue failure is logged and the consumer restarted."""
-    while not stop.is_set():
-        try:
-            await consume(router, queue, stop, on_handled=metrics.handled)
-        except QueueError as exc:
-            logger.error("the queue consumer failed, restarting: [%s] %s", exc.code, exc)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
+def _restarting(exc: QueueError) -> None:
+    logger.error("the queue consumer failed, restarting: [%s] %s", exc.code, exc)
 
 
 async def _within(task: asyncio.Future[None], seconds: float, dropped: str) -> None:
     """Wait up to ``seconds`` for ``task``; then cancel it, saying what that leaves behind."""
-    try:
-        await asyncio.wait_for(asyncio.shield(task), seconds)
-    except TimeoutError:
+    # Cancelled, consume() abandons its entries in flight and the router cancels its
+    # deliveries and closes its client; both end promptly.
+    if await finish_within(task, seconds):
         logger.warning("shutdown grace of %.1f s is over: %s", seconds, dropped)
-        # Cancelled, consume() abandons its entries in flight and the router cancels its
-        # deliveries and closes its client; both end promptly.
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def _lifespan(
@@ -94,7 +79,15 @@ def _lifespan(
             )
             await router.__aenter__()
             stop = asyncio.Event()
-            task = asyncio.create_task(_supervise(router, queue, stop, metrics))
+            task = asyncio.create_task(
+                consume_supervised(
+                    router,
+                    queue,
+                    stop,
+                    on_handled=metrics.handled,
+                    on_restart=_restarting,
+                )
+            )
             try:
                 yield
             finally:

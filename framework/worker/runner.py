@@ -19,7 +19,6 @@ import logging
 import signal
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from framework.delivery.retry import RetryPolicy
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
 from framework.errors import QueueError
 from framework.queue.base import Entry
-from framework.queue.consumer import DEFAULT_IN_FLIGHT, consume
+from framework.queue.consumer import DEFAULT_IN_FLIGHT, consume_supervised, finish_within
 from framework.queue.redis_stream import RedisStreamQueue
 
 __all__ = ["SHUTDOWN_GRACE", "Worker", "WorkerReport", "WorkerSettings", "run_worker"]
@@ -41,8 +40,6 @@ logger = logging.getLogger("actionkit.worker")
 
 SHUTDOWN_GRACE = 30.0
 """Seconds a stopping worker waits for the entries in flight before leaving them pending."""
-
-_RESTART_DELAY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,28 +178,23 @@ class Worker:
 
     async def _supervise(self, stop: asyncio.Event) -> None:
         """Run the consumer until ``stop``; a Redis failure is logged and the consumer restarted."""
-        while not stop.is_set():
-            try:
-                await consume(
-                    self.router,
-                    self.queue,
-                    stop,
-                    in_flight=self.settings.in_flight,
-                    on_handled=self.report.handled,
-                )
-            except QueueError as exc:
-                self.report.restarts += 1
-                logger.error("worker %s: [%s] %s; retrying", self.queue.consumer, exc.code, exc)
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
+        await consume_supervised(
+            self.router,
+            self.queue,
+            stop,
+            in_flight=self.settings.in_flight,
+            on_handled=self.report.handled,
+            on_restart=self._restarting,
+        )
+
+    def _restarting(self, exc: QueueError) -> None:
+        self.report.restarts += 1
+        logger.error("worker %s: [%s] %s; retrying", self.queue.consumer, exc.code, exc)
 
     async def _within(self, task: asyncio.Future[None], seconds: float) -> None:
         """Wait up to ``seconds`` for ``task``, then cancel it: its entries stay pending."""
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-        if not done:
+        if await finish_within(task, seconds):
             self.report.left_pending = True
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def run_worker(
