@@ -141,6 +141,43 @@ def test_the_api_answers_404_for_an_unknown_run_and_sets_a_strict_policy(
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize("path", ["", "api/runs", "api/calls/1", "app.js"])
+@pytest.mark.parametrize(
+    "host", ["evil.example.com", "evil.example.com:8788", "127.0.0.1.nip.io", "10.0.0.1"]
+)
+def test_a_request_for_another_host_name_is_refused(
+    debugger_url: str, path: str, host: str
+) -> None:
+    # A page whose name was rebound to 127.0.0.1 sends its own name as Host (DNS rebinding).
+    answer = httpx.get(f"{debugger_url}{path}", headers={"host": host})
+    assert answer.status_code == 400
+    assert "runs" not in answer.text
+
+
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "LOCALHOST"])
+def test_the_local_host_names_are_answered(debugger_url: str, name: str) -> None:
+    port = debugger_url.rstrip("/").rsplit(":", 1)[1]
+    answer = httpx.get(f"{debugger_url}api/runs", headers={"host": f"{name}:{port}"})
+    assert answer.status_code == 200
+    assert len(answer.json()["runs"]) == 3
+
+
+def test_the_app_answers_ipv6_loopback_and_the_host_it_is_bound_to(
+    history: tuple[Path, dict[str, int]],
+) -> None:
+    from framework.debugger import create_app
+    from tests.server_helpers import serving
+
+    path, _ = history
+    with serving(create_app(path, hosts=["::1", "debug.internal"])) as url:
+        for host in ("[::1]:8788", "debug.internal", "debug.internal:80", "localhost"):
+            answer = httpx.get(f"{url}/api/runs", headers={"host": host})
+            assert answer.status_code == 200, host
+        for host in ("::1", "evil.example.com", "debug.internal.evil.example.com", ""):
+            answer = httpx.get(f"{url}/api/runs", headers={"host": host})
+            assert answer.status_code == 400, host
+
+
 def test_the_command_needs_an_existing_history(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "framework", "debugger", "--history", str(tmp_path / "none")],

@@ -38,7 +38,9 @@ def debugger_command(history_path: Path, port: int) -> None:
     run's rejected rows (searchable by primary key) and the request and response JSON of
     each call. The page refreshes itself while runs come in.
 
-    The first line on standard output is the page's URL; logs go to standard error.
+    The first line on standard output is the page's URL; logs go to standard error. Only
+    requests for localhost, 127.0.0.1 or [::1] are answered (any other Host header gets
+    400), so that no other site can read the history through the browser.
 
     \b
     Example:
@@ -46,7 +48,7 @@ def debugger_command(history_path: Path, port: int) -> None:
     """
     if not history_path.is_file():
         raise click.UsageError(f"There is no run history at {history_path}; run a sync first.")
-    app = create_app(history_path)
+    app = create_app(history_path, hosts=[HOST])
     sock = listen(HOST, port, backlog=128)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"
     click.echo(url)

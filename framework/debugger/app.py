@@ -11,18 +11,23 @@ Routes::
     GET /api/calls/{id}           one call: its request and response
 
 Every answer is JSON except the page's three files; an unknown run or call is 404 with
-``{"error": ...}``. The page is served with a strict Content-Security-Policy (its own script
+``{"error": ...}``. A request whose ``Host`` header is not one of the names the debugger
+was started for (``localhost``, ``127.0.0.1``, ``[::1]`` and the host it is bound to) is
+refused with 400: a page of another site, its name rebound to 127.0.0.1 (DNS rebinding),
+cannot read the history. The page is served with a strict Content-Security-Policy (its own script
 only) and the script writes every value as text, never as HTML.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -36,6 +41,8 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_LIMIT = 200
 """How many runs, rejected rows or calls an answer holds unless ``limit`` says otherwise."""
 _MAX_LIMIT = 5000
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""The ``Host`` names the debugger always answers; any other is refused with 400."""
 _HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'",
@@ -69,12 +76,21 @@ def _bad_limit() -> JSONResponse:
     return _json({"error": f"limit must be a whole number from 1 to {_MAX_LIMIT}."}, 400)
 
 
-def create_app(history_path: str | Path) -> Starlette:
+def _host_name(host: str) -> str:
+    """``host`` as a ``Host`` header names it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def create_app(history_path: str | Path, *, hosts: Iterable[str] = ()) -> Starlette:
     """The debugger app over the run history at ``history_path`` (opened when it starts).
 
     The history is only read. A store that cannot be read answers 503 with the reason.
+    Only requests whose ``Host`` is localhost, 127.0.0.1, [::1] or one of ``hosts`` (the address the
+    server is bound to) are answered; any other gets 400, so that a site whose name was
+    rebound to a loopback address cannot read the history through the visitor's browser.
     """
     path = Path(history_path)
+    allowed = [*_LOCAL_HOSTS, *(_host_name(host) for host in hosts)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -139,5 +155,8 @@ def create_app(history_path: str | Path) -> Starlette:
         Route("/api/calls/{call_id:int}", call, methods=["GET"]),
     ]
     return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={StorageError: storage_failed}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={StorageError: storage_failed},
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed, www_redirect=False)],
     )
