@@ -10,6 +10,7 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   └── MappingError                MAPPING_INVALID         .errors: every problem, by pointer
     ├── InputError                      INPUT_INVALID           skippable: this one event is bad
     │   ├── EventError                  EVENT_INVALID           the event is not a Segment event
+    │   │   └── EventJsonError          EVENT_JSON_INVALID      not strict JSON (.reason)
     │   ├── PayloadValidationError      PAYLOAD_VALIDATION_FAILED  .errors: by field
     │   └── RequestBuildError           REQUEST_NOT_BUILT       a value the request needs is missing
     ├── DeliveryError                   DELIVERY_FAILED         sending a request failed
@@ -48,6 +49,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryTimeoutError",
     "EventError",
+    "EventJsonError",
     "InputError",
     "IntegrationError",
     "InvalidAuthenticationError",
@@ -204,6 +206,35 @@ class EventError(InputError):
     def __init__(self, message: str, *, pointer: str = "") -> None:
         self.pointer = pointer
         super().__init__(message)
+
+
+class EventJsonError(EventError):
+    """The text of an event (or of a request body) is not strict JSON, or passes a limit.
+
+    Raised by :func:`framework.event_json.decode_event_json`. ``reason`` says which rule it
+    broke, a stable code of its own: ``NOT_UTF8``, ``SYNTAX``, ``TOO_DEEP``,
+    ``NUMBER_TOO_LONG``, ``NON_FINITE_NUMBER`` or ``LONE_SURROGATE``. Where it is: ``offset``
+    (0-based byte offset), ``line`` and ``column`` (1-based) when the text says where, or
+    ``pointer`` (a JSON pointer) when the problem is a value of the parsed document.
+    """
+
+    code = "EVENT_JSON_INVALID"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        offset: int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        pointer: str = "",
+    ) -> None:
+        self.reason = reason
+        self.offset = offset
+        self.line = line
+        self.column = column
+        super().__init__(message, pointer=pointer)
 
 
 class PayloadValidationError(InputError):

@@ -21,21 +21,28 @@ from framework.definitions.instance import Instance, load_instance
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
 from framework.emulators.contentstack import ContentstackEmulator
-from framework.errors import DefinitionError
+from framework.errors import DefinitionError, EventJsonError, Problem
+from framework.event_json import decode_event_json
 
 EMULATED_SETTING = {"contentstack": "personalizeEdgeApiBaseUrl"}
 """For each destination with an emulator, the setting that points it at its API."""
 
 
-def _read_events(handle: IO[str]) -> Iterator[tuple[int, Any, str | None]]:
-    """(line number, event or None, JSON error or None) for each non-blank line."""
+def _read_events(handle: IO[bytes]) -> Iterator[tuple[int, Any, EventJsonError | None]]:
+    """(line number, event or None, its error or None) for each non-blank line.
+
+    The input is read as bytes, line by line, and each line decoded on its own by the one
+    rule for event JSON (:mod:`framework.event_json`): a line that breaks it (not UTF-8, not
+    JSON, NaN, a lone surrogate, too deep, a number too long) is that line's error, and the
+    lines after it are read as usual.
+    """
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as exc:
-            yield number, None, f"line {number} is not JSON: {exc.msg} at column {exc.colno}"
+            yield number, decode_event_json(line, line=number), None
+        except EventJsonError as exc:
+            yield number, None, exc
 
 
 def _pointed_at(instance: Instance, url: str) -> Instance:
@@ -58,7 +65,7 @@ def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:
 
 
 @click.command("run")
-@click.argument("events", type=click.File("r", encoding="utf-8"))
+@click.argument("events", type=click.File("rb"))
 @click.option(
     "--instance",
     "instance_path",
@@ -86,7 +93,7 @@ def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:
 )
 @json_option
 def run_command(
-    events: IO[str],
+    events: IO[bytes],
     instance_path: Path,
     dry_run: bool,
     emulate: bool,
@@ -130,8 +137,8 @@ def run_command(
         )
         # Streamed: events are read as the router takes them (at most `concurrency` ahead),
         # so a file of any size, or an endless stdin, runs in bounded memory. Lines that are
-        # not JSON wait in `order` to be reported in their place.
-        order: deque[tuple[int, str | None]] = deque()
+        # not events' JSON wait in `order` to be reported in their place.
+        order: deque[tuple[int, EventJsonError | None]] = deque()
 
         def parsed() -> Iterator[Any]:
             for number, event, error in _read_events(events):
@@ -143,8 +150,12 @@ def run_command(
             while order and order[0][1] is not None:
                 number, error = order.popleft()
                 counts[("(not JSON)", "invalid")] += 1
-                if as_json:
-                    results.append({"line": number, "outcome": "invalid", "error": error})
+                if error is not None:
+                    report = _unreadable(number, error)
+                    if as_json:
+                        results.append(report)
+                    else:
+                        click.echo(f"{report['error_message']} [{error.reason}]", err=True)
                 advance()
 
         total = _size(events)
@@ -191,16 +202,35 @@ def run_command(
         sys.exit(EXIT_INVALID_INPUT)
 
 
-def _size(handle: IO[str]) -> int | None:
+def _unreadable(number: int, error: EventJsonError) -> dict[str, Any]:
+    """The report of a line that is not an event's JSON, shaped as an invalid delivery's.
+
+    ``errors`` holds one problem whose ``code`` is the rule broken (``error.reason``) and
+    whose ``pointer`` says where in the line's value, when the value parsed; ``column`` is
+    the byte column in the line, when the text itself is at fault.
+    """
+    message = error.message if error.line is not None else f"line {number}: {error.message}"
+    return {
+        "line": number,
+        "outcome": "invalid",
+        "error_code": error.code,
+        "error_message": message,
+        "errors": [Problem(error.pointer, message, error.reason).to_dict()],
+        "column": error.column,
+    }
+
+
+def _size(handle: IO[bytes]) -> int | None:
     """The size in bytes of a regular file, or None (stdin, a pipe)."""
+    name = getattr(handle, "name", None)  # a binary stdin may have none
     try:
-        return Path(handle.name).stat().st_size if Path(handle.name).is_file() else None
-    except (OSError, TypeError, ValueError):
+        return Path(name).stat().st_size if isinstance(name, str) and Path(name).is_file() else None
+    except (OSError, ValueError):
         return None
 
 
 @contextmanager
-def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[IO[str]], None]]:
+def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[IO[bytes]], None]]:
     """A progress bar (by bytes read) on standard error when it is a terminal; else a no-op."""
     if not enabled or total is None:
         yield lambda handle: None
@@ -208,10 +238,10 @@ def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[IO[str]
     with click.progressbar(length=total, label="routing", file=sys.stderr) as bar:
         done = 0
 
-        def update(handle: IO[str]) -> None:
+        def update(handle: IO[bytes]) -> None:
             nonlocal done
             try:
-                position = handle.buffer.tell() if hasattr(handle, "buffer") else done
+                position = handle.tell()
             except (OSError, ValueError):
                 return
             bar.update(max(0, position - done))

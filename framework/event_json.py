@@ -1,0 +1,243 @@
+"""The one rule for reading events as JSON text, at every edge where they come in.
+
+``actionkit run`` (each line of its input), ``actionkit serve`` (each request body),
+``try``/``map``/``trigger`` (an event file) and the queues (each stored item) all decode with
+:func:`decode_event_json`, so an event one of them takes, all of them take, and nothing an
+outsider can write makes any of them fail with anything but :class:`EventJsonError`.
+
+The rule is strict JSON (RFC 8259) over UTF-8 bytes, with limits:
+
+- **UTF-8 only**: any invalid byte (an encoded surrogate included) is refused, at its offset.
+  A byte-order mark is not JSON either.
+- **No NaN, Infinity or -Infinity**, and no number so large it becomes infinite as a double
+  (``1e999``): JSON has none, and Segment's servers, JavaScript and our own JSON output would
+  each read them differently.
+- **No lone surrogate**: a ``\\ud800`` escape not paired with a low surrogate, in a string or
+  a key, names no character and cannot be written as UTF-8 again; refused at its pointer.
+- **At most** :data:`MAX_DEPTH` **nested arrays and objects**. Segment documents no nesting
+  limit, only sizes (32 KB an event); a real event is about 4 deep (``context.page.url``),
+  and 64 leaves any sane payload room while keeping every recursive walk over an event
+  (mappings, triggers, JSON Schema validation, ``json.dumps``) far from Python's recursion
+  limit of 1,000 frames. The depth is checked on the text before parsing, so a document of
+  100,000 ``[`` costs one scan, not a ``RecursionError``.
+- **Number literals of at most** :data:`MAX_NUMBER_CHARS` **characters**: a double has 17
+  significant digits, a 64-bit integer 20, so 100 is generous, and no literal reaches Python's
+  4,300-digit limit on integer conversion. A longer one (a 5,000-digit ID) is refused; send
+  it as a string.
+
+Sizes are not this module's business: each edge keeps its own (the server's 32 KB an event and
+500 KB a batch body).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from itertools import accumulate
+from typing import Any
+
+from framework.errors import EventJsonError
+
+__all__ = ["MAX_DEPTH", "MAX_NUMBER_CHARS", "decode_event_json"]
+
+MAX_DEPTH = 64
+"""The most arrays and objects an event may nest, one inside the other."""
+
+MAX_NUMBER_CHARS = 100
+"""The longest number literal accepted, in characters (sign, digits, point and exponent)."""
+
+# A string, to skip (unterminated ones run to the end, so the scan stays linear), or a bracket.
+_TOKENS = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|[\[\]{}]', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+# A \u escape of a surrogate (U+D800 to U+DFFF); only then can the parsed value hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Refused:
+    """What a number hook returns in place of a number it refuses (found by pointer later)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def decode_event_json(raw: bytes, *, line: int = 1) -> Any:
+    """The JSON value of ``raw`` under the rule of this module; :class:`EventJsonError` if not.
+
+    ``line`` is the line of the input on which ``raw`` starts (``actionkit run`` passes each
+    line's number), used in locations. Any bytes either decode or raise
+    :class:`EventJsonError`, never another exception.
+    """
+    data = bytes(raw)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at_line, column = _line_column(data, exc.start, line)
+        raise EventJsonError(
+            f"The input is not UTF-8 text: the byte at line {at_line}, column {column} is not "
+            "valid UTF-8; send UTF-8 encoded JSON.",
+            reason="NOT_UTF8",
+            offset=exc.start,
+            line=at_line,
+            column=column,
+        ) from None
+    _check_depth(text, data, line)
+    refused: list[_Refused] = []
+    try:
+        value = json.loads(
+            text,
+            parse_int=_int_hook(refused),
+            parse_float=_float_hook(refused),
+            parse_constant=_constant_hook(refused),
+        )
+    except json.JSONDecodeError as exc:
+        offset = len(text[: exc.pos].encode("utf-8"))
+        at_line, column = _line_column(data, offset, line)
+        raise EventJsonError(
+            f"The input is not valid JSON at line {at_line}, column {column}: {exc.msg}.",
+            reason="SYNTAX",
+            offset=offset,
+            line=at_line,
+            column=column,
+        ) from None
+    except RecursionError:  # the scan counts brackets as json does; this is a safety net
+        raise _too_deep(None, None, None) from None
+    if refused or _SURROGATE_ESCAPE.search(text):
+        _check_values(value)
+    return value
+
+
+def _line_column(data: bytes, offset: int, first_line: int) -> tuple[int, int]:
+    """The 1-based line (counting from ``first_line``) and byte column of ``offset``."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    return first_line + data.count(b"\n", 0, offset), offset - start + 1
+
+
+def _too_deep(offset: int | None, line: int | None, column: int | None) -> EventJsonError:
+    where = f" at line {line}, column {column}" if line is not None else ""
+    return EventJsonError(
+        f"The input nests arrays and objects more than {MAX_DEPTH} deep{where}; "
+        f"at most {MAX_DEPTH} levels are accepted, flatten the deeper values.",
+        reason="TOO_DEEP",
+        offset=offset,
+        line=line,
+        column=column,
+    )
+
+
+def _check_depth(text: str, data: bytes, first_line: int) -> None:
+    """Refuse ``text`` if its brackets, outside strings, nest more than MAX_DEPTH deep."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    # Quick and exact for valid JSON, all at C speed: drop the escaped backslashes and quotes,
+    # so that the quotes left delimit the strings, and keep what lies between the strings.
+    unescaped = text.replace("\\\\", "").replace('\\"', "") if "\\" in text else text
+    outside = "".join(unescaped.split('"')[::2])
+    brackets = _NOT_BRACKETS.sub("", outside)
+    if max(accumulate(_STEP[c] for c in brackets), default=0) <= MAX_DEPTH:
+        return
+    # Too deep: find where, with a (slower) scan token by token.
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        step = _STEP.get(match.group())
+        if step is None:
+            continue
+        depth += step
+        if depth > MAX_DEPTH:
+            offset = len(text[: match.start()].encode("utf-8"))
+            at_line, column = _line_column(data, offset, first_line)
+            raise _too_deep(offset, at_line, column)
+
+
+def _int_hook(refused: list[_Refused]) -> Callable[[str], Any]:
+    def parse_int(literal: str) -> Any:
+        if len(literal) > MAX_NUMBER_CHARS:
+            refused.append(_Refused("NUMBER_TOO_LONG"))
+            return refused[-1]
+        return int(literal)
+
+    return parse_int
+
+
+def _float_hook(refused: list[_Refused]) -> Callable[[str], Any]:
+    def parse_float(literal: str) -> Any:
+        if len(literal) > MAX_NUMBER_CHARS:
+            refused.append(_Refused("NUMBER_TOO_LONG"))
+            return refused[-1]
+        number = float(literal)
+        if math.isinf(number):
+            refused.append(_Refused("NON_FINITE_NUMBER"))
+            return refused[-1]
+        return number
+
+    return parse_float
+
+
+def _constant_hook(refused: list[_Refused]) -> Callable[[str], Any]:
+    def parse_constant(name: str) -> Any:
+        refused.append(_Refused("NON_FINITE_NUMBER"))
+        return refused[-1]
+
+    return parse_constant
+
+
+def _pointer_token(key: str) -> str:
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _where(pointer: str) -> str:
+    return f"at {pointer}" if pointer else "at the top level"
+
+
+def _check_values(value: Any) -> None:
+    """Raise for the first refused number or lone surrogate, in document order."""
+    # (value, its pointer, whether it is an object's key rather than a value)
+    stack: list[tuple[Any, str, bool]] = [(value, "", False)]
+    while stack:
+        item, pointer, is_key = stack.pop()
+        if isinstance(item, _Refused):
+            raise _refused_number(item.reason, pointer)
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                what = (
+                    f"A key of the object {_where(pointer)}"
+                    if is_key
+                    else (f"The string {_where(pointer)}")
+                )
+                raise EventJsonError(
+                    f"{what} holds an unpaired UTF-16 surrogate escape (\\ud800 to \\udfff), "
+                    "which names no character; escape a high and a low surrogate together, "
+                    "or the character itself.",
+                    reason="LONE_SURROGATE",
+                    pointer=pointer,
+                )
+        elif isinstance(item, dict):
+            children: list[tuple[Any, str, bool]] = []
+            for key, child in item.items():
+                children.append((key, pointer, True))
+                children.append((child, pointer + _pointer_token(key), False))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(
+                (child, f"{pointer}/{index}", False)
+                for index, child in reversed(list(enumerate(item)))
+            )
+
+
+def _refused_number(reason: str, pointer: str) -> EventJsonError:
+    if reason == "NUMBER_TOO_LONG":
+        message = (
+            f"The number {_where(pointer)} is written with more than {MAX_NUMBER_CHARS} "
+            "characters, the most accepted; send such a value as a string."
+        )
+    else:
+        message = (
+            f"The number {_where(pointer)} is NaN, Infinity or too large for a double, "
+            "which JSON cannot carry; send a finite number, or null."
+        )
+    return EventJsonError(message, reason=reason, pointer=pointer)
