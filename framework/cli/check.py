@@ -23,6 +23,7 @@ from framework.checks.contentstack import (
 from framework.checks.keys import ProducedKeys, instance_keys, sync_keys
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
 from framework.cli._output import console, json_option
+from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.errors import ActionkitError, DefinitionError
 from framework.sync.config import load_sync_config
@@ -103,6 +104,7 @@ def _load(
     help="Create each missing attribute (events are only reported).",
 )
 @json_option
+@destinations_option
 def check_contentstack_command(
     instance_path: str,
     sync_path: str | None,

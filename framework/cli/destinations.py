@@ -12,26 +12,44 @@ from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, error_document, fail
 from framework.cli._output import compact, console, json_option, print_table, table
+from framework.cli._search import destinations_option
 from framework.definitions.destination import Destination
-from framework.definitions.loader import DEFINITION_FILE, load_destination
+from framework.definitions.loader import duplicate_destination_error, load_destination
 from framework.definitions.models import FieldDefinition
-from framework.definitions.resources import destination_dirs
+from framework.definitions.resources import FoundDestination, all_destinations
 from framework.errors import DefinitionError
 
 
 def destination_files() -> list[Path]:
-    """Every ``<slug>/destination.yaml`` in the destination folders, in search order.
+    """Every ``<slug>/destination.yaml`` a slug loads, in search order (bundled ones last).
 
     A slug found in two folders is listed once: the first, which is the one a slug loads.
     """
-    found: dict[str, Path] = {}
-    for folder in destination_dirs():
-        if not folder.is_dir():
-            continue
-        for child in sorted(folder.iterdir()):
-            if (child / DEFINITION_FILE).is_file():
-                found.setdefault(child.name, child / DEFINITION_FILE)
-    return list(found.values())
+    return [found.path for found in all_destinations()]
+
+
+_ORDER = ("slug", "name", "path", "actions", "presets", "shadows")
+
+
+def _entry(found: FoundDestination) -> dict[str, Any]:
+    entry: dict[str, Any] = {"slug": found.slug, "path": str(found.path)}
+    if found.shadows is not None:
+        entry["shadows"] = str(found.shadows)
+    if found.duplicate is not None:
+        entry["error"] = error_document(duplicate_destination_error(found))
+        return entry
+    try:
+        destination = load_destination(found.path)
+    except DefinitionError as exc:
+        entry["error"] = error_document(exc)
+        return entry
+    entry.update(
+        slug=destination.slug,
+        name=destination.name,
+        actions=list(destination.actions),
+        presets=list(destination.presets),
+    )
+    return {key: entry[key] for key in _ORDER if key in entry}
 
 
 def describe(destination: Destination) -> dict[str, Any]:
@@ -46,8 +64,10 @@ def describe(destination: Destination) -> dict[str, Any]:
 def destinations_group() -> None:
     """List the destinations actionkit knows, and show what one of them does.
 
-    Destinations are the `<slug>/destination.yaml` files of the project's `destinations/`
-    folder and of the folders in ACTIONKIT_DESTINATIONS (searched first).
+    Destinations are the `<slug>/destination.yaml` files of these folders, searched in this
+    order: each --destinations DIR, the folders of ACTIONKIT_DESTINATIONS, ./destinations, and
+    the bundled destinations. A slug two of the first three define is an error; one of them
+    may shadow a bundled slug (`list` says so).
 
     \b
     Examples:
@@ -57,37 +77,24 @@ def destinations_group() -> None:
 
 
 @destinations_group.command("list")
+@destinations_option
 @json_option
 def destinations_list(as_json: bool) -> None:
     """List every destination: slug, name, actions and presets.
 
     With --json: a list of `{slug, name, path, actions, presets}` (actions and presets are
-    lists of keys); a definition that does not load has `error` instead.
+    lists of keys); a definition that does not load, or a slug two of your folders define,
+    has `error` instead; a definition of yours that hides a bundled one has `shadows` (the
+    bundled file), also noted under the table.
 
     \b
     Example:
       actionkit destinations list --json
 
-    Exit status: 0 when every definition loads, 1 when one does not (its problems are shown).
+    Exit status: 0 when every definition loads, 1 when one does not or a slug is defined
+    twice (the problems are shown).
     """
-    entries: list[dict[str, Any]] = []
-    for path in destination_files():
-        try:
-            destination = load_destination(path)
-        except DefinitionError as exc:
-            entries.append(
-                {"slug": path.parent.name, "path": str(path), "error": error_document(exc)}
-            )
-            continue
-        entries.append(
-            {
-                "slug": destination.slug,
-                "name": destination.name,
-                "path": str(path),
-                "actions": list(destination.actions),
-                "presets": list(destination.presets),
-            }
-        )
+    entries = [_entry(found) for found in all_destinations()]
     broken = [entry for entry in entries if "error" in entry]
     if as_json:
         emit_json(entries)
@@ -110,6 +117,12 @@ def destinations_list(as_json: bool) -> None:
                     entry["path"],
                 )
         print_table(out, grid)
+        for entry in entries:
+            if "shadows" in entry:
+                click.echo(
+                    f"{entry['slug']}: {entry['path']} is used instead of the bundled "
+                    f"{entry['shadows']}."
+                )
         for entry in broken:
             click.echo(f"{entry['path']}: {entry['error']['message']}", err=True)
             for problem in entry["error"]["problems"]:
@@ -186,6 +199,7 @@ def _show(out: Console, destination: Destination) -> None:
 
 
 @destinations_group.command("show")
+@destinations_option
 @click.argument("slug")
 @json_option
 def destinations_show(slug: str, as_json: bool) -> None:

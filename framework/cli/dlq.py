@@ -11,6 +11,7 @@ from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
 from framework.cli._output import console, json_option, print_table, show_json, status_text, table
+from framework.cli._search import destinations_option
 from framework.definitions.instance import load_instance
 from framework.delivery.deadletter import DeadLetterStore
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
@@ -144,6 +145,7 @@ def dlq_show(store: Path, letter_id: int, as_json: bool) -> None:
 )
 @click.argument("letter_ids", nargs=-1, type=int)
 @json_option
+@destinations_option
 def dlq_replay(
     store: Path, instance_paths: tuple[Path, ...], letter_ids: tuple[int, ...], as_json: bool
 ) -> None:

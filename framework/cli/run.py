@@ -17,6 +17,7 @@ from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
 from framework.cli._output import console, json_option, print_table, table
+from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
@@ -92,6 +93,7 @@ def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:
     help="Events in flight at once.",
 )
 @json_option
+@destinations_option
 def run_command(
     events: IO[bytes],
     instance_path: Path,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import click
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
+from framework.cli._search import destinations_option
 from framework.errors import DefinitionError, StorageError
 from framework.sync.config import DEFAULT_HISTORY, load_sync_config
 from framework.sync.history import COUNT_NAMES, RunHistory, RunRecord
@@ -64,6 +65,7 @@ def _line(run: RunRecord) -> str:
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
+@destinations_option
 def runs_group(
     ctx: click.Context, sync: str | None, history_path: Path | None, limit: int, as_json: bool
 ) -> None:
@@ -108,6 +110,7 @@ def runs_group(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
+@destinations_option
 def show_command(
     ctx: click.Context,
     run_id: int,

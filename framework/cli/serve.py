@@ -14,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from framework.cli._io import EXIT_USAGE, fail, listen
+from framework.cli._search import destinations_option
 from framework.errors import DefinitionError
 from framework.server.app import create_app
 from framework.server.config import ServerConfig, load_server_config
@@ -71,6 +72,7 @@ def _redis_app(config: ServerConfig, url: str) -> Starlette:
     metavar="URL",
     help="Append accepted events to a Redis stream instead, for workers to deliver.",
 )
+@destinations_option
 def serve_command(
     config_path: Path, host: str, port: int, queue_path: Path | None, redis_url: str | None
 ) -> None:

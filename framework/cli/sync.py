@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
+from framework.cli._search import destinations_option
 from framework.emulators import ContentstackEmulator
 from framework.errors import ActionkitError, DefinitionError
 from framework.sync.config import SyncConfig, load_sync_config
@@ -84,6 +85,7 @@ def _report(result: SyncResult) -> str:
     "--emulate", is_flag=True, help="Send to a local emulator of the destination's API instead."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
+@destinations_option
 def sync_command(
     sync_file: Path, dry_run: bool, full_resync: bool, emulate: bool, as_json: bool
 ) -> None:

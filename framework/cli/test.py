@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from framework.cli._io import EXIT_INVALID_INPUT, EXIT_OK, EXIT_USAGE, emit_json
+from framework.cli._search import destinations_option
 from framework.errors import DefinitionError
 from framework.testing.cases import find_case_files, load_case_file
 from framework.testing.runner import CaseReport, run_case_file
@@ -59,6 +60,7 @@ def _report_broken(printer: _Printer, path: Path, error: DefinitionError) -> Non
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
+@destinations_option
 def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
     """Run the test cases of destinations: every <destination>/tests/*.yaml under PATHS.
 

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail, read_document
 from framework.cli._output import console, json_option, show_json, status_text
+from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.errors import ActionkitError
 
@@ -104,6 +105,7 @@ def _print_entry(out: Console, entry: dict[str, Any]) -> None:
 @click.argument("instance_path", metavar="INSTANCE", type=click.Path(path_type=Path))
 @click.argument("event_file", metavar="EVENT")
 @json_option
+@destinations_option
 def try_command(instance_path: Path, event_file: str, as_json: bool) -> None:
     """Show what INSTANCE would do with the event in EVENT, mapping by mapping; send nothing.
 

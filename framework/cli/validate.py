@@ -11,6 +11,7 @@ from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json
 from framework.cli._output import console, json_option
+from framework.cli._search import destinations_option
 from framework.definitions.instance import build_instance
 from framework.definitions.loader import DEFINITION_FILE, build_destination
 from framework.definitions.source import SourceDocument, read_document
@@ -99,6 +100,7 @@ def _entry(source: dict[str, str | None], kind: str, problems: list[Problem]) ->
     help="Also check this trigger expression (repeatable).",
 )
 @json_option
+@destinations_option
 def validate_command(paths: tuple[Path, ...], triggers: tuple[str, ...], as_json: bool) -> None:
     """Check destination definitions, instances, mappings, test cases and triggers.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from framework.cli._io import emit_json, fail
+from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.router import DEFAULT_DEAD_LETTERS
 from framework.errors import ActionkitError, DefinitionError
@@ -87,6 +88,7 @@ def _log_to_stderr(as_json: bool) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Log JSON lines; print the final report as JSON."
 )
+@destinations_option
 def worker_command(
     redis_url: str,
     instance_paths: tuple[Path, ...],

@@ -18,7 +18,12 @@ from framework.definitions.destination import Action, Destination
 from framework.definitions.models import ActionDefinition, DestinationDefinition, FieldDefinition
 from framework.definitions.payload import PayloadValidator
 from framework.definitions.request import RequestBuilder
-from framework.definitions.resources import destination_dirs
+from framework.definitions.resources import DEFINITION_FILE as DEFINITION_FILE
+from framework.definitions.resources import (
+    FoundDestination,
+    destination_dirs,
+    find_slug,
+)
 from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import (
     SourceDocument,
@@ -32,8 +37,6 @@ from framework.fql import Trigger, parse_trigger
 from framework.mapping import compile_mapping
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-DEFINITION_FILE = "destination.yaml"
 
 
 class ProblemCollector:
@@ -96,10 +99,25 @@ def _located(source: str) -> Iterator[None]:
         raise
 
 
+def duplicate_destination_error(found: FoundDestination) -> DefinitionError:
+    """The error for a slug two of the user's destination folders define."""
+    message = (
+        f"The destination '{found.slug}' is defined twice, in {found.path} and in "
+        f"{found.duplicate}; keep one of them, or name the one you mean by its path."
+    )
+    return DefinitionError(
+        f"Two destination folders define '{found.slug}'.",
+        [Problem("", message, "DUPLICATE_DESTINATION")],
+        source=found.slug,
+    )
+
+
 def find_definition(slug_or_path: str | Path) -> Path:
     """The definition file for a slug (searched in the destination folders) or a path.
 
-    A folder path means its ``destination.yaml``.
+    A folder path means its ``destination.yaml``. The search order is
+    :mod:`framework.definitions.resources`'s; a slug two of the user's folders define raises
+    :class:`DefinitionError` (``DUPLICATE_DESTINATION``, naming both files).
     """
     path = Path(slug_or_path)
     if path.is_dir():
@@ -108,10 +126,11 @@ def find_definition(slug_or_path: str | Path) -> Path:
         return path
     name = str(slug_or_path)
     if "/" not in name and not name.endswith((".yaml", ".yml", ".json")):
-        for folder in destination_dirs():
-            candidate = folder / name / DEFINITION_FILE
-            if candidate.is_file():
-                return candidate
+        found = find_slug(name)
+        if found is not None and found.duplicate is not None:
+            raise duplicate_destination_error(found)
+        if found is not None:
+            return found.path
         searched = ", ".join(str(folder) for folder in destination_dirs())
         raise DefinitionError(
             f"No destination '{name}': no {name}/{DEFINITION_FILE} in {searched}.",
