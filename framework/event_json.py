@@ -66,11 +66,13 @@ class _Refused:
         self.reason = reason
 
 
-def decode_event_json(raw: bytes, *, line: int = 1) -> Any:
+def decode_event_json(raw: bytes, *, line: int = 1, max_depth: int = MAX_DEPTH) -> Any:
     """The JSON value of ``raw`` under the rule of this module; :class:`EventJsonError` if not.
 
     ``line`` is the line of the input on which ``raw`` starts (``actionkit run`` passes each
-    line's number), used in locations. Any bytes either decode or raise
+    line's number), used in locations. ``max_depth`` is for a document that wraps events in
+    levels of its own (a queue's item, ``{"event": ...}``, takes ``MAX_DEPTH + 1``); it stays
+    the same for anything that comes from outside. Any bytes either decode or raise
     :class:`EventJsonError`, never another exception.
     """
     data = bytes(raw)
@@ -86,7 +88,7 @@ def decode_event_json(raw: bytes, *, line: int = 1) -> Any:
             line=at_line,
             column=column,
         ) from None
-    _check_depth(text, data, line)
+    _check_depth(text, data, line, max_depth)
     refused: list[_Refused] = []
     try:
         value = json.loads(
@@ -106,7 +108,7 @@ def decode_event_json(raw: bytes, *, line: int = 1) -> Any:
             column=column,
         ) from None
     except RecursionError:  # the scan counts brackets as json does; this is a safety net
-        raise _too_deep(None, None, None) from None
+        raise _too_deep(max_depth, None, None, None) from None
     if refused or _SURROGATE_ESCAPE.search(text):
         _check_values(value)
     return value
@@ -118,11 +120,13 @@ def _line_column(data: bytes, offset: int, first_line: int) -> tuple[int, int]:
     return first_line + data.count(b"\n", 0, offset), offset - start + 1
 
 
-def _too_deep(offset: int | None, line: int | None, column: int | None) -> EventJsonError:
+def _too_deep(
+    limit: int, offset: int | None, line: int | None, column: int | None
+) -> EventJsonError:
     where = f" at line {line}, column {column}" if line is not None else ""
     return EventJsonError(
-        f"The input nests arrays and objects more than {MAX_DEPTH} deep{where}; "
-        f"at most {MAX_DEPTH} levels are accepted, flatten the deeper values.",
+        f"The input nests arrays and objects more than {limit} deep{where}; "
+        f"at most {limit} levels are accepted, flatten the deeper values.",
         reason="TOO_DEEP",
         offset=offset,
         line=line,
@@ -130,16 +134,16 @@ def _too_deep(offset: int | None, line: int | None, column: int | None) -> Event
     )
 
 
-def _check_depth(text: str, data: bytes, first_line: int) -> None:
-    """Refuse ``text`` if its brackets, outside strings, nest more than MAX_DEPTH deep."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+def _check_depth(text: str, data: bytes, first_line: int, limit: int) -> None:
+    """Refuse ``text`` if its brackets, outside strings, nest more than ``limit`` deep."""
+    if text.count("[") + text.count("{") <= limit:
         return
     # Quick and exact for valid JSON, all at C speed: drop the escaped backslashes and quotes,
     # so that the quotes left delimit the strings, and keep what lies between the strings.
     unescaped = text.replace("\\\\", "").replace('\\"', "") if "\\" in text else text
     outside = "".join(unescaped.split('"')[::2])
     brackets = _NOT_BRACKETS.sub("", outside)
-    if max(accumulate(_STEP[c] for c in brackets), default=0) <= MAX_DEPTH:
+    if max(accumulate(_STEP[c] for c in brackets), default=0) <= limit:
         return
     # Too deep: find where, with a (slower) scan token by token.
     depth = 0
@@ -148,10 +152,10 @@ def _check_depth(text: str, data: bytes, first_line: int) -> None:
         if step is None:
             continue
         depth += step
-        if depth > MAX_DEPTH:
+        if depth > limit:
             offset = len(text[: match.start()].encode("utf-8"))
             at_line, column = _line_column(data, offset, first_line)
-            raise _too_deep(offset, at_line, column)
+            raise _too_deep(limit, offset, at_line, column)
 
 
 def _int_hook(refused: list[_Refused]) -> Callable[[str], Any]:

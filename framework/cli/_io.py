@@ -21,7 +21,8 @@ from typing import Any, NoReturn
 import click
 import yaml
 
-from framework.errors import ActionkitError, DefinitionError, TriggerSyntaxError
+from framework.errors import ActionkitError, DefinitionError, EventJsonError, TriggerSyntaxError
+from framework.event_json import decode_event_json
 
 EXIT_OK = 0
 EXIT_INVALID_INPUT = 1
@@ -37,29 +38,35 @@ class InputFileError(click.ClickException):
 def read_document(name: str, *, what: str) -> Any:
     """Read a JSON (or, by file extension, YAML) document from a path, or stdin for ``-``.
 
-    ``what`` names the document in error messages ("event", "mapping").
+    ``what`` names the document in error messages ("event", "mapping"). JSON is read under
+    the one rule for event JSON (:mod:`framework.event_json`): UTF-8, strict, no lone
+    surrogate, limited depth and number length; a document that breaks it cannot be parsed,
+    an :class:`InputFileError`.
     """
     if name == "-":
-        text = sys.stdin.read()
+        raw = sys.stdin.buffer.read()
         label = "<stdin>"
     else:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise InputFileError(f"Cannot read the {what} file {name}: {exc.strerror}.") from exc
         label = name
     if name.endswith((".yaml", ".yml")):
         try:
-            return yaml.safe_load(text)
+            return yaml.safe_load(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                f"The {what} in {label} is not UTF-8 text (at byte {exc.start})."
+            ) from exc
         except yaml.YAMLError as exc:
             raise InputFileError(f"The {what} in {label} is not valid YAML: {exc}") from exc
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return decode_event_json(raw)
+    except EventJsonError as exc:
         raise InputFileError(
-            f"The {what} in {label} is not valid JSON: {exc.msg} "
-            f"at line {exc.lineno}, column {exc.colno}."
+            f"The {what} in {label} cannot be read as JSON: {exc.message} [{exc.reason}]"
         ) from exc
 
 

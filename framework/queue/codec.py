@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 
+from framework.errors import EventJsonError
+from framework.event_json import MAX_DEPTH, decode_event_json
 from framework.queue.base import QueuedEvent
 
 __all__ = ["decode_item", "encode_item"]
+
+_ITEM_DEPTH = 1
+"""The level the stored form adds around an event (the object holding it)."""
 
 
 def encode_item(item: QueuedEvent) -> str:
@@ -28,9 +33,14 @@ def decode_item(text: str | None) -> QueuedEvent | None:
     if text is None:
         return None
     try:
-        data = json.loads(text)
+        # The rule events came in under (framework.event_json), so that whatever else wrote
+        # to a shared queue (a Redis stream) cannot make the consumer fail: at worst an
+        # entry is set aside. A lone surrogate becomes invalid UTF-8 here, and is refused.
+        data = decode_event_json(
+            text.encode("utf-8", "surrogatepass"), max_depth=MAX_DEPTH + _ITEM_DEPTH
+        )
         event, instances = data["event"], data["instances"]
-    except (ValueError, TypeError, KeyError):
+    except (EventJsonError, TypeError, KeyError):
         return None
     if not isinstance(event, dict) or not isinstance(instances, list):
         return None

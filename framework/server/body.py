@@ -7,14 +7,14 @@ gzip``, which Segment's libraries can send) is held to the same limit once infla
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 
-from framework.errors import Problem
+from framework.errors import EventJsonError, Problem
+from framework.event_json import decode_event_json
 
 __all__ = ["Rejection", "parse_json_object", "read_body"]
 
@@ -81,27 +81,19 @@ async def read_body(request: Request, limit: int) -> bytes | Rejection:
     return b"".join(chunks)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json_object(raw: bytes) -> dict[str, Any] | Rejection:
-    """The body as a JSON object; bad JSON (``NaN`` included) or another value is refused."""
+    """The body as a JSON object, under the one rule for event JSON; anything else is refused.
+
+    The rule (:mod:`framework.event_json`): UTF-8, strict JSON (no ``NaN``), no lone
+    surrogate, at most 64 levels deep, number literals of at most 100 characters. A body that
+    breaks it is ``400 INVALID_JSON`` with one problem whose ``code`` is the rule broken
+    (``NOT_UTF8``, ``SYNTAX``, ...) and whose ``pointer`` says where, when the body parsed.
+    """
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        return Rejection(400, "INVALID_JSON", "The request body is not UTF-8 text.")
-    except RecursionError:
-        return Rejection(400, "INVALID_JSON", "The request body is nested too deeply.")
-    except json.JSONDecodeError as exc:
-        return Rejection(
-            400,
-            "INVALID_JSON",
-            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}.",
-        )
-    except ValueError as exc:
-        return Rejection(400, "INVALID_JSON", f"The request body is not valid JSON: {exc}.")
+        value = decode_event_json(raw)
+    except EventJsonError as exc:
+        problem = Problem(exc.pointer, exc.message, exc.reason)
+        return Rejection(400, "INVALID_JSON", exc.message, (problem,))
     if not isinstance(value, dict):
         return Rejection(400, "INVALID_JSON", "The request body must be a JSON object.")
     return value
