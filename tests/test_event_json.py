@@ -31,6 +31,7 @@ from framework.queue.base import QueuedEvent
 from framework.queue.codec import decode_item, encode_item
 from framework.queue.sqlite import SqliteQueue
 from framework.server import create_app
+from framework.sync.values import check_value
 from tests.server_helpers import WRITE_KEY, server_config
 
 with warnings.catch_warnings():
@@ -366,3 +367,21 @@ def test_an_event_file_breaking_the_rule_is_a_file_that_cannot_be_parsed(
         assert f"[{reason}]" in result.stderr
         assert result.stdout == ""
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# -- a sync's list values ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["[" * 100_000, "[NaN]", "[" + "1" * 5000 + "]", '["\ud800"]'],
+    ids=["deep", "nan", "long-number", "lone-surrogate"],
+)
+def test_a_sync_cell_breaking_the_rule_is_not_a_list(cell: str) -> None:
+    converted, problem = check_value("tags", "list", cell)
+    assert converted is None
+    assert problem is not None
+
+
+def test_a_sync_cell_holding_a_json_array_is_a_list() -> None:
+    assert check_value("tags", "list", '["a", 1, 2.5]') == (["a", 1, 2.5], None)

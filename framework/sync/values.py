@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import json
 import math
 import uuid
 from typing import Any
 
+from framework.errors import EventJsonError
+from framework.event_json import decode_event_json
 from framework.sync.config import AttributeType
 
 __all__ = ["check_value", "jsonable"]
@@ -69,8 +70,8 @@ def _list(value: Any) -> list[Any] | None:
         text = value.strip()
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
-            except ValueError:
+                parsed = decode_event_json(text.encode("utf-8", "surrogatepass"))
+            except EventJsonError:  # the rule events come in under: no NaN, no deep nesting
                 return None
             if not isinstance(parsed, list):
                 return None
