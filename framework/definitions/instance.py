@@ -72,7 +72,8 @@ class Planned:
     payload: dict[str, Any] | None = None
     errors: tuple[Problem, ...] = ()
     request: PlannedRequest | None = None
-    batch_key: str | None = None
+    # A batch key may be built from a password setting: repr leaves it out.
+    batch_key: str | None = field(default=None, repr=False)
     reason: str | None = None
 
     @property
@@ -92,8 +93,17 @@ class Planned:
             "payload": self.payload,
             "errors": [error.to_dict() for error in self.errors],
             "request": self.request.redacted() if self.request is not None else None,
-            "batch_key": self.batch_key,
+            "batch_key": self.shown_batch_key(),
         }
+
+    def shown_batch_key(self) -> str | None:
+        """The batch key with password values masked (a key may be built from a setting)."""
+        if self.batch_key is None or self.request is None:
+            return self.batch_key
+        key = self.batch_key
+        for secret in self.request.secrets:
+            key = key.replace(secret, REDACTED)
+        return key
 
 
 @dataclass(frozen=True, slots=True, repr=False)

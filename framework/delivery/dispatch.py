@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -62,6 +62,7 @@ class _Result:
 
 
 def _redact(text: str, secrets: frozenset[str]) -> str:
+    """``text`` with every password value of an instance replaced by ``[REDACTED]``."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[REDACTED]")
@@ -166,6 +167,9 @@ class Dispatcher:
             try:
                 async with limiter:
                     answer = await self._sender.send(request, timeout)
+                # Masked before anything quotes it: an error message keeps only the start of
+                # the body, and a secret cut at that point would no longer be found whole.
+                answer = replace(answer, body=_redact(answer.body, instance.secrets))
                 error = error_for(answer)
             except DeliveryError as exc:
                 error = exc
@@ -201,7 +205,7 @@ class Dispatcher:
         instance = item.instance
         latency = time.perf_counter() - item.enqueued
         answer = result.answer
-        response = _redact(answer.body, instance.secrets) if answer is not None else None
+        response = answer.body if answer is not None else None
         common: dict[str, Any] = {
             "instance": instance.name,
             "mapping": plan.mapping,

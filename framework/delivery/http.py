@@ -87,6 +87,9 @@ class HttpSender:
             # aiohttp's connector sets TCP_NODELAY (without it, Nagle's algorithm and the
             # server's delayed ACK stall a keep-alive request's body by up to 40 ms).
             transport = AiohttpTransport(limits=limits)
+        # Requests are built by the client and handed to the transport: the client's own
+        # send would log each request's URL at INFO, and a URL may carry a password setting.
+        self._transport = transport
         self._client = httpx.AsyncClient(
             transport=transport,
             follow_redirects=False,
@@ -105,13 +108,15 @@ class HttpSender:
     async def _send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
         started = time.perf_counter()
         try:
-            async with self._client.stream(
+            built = self._client.build_request(
                 request.method,
                 request.url,
                 headers=dict(request.headers),
                 json=request.json,
                 timeout=timeout,
-            ) as response:
+            )
+            response = await self._transport.handle_async_request(built)
+            try:
                 chunks: list[bytes] = []
                 size = 0
                 truncated = False
@@ -129,6 +134,8 @@ class HttpSender:
                     elapsed=time.perf_counter() - started,
                     truncated=truncated,
                 )
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             # httpx-aiohttp reports a dropped connection as a ConnectTimeout: the aiohttp
             # error it came from tells a real timeout from a failed connection.
