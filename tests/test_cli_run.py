@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +238,24 @@ def test_a_file_of_bad_lines_through_the_emulator_delivers_the_good_ones(tmp_pat
     assert report["summary"]["eventsSync/delivered"] == 1
     users = report["emulator_state"]["projects"]["example-project"]["users"]
     assert len(users["u1"]["events"]) == 1
+
+
+def test_a_real_stdin_of_bad_lines_never_gives_a_traceback(tmp_path: Path) -> None:
+    data = b"\n".join([*BAD_LINES.values(), TRACK, IDENTIFY])  # no final newline
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "framework", "run", "-", "--instance", str(INSTANCE)),
+            *("--emulate", "--json", "--dead-letters", str(tmp_path / "dl.sqlite")),
+        ],
+        input=data,
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["(not JSON)/invalid"] == len(BAD_LINES)
+    users = report["emulator_state"]["projects"]["example-project"]["users"]
+    assert len(users["u1"]["events"]) == 1
+    assert users["u1"]["attributes"] == {"plan": "pro"}
