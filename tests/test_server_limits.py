@@ -120,3 +120,33 @@ def test_a_corrected_timestamp_before_year_1000_keeps_four_digits(harness: Harne
 
 def test_iso_ms_pads_the_year_to_four_digits() -> None:
     assert iso_ms(datetime(5, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)) == "0005-01-02T03:04:05.678Z"
+
+
+# -- a batch the queue can never hold --------------------------------------------------------
+
+
+def batch_of(count: int) -> dict[str, Any]:
+    return {"batch": [{"type": "track", "userId": "u1", "event": f"E{i}"} for i in range(count)]}
+
+
+@pytest.mark.parametrize("harness", [{"queue": {"max_length": 3}}], indirect=True)
+def test_a_batch_larger_than_the_queue_is_413_even_when_the_queue_is_empty(
+    harness: Harness,
+) -> None:
+    answer = harness.client.post("/v1/batch", json=batch_of(4), headers=AUTH)
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "BATCH_EXCEEDS_QUEUE"
+    assert "retry-after" not in answer.headers
+    assert harness.events() == []
+
+
+@pytest.mark.parametrize("harness", [{"queue": {"max_length": 3}}], indirect=True)
+def test_a_batch_that_fits_an_empty_queue_but_not_now_is_503_with_retry_after(
+    harness: Harness,
+) -> None:
+    assert harness.client.post("/v1/batch", json=batch_of(2), headers=AUTH).status_code == 200
+    answer = harness.client.post("/v1/batch", json=batch_of(3), headers=AUTH)
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "QUEUE_FULL"
+    assert int(answer.headers["retry-after"]) >= 1
+    assert harness.client.post("/v1/batch", json=batch_of(1), headers=AUTH).status_code == 200

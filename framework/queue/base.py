@@ -44,6 +44,11 @@ class EventQueue(Protocol):
     :class:`framework.errors.QueueError`.
     """
 
+    @property
+    def max_length(self) -> int:
+        """Entries stored at most: a put of more items than this can never succeed."""
+        ...
+
     async def put(self, items: list[QueuedEvent]) -> list[str]:
         """Store ``items`` durably, all or none; returns their entry IDs in order."""
         ...

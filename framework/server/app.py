@@ -97,6 +97,17 @@ class _Ingest:
         )
         if isinstance(events, Rejection):
             return _answer(events)
+        if len(events) > self.queue.max_length:
+            # Never fits, even in an empty queue: a 503 would be retried forever.
+            return _answer(
+                Rejection(
+                    413,
+                    "BATCH_EXCEEDS_QUEUE",
+                    f"The batch holds {len(events)} events, more than the queue ever holds "
+                    f"({self.queue.max_length} entries), so it can never be accepted; send at "
+                    f"most {self.queue.max_length} events per batch.",
+                )
+            )
         if events:
             try:
                 await self.queue.put([QueuedEvent(event, routes) for event in events])
