@@ -144,3 +144,26 @@ def test_a_port_in_use_is_exit_2(tmp_path: Path) -> None:
         )
     assert result.exit_code == 2
     assert "cannot listen" in result.output
+
+
+def test_serve_closes_an_idle_keep_alive_connection_and_cuts_a_stalled_body(
+    tmp_path: Path,
+) -> None:
+    server_config(tmp_path, dead_url(), limits={"keepAliveTimeout": 1, "bodyTimeout": 0.5})
+    with serve(tmp_path / "server.yaml") as (_, url):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):  # returns b"" once the server closes it
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200")
+            assert b"connection: close" not in data.lower()  # closed for idling, not by the answer
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
+            )
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 408")

@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
+import select
+import socket
+import threading
+import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
+from framework.errors import DefinitionError
 from framework.queue import Entry
 from framework.queue.sqlite import SqliteQueue
-from framework.server import create_app
+from framework.server import ServerConfig, create_app
 from framework.server.tracking import iso_ms
 from tests.server_helpers import WRITE_KEY, server_config
 
@@ -150,3 +158,130 @@ def test_a_batch_that_fits_an_empty_queue_but_not_now_is_503_with_retry_after(
     assert answer.json()["code"] == "QUEUE_FULL"
     assert int(answer.headers["retry-after"]) >= 1
     assert harness.client.post("/v1/batch", json=batch_of(1), headers=AUTH).status_code == 200
+
+
+# -- slow clients, on a real server --------------------------------------------------------
+
+
+@contextmanager
+def uvicorn_serving(app: Starlette, config: ServerConfig) -> Iterator[int]:
+    """``app`` under uvicorn with the connection settings ``actionkit serve`` gives it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="critical",
+            lifespan="on",
+            timeout_keep_alive=config.limits.keep_alive_timeout,
+            limit_concurrency=config.limits.max_connections,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition``; the bound only keeps a broken test from hanging."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        time.sleep(0.01)
+
+
+@contextmanager
+def slow_app(tmp_path: Path, **limits: Any) -> Iterator[tuple[Starlette, int]]:
+    config = server_config(tmp_path, "http://127.0.0.1:9", limits=limits)
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await queue.close()
+
+    app = create_app(config, queue, lifespan=closing)
+    with uvicorn_serving(app, config) as port:
+        yield app, port
+
+
+def start_post(port: int, declared: int, sent: bytes) -> socket.socket:
+    """A POST /v1/track declaring ``declared`` body bytes and sending only ``sent``."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (
+        "POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: {AUTH['Authorization']}\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + sent)
+    return sock
+
+
+def read_to_close(sock: socket.socket) -> tuple[int, bytes, dict[str, Any]]:
+    """Read until the server closes the connection: status, raw head and JSON body."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head.lower(), json.loads(body)
+
+
+def test_a_body_shorter_than_its_content_length_is_408_and_the_connection_closed(
+    tmp_path: Path,
+) -> None:
+    with slow_app(tmp_path, bodyTimeout=0.5) as (app, port), start_post(port, 100, b"{") as sock:
+        status, head, body = read_to_close(sock)
+        assert (status, body["code"]) == (408, "BODY_TIMEOUT")
+        assert b"connection: close" in head
+        assert app.state.in_flight.count == 0
+
+
+def test_a_body_trickling_in_past_the_deadline_is_408(tmp_path: Path) -> None:
+    with slow_app(tmp_path, bodyTimeout=0.5) as (_, port), start_post(port, 10_000, b"") as sock:
+        # One byte at a time, until the server answers; each byte arrives well within any
+        # per-read timeout, only the deadline on the whole body can stop it.
+        while not select.select([sock], [], [], 0.05)[0]:
+            sock.sendall(b" ")
+        status, _, body = read_to_close(sock)
+        assert (status, body["code"]) == (408, "BODY_TIMEOUT")
+
+
+def test_requests_beyond_the_concurrency_bound_are_503_with_retry_after(tmp_path: Path) -> None:
+    with slow_app(tmp_path, bodyTimeout=60, maxConcurrentRequests=2) as (app, port):
+        url = f"http://127.0.0.1:{port}/v1/track"
+        event = {"userId": "u1", "event": "E"}
+        held = [start_post(port, 100, b"{") for _ in range(2)]
+        try:
+            wait_until(lambda: app.state.in_flight.count == 2)
+            answer = httpx.post(url, json=event, headers=AUTH, timeout=30)
+            assert (answer.status_code, answer.json()["code"]) == (503, "SERVER_BUSY")
+            assert int(answer.headers["retry-after"]) >= 1
+        finally:
+            for sock in held:
+                sock.close()
+        # The stalled clients went away: their places are free again.
+        wait_until(lambda: app.state.in_flight.count == 0)
+        assert httpx.post(url, json=event, headers=AUTH, timeout=30).status_code == 200
+
+
+def test_the_server_config_checks_its_time_and_concurrency_limits(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        server_config(
+            tmp_path,
+            "http://127.0.0.1:9",
+            limits={"bodyTimeout": 0, "maxConcurrentRequests": 0, "keepAliveTimeout": 0.5},
+        )
+    pointers = {problem.pointer for problem in raised.value.problems}
+    assert pointers == {
+        "/limits/bodyTimeout",
+        "/limits/maxConcurrentRequests",
+        "/limits/keepAliveTimeout",
+    }

@@ -114,6 +114,8 @@ def serve_command(
             access_log=False,
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
             lifespan="on",
+            timeout_keep_alive=config.limits.keep_alive_timeout,
+            limit_concurrency=config.limits.max_connections,
         )
     )
     # uvicorn shuts down gracefully on SIGTERM or Ctrl-C, then raises the signal again with

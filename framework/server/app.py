@@ -5,10 +5,18 @@ screen, group, alias, batch, import}``, ``GET /health`` and ``GET /metrics``. An
 answered 200 only once ``queue.put`` has returned, that is once it is durably stored. The
 app does not consume the queue: the embedded default (``embedded.py``) adds a consumer in
 the same process, ``actionkit worker`` does it elsewhere.
+
+The app never hangs on a client and never answers 500 for what a client sent: a body must
+arrive in full within ``limits.body_timeout`` (else 408, and the connection is closed), at
+most ``limits.max_concurrent_requests`` ingestion requests are read or handled at once (else
+503 with ``Retry-After``), and a batch larger than the queue's ``max_length`` is 413, since it
+could never be accepted. ``actionkit serve`` also has uvicorn close idle connections
+(``limits.keep_alive_timeout``) and bound the open ones (``limits.max_connections``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -17,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -49,16 +57,65 @@ def _answer(rejection: Rejection) -> JSONResponse:
     return JSONResponse(rejection.body(), rejection.status, headers=rejection.headers)
 
 
+# Answered before the body is read in full: the connection is closed after the answer, so
+# that what the client still sends is never taken for a next request.
+_CLOSE = {"Connection": "close"}
+
+
+def _busy(limit: int) -> Rejection:
+    return Rejection(
+        503,
+        "SERVER_BUSY",
+        f"The server is handling {limit} requests, the most it takes at once; nothing was "
+        "accepted. Try again later.",
+        headers={"Retry-After": "1", **_CLOSE},
+    )
+
+
+def _body_timeout(seconds: float) -> Rejection:
+    return Rejection(
+        408,
+        "BODY_TIMEOUT",
+        f"The request body did not arrive in full within {seconds:g} seconds (a Content-Length "
+        "larger than the body sent, or a stalled client); nothing was accepted.",
+        headers=_CLOSE,
+    )
+
+
+_BODY_INCOMPLETE = Rejection(
+    400,
+    "BODY_INCOMPLETE",
+    "The client disconnected before the request body arrived in full; nothing was accepted.",
+    headers=_CLOSE,
+)
+
+
+class _InFlight:
+    """The ingestion requests being read or handled now, shared by every endpoint of an app."""
+
+    __slots__ = ("count", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+
 class _Ingest:
     """The handler of one tracking endpoint."""
 
     def __init__(
-        self, endpoint: str, config: ServerConfig, queue: EventQueue, metrics: ServerMetrics
+        self,
+        endpoint: str,
+        config: ServerConfig,
+        queue: EventQueue,
+        metrics: ServerMetrics,
+        in_flight: _InFlight,
     ) -> None:
         self.endpoint = endpoint
         self.config = config
         self.queue = queue
         self.metrics = metrics
+        self.in_flight = in_flight
         self.checker = EventChecker()
         limits = config.limits
         self.limit = (
@@ -66,9 +123,28 @@ class _Ingest:
         )
 
     async def answer(self, request: Request) -> Response:
-        response = await self._handle(request)
+        in_flight = self.in_flight
+        if in_flight.count >= in_flight.limit:
+            response: Response = _answer(_busy(in_flight.limit))
+        else:
+            in_flight.count += 1
+            try:
+                response = await self._handle(request)
+            finally:
+                in_flight.count -= 1
         self.metrics.requests.labels(self.endpoint, str(response.status_code)).inc()
         return response
+
+    async def _read(self, request: Request) -> bytes | Rejection:
+        """The body within its byte limit and the body deadline."""
+        seconds = self.config.limits.body_timeout
+        try:
+            async with asyncio.timeout(seconds):
+                return await read_body(request, self.limit)
+        except TimeoutError:
+            return _body_timeout(seconds)
+        except ClientDisconnect:
+            return _BODY_INCOMPLETE
 
     async def _handle(self, request: Request) -> Response:
         received = datetime.now(UTC)
@@ -77,7 +153,7 @@ class _Ingest:
         routes = self.config.routes(key) if key is not None else None
         if header is not None and routes is None:
             return _answer(_UNAUTHORIZED)  # refused before the body is read
-        raw = await read_body(request, self.limit)
+        raw = await self._read(request)
         if isinstance(raw, Rejection):
             return _answer(raw)
         body = parse_json_object(raw)
@@ -148,6 +224,7 @@ def create_app(
     never closes ``queue``: its owner does.
     """
     metrics = metrics or ServerMetrics()
+    in_flight = _InFlight(config.limits.max_concurrent_requests)
 
     async def health(request: Request) -> Response:
         try:
@@ -177,7 +254,11 @@ def create_app(
         return _answer(Rejection(405, "METHOD_NOT_ALLOWED", "This endpoint takes another method."))
 
     routes = [
-        Route(f"/v1/{name}", _Ingest(name, config, queue, metrics).answer, methods=["POST"])
+        Route(
+            f"/v1/{name}",
+            _Ingest(name, config, queue, metrics, in_flight).answer,
+            methods=["POST"],
+        )
         for name in (*EVENT_ENDPOINTS, *BATCH_ENDPOINTS)
     ]
     routes += [
@@ -189,4 +270,5 @@ def create_app(
     app.state.config = config
     app.state.queue = queue
     app.state.metrics = metrics
+    app.state.in_flight = in_flight
     return app

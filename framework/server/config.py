@@ -29,7 +29,14 @@ from framework.definitions.source import join_pointer, open_source
 from framework.delivery.router import DEFAULT_DEAD_LETTERS as ROUTER_DEAD_LETTERS
 from framework.errors import DefinitionError, Problem
 
-__all__ = ["Limits", "QueueSettings", "ServerConfig", "ServerSettings", "load_server_config"]
+__all__ = [
+    "CONNECTION_HEADROOM",
+    "Limits",
+    "QueueSettings",
+    "ServerConfig",
+    "ServerSettings",
+    "load_server_config",
+]
 
 DEFAULT_QUEUE_PATH = ".actionkit/queue.sqlite"
 DEFAULT_DEAD_LETTERS = str(ROUTER_DEAD_LETTERS)
@@ -45,12 +52,36 @@ class QueueSettings(ConfigModel):
     max_tries: Annotated[int, Field(ge=1)] = 5
 
 
+CONNECTION_HEADROOM = 2
+"""Open connections allowed per request in flight (idle keep-alive ones, ones still sending)."""
+
+
 class Limits(ConfigModel):
-    """Request limits, Segment's by default: 32 KB an event, 500 KB a batch, 2500 events."""
+    """Request limits: sizes (Segment's by default), time and concurrency.
+
+    Sizes: 32 KB an event, 500 KB a batch, 2500 events. ``body_timeout``: seconds a request
+    body may take to arrive in full (then 408 and the connection is closed).
+    ``max_concurrent_requests``: requests read or handled at once (then 503 with
+    ``Retry-After``). ``keep_alive_timeout``: seconds an idle connection is kept open.
+    """
 
     max_event_bytes: Annotated[int, Field(ge=1)] = 32 * 1024
     max_batch_bytes: Annotated[int, Field(ge=1)] = 500 * 1024
     max_batch_events: Annotated[int, Field(ge=1)] = 2500
+    body_timeout: Annotated[float, Field(gt=0)] = 10.0
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 1000
+    keep_alive_timeout: Annotated[int, Field(ge=1)] = 5
+
+    @property
+    def max_connections(self) -> int:
+        """Open connections a server holds at most (uvicorn's ``limit_concurrency``).
+
+        :data:`CONNECTION_HEADROOM` times ``max_concurrent_requests``: a backstop for
+        connections that have not reached the app (idle, or still sending headers), since the
+        app bounds the requests in flight itself. uvicorn answers a request beyond it 503 and
+        closes the connection.
+        """
+        return CONNECTION_HEADROOM * self.max_concurrent_requests
 
 
 class ServerSettings(ConfigModel):
