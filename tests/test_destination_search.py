@@ -223,3 +223,29 @@ def test_a_missing_destinations_folder_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_a_groups_folders_count_for_its_subcommand_and_end_with_it(tmp_path: Path) -> None:
+    from framework.cli._search import destinations_option
+
+    seen: list[list[str]] = []
+
+    @click.group()
+    @destinations_option
+    def group() -> None:
+        """A group."""
+
+    @group.command()
+    @destinations_option
+    def sub() -> None:
+        """A subcommand."""
+        seen.append([folder.origin for folder in destination_folders()])
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    result = CliRunner().invoke(
+        group, ["--destinations", str(tmp_path / "a"), "sub", "--destinations", str(tmp_path / "b")]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [["option", "option", "bundled"]]
+    assert [folder.origin for folder in destination_folders()] == ["bundled"]

@@ -20,7 +20,10 @@ HELP = (
 
 
 def destinations_option(command: F) -> F:
-    """Add ``--destinations DIR`` (repeatable) to a command: its folders are searched first."""
+    """Add ``--destinations DIR`` (repeatable) to a command: its folders are searched first.
+
+    The folders count until the command (and, for a group, its subcommand) ends.
+    """
 
     @click.option(
         "--destinations",
@@ -32,7 +35,8 @@ def destinations_option(command: F) -> F:
     )
     @functools.wraps(command)
     def wrapper(*args: Any, destination_folders: tuple[Path, ...], **kwargs: Any) -> Any:
-        with searching(destination_folders):
-            return command(*args, **kwargs)
+        # Held by the click context, so a group's folders also count for its subcommand.
+        click.get_current_context().with_resource(searching(destination_folders))
+        return command(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
