@@ -100,6 +100,7 @@ def run(
                     "trigger": 'type = "identify"',
                 },
             ],
+            "delivery": {"allowLoopback": True},  # the emulator listens on loopback
         }
     )
     latencies: list[float] = []

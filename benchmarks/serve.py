@@ -174,6 +174,7 @@ def _setup(mode: str, directory: Path, emulator_url: str, workers: int) -> Itera
         "name": INSTANCE,
         "settings": {"personalizeProjectId": PROJECT, "personalizeEdgeApiBaseUrl": emulator_url},
         "mappings": [{"name": "Events", "preset": "events-sync"}],
+        "delivery": {"allowLoopback": True},  # the emulator listens on loopback
     }
     (directory / "instance.yaml").write_text(yaml.safe_dump(instance))
     config = {

@@ -112,7 +112,7 @@ def main() -> None:
             (folder / "instance.yaml").write_text(
                 "destination: contentstack\nname: bench\nsettings:\n"
                 f"  personalizeProjectId: bench\n  personalizeEdgeApiBaseUrl: {url}\n"
-                "mappings: []\n"
+                "mappings: []\ndelivery: {allowLoopback: true}\n"
             )
             config = load_sync_config(document, base_dir=folder)
             started = time.perf_counter()

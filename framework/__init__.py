@@ -15,6 +15,7 @@ from framework.definitions import (
 from framework.delivery import DeadLetterStore, Delivery, RetryPolicy, Router
 from framework.errors import (
     ActionkitError,
+    AddressNotAllowedError,
     DefinitionError,
     DeliveryError,
     EventError,
@@ -34,6 +35,7 @@ from framework.mapping import Mapping, compile_mapping
 __all__ = [
     "MAX_MAPPINGS",
     "ActionkitError",
+    "AddressNotAllowedError",
     "DeadLetterStore",
     "DefinitionError",
     "Delivery",

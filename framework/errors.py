@@ -18,8 +18,9 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
     │   │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
     │   │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
-    │   └── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
-    │       └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
+    │   ├── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
+    │   │   └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
+    │   └── AddressNotAllowedError      ADDRESS_NOT_ALLOWED     permanent: never sent there
     └── StorageError                    STORAGE_FAILED          a store we use failed
         ├── SourceError                 SOURCE_FAILED           a sync's source (database, CSV)
         ├── DeadLetterStoreError        DEAD_LETTER_STORE       the dead-letter store
@@ -43,6 +44,7 @@ from typing import Any
 
 __all__ = [
     "ActionkitError",
+    "AddressNotAllowedError",
     "ConnectionFailedError",
     "DeadLetterStoreError",
     "DefinitionError",
@@ -314,6 +316,13 @@ class InvalidAuthenticationError(IntegrationError):
     """The API refused the credentials (401 or 403): fix the instance's settings."""
 
     code = "INVALID_AUTHENTICATION"
+
+
+class AddressNotAllowedError(DeliveryError):
+    """The request was not sent: its host is (or resolved to) an address the instance may
+    not send to (private, link-local, loopback or metadata; see ``docs/delivery.md``)."""
+
+    code = "ADDRESS_NOT_ALLOWED"
 
 
 class StorageError(ActionkitError):

@@ -36,6 +36,7 @@ def write_instance(folder: Path, url: str, name: str = "personalize") -> Path:
                 "trigger": 'type = "identify"',
             },
         ],
+        "delivery": {"allowLoopback": True},  # the testing switch: the emulator is on loopback
     }
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path

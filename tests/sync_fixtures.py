@@ -50,6 +50,7 @@ def instance_file(folder: Path, api_url: str) -> Path:
                 "name": "personalize",
                 "settings": {"personalizeProjectId": "proj", "personalizeEdgeApiBaseUrl": api_url},
                 "mappings": [],
+                "delivery": {"allowLoopback": True},
             }
         )
     )

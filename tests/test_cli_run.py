@@ -84,6 +84,7 @@ def test_dead_letters_can_be_listed_shown_and_replayed(tmp_path: Path) -> None:
                         "personalizeEdgeApiBaseUrl": emulator.url,
                     },
                     "mappings": [{"name": "events", "preset": "events-sync"}],
+                    "delivery": {"allowLoopback": True},
                 }
             )
         )

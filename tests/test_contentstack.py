@@ -197,6 +197,7 @@ def test_the_base_url_setting_takes_a_url_or_a_region_name(region: str, base: st
             "destination": "contentstack",
             "settings": {"personalizeProjectId": "p", "personalizeEdgeApiBaseUrl": region},
             "mappings": [{"name": "t", "preset": "events-sync"}],
+            "delivery": {"allowLoopback": True},  # for the loopback case
         }
     )
     assert instance.settings["personalizeEdgeApiBaseUrl"] == base

@@ -39,7 +39,8 @@ def make_instance(url: str, **delivery: Any) -> Instance:
                 {"name": "attributes", "preset": "custom-attributes-sync"},
                 {"name": "merge", "preset": "merge-users"},
             ],
-            "delivery": delivery,
+            # The testing switch: the emulator listens on loopback.
+            "delivery": {"allowLoopback": True, **delivery},
         }
     )
 
@@ -235,6 +236,7 @@ def test_the_definitions_batch_window_gathers_a_users_events(
             "name": "cs",
             "settings": {"personalizeProjectId": "proj", "personalizeEdgeApiBaseUrl": emulator.url},
             "mappings": [{"name": "events", "preset": "events-sync"}],
+            "delivery": {"allowLoopback": True},
         }
     )
     with Router([instance], dead_letters=None, retry=FAST_RETRY) as router:

@@ -113,7 +113,7 @@ def instance_document(url: str) -> dict[str, Any]:
         "name": "vault",
         "settings": {"baseUrl": url, "apiKey": API_KEY, "signingSecret": SIGNING_SECRET},
         "mappings": [{"name": "Attributes", "action": "customAttributesSync"}],
-        "delivery": {"maxAttempts": 2},
+        "delivery": {"maxAttempts": 2, "allowLoopback": True},
     }
 
 

@@ -112,6 +112,7 @@ class Setup:
                     "trigger": 'type = "identify"',
                 },
             ],
+            "delivery": {"allowLoopback": True},  # the testing switch: the emulator is on loopback
         }
         (self.directory / "instance.yaml").write_text(yaml.safe_dump(instance))
         config = {

@@ -52,7 +52,7 @@ def _pointed_at(instance: Instance, url: str) -> Instance:
         raise click.UsageError(
             f"There is no emulator for the destination '{instance.destination.slug}'."
         )
-    return instance.with_settings({setting: url})
+    return instance.with_settings({setting: url}, allow_loopback=True)
 
 
 def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:

@@ -112,7 +112,9 @@ def sync_command(
     with ExitStack() as stack:
         if emulate:
             api = stack.enter_context(ContentstackEmulator())
-            instance = config.instance.with_settings({_EMULATED_SETTING: api.url})
+            instance = config.instance.with_settings(
+                {_EMULATED_SETTING: api.url}, allow_loopback=True
+            )
             config = dataclasses.replace(config, instance=instance)
         show = not as_json and sys.stderr.isatty()
         try:

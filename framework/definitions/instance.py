@@ -23,9 +23,11 @@ from framework.definitions.loader import (
     load_destination,
 )
 from framework.definitions.models import DeliveryOptions, InstanceDefinition, MappingEntry
+from framework.definitions.network import NetworkPolicy, url_problems
 from framework.definitions.request import REDACTED, PlannedRequest
 from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import SourceDocument, join_pointer, read_document
+from framework.definitions.templates import Template
 from framework.errors import (
     DefinitionError,
     PayloadValidationError,
@@ -127,16 +129,30 @@ class Instance:
             f"subscriptions={len(self.subscriptions)})"
         )
 
-    def with_settings(self, overrides: Mapping[str, Any]) -> Instance:
+    @property
+    def network(self) -> NetworkPolicy:
+        """Which non-public addresses this instance may send to (its ``delivery`` block)."""
+        return _network(self.delivery)
+
+    def with_settings(
+        self, overrides: Mapping[str, Any], *, allow_loopback: bool | None = None
+    ) -> Instance:
         """The same instance with some settings replaced (checked like the originals).
 
-        Raises :class:`DefinitionError` when the new settings are invalid.
+        ``allow_loopback=True`` turns on the testing switch (``delivery.allowLoopback``), for
+        pointing the instance at a local emulator; None keeps the instance's own. Raises
+        :class:`DefinitionError` when the new settings are invalid or send somewhere refused.
         """
+        delivery = self.delivery
+        if allow_loopback is not None:
+            delivery = delivery.model_copy(update={"allow_loopback": allow_loopback})
         collector = ProblemCollector(SourceDocument(None, f"<instance {self.name}>"))
         settings = _check_settings(self.destination, {**self.settings, **overrides}, collector)
         collector.raise_if_any("The new settings are invalid.")
-        secrets = _secret_values(self.destination, settings)
-        return replace(self, settings=settings, secrets=secrets)
+        changed = replace(self, settings=settings, delivery=delivery)
+        _check_urls(self.destination, settings, changed.network, collector)
+        collector.raise_if_any("The new settings are invalid.")
+        return replace(changed, secrets=_secret_values(self.destination, settings))
 
     def redacted_settings(self) -> dict[str, Any]:
         """The settings with every password setting's value masked."""
@@ -242,6 +258,62 @@ def _check_settings(
         return {}
 
 
+def _network(options: DeliveryOptions) -> NetworkPolicy:
+    return NetworkPolicy(
+        allow_private=options.allow_private_network, allow_loopback=options.allow_loopback
+    )
+
+
+def _check_urls(
+    destination: Destination,
+    settings: Mapping[str, Any],
+    policy: NetworkPolicy,
+    collector: ProblemCollector,
+) -> None:
+    """Refuse settings that would send requests somewhere they must not go.
+
+    A setting inserted in a request URL may not hold ``?`` or ``#`` (the query or fragment
+    would swallow the path the action adds). The setting that gives a URL's host (its base,
+    ``{{settings.baseUrl}}/events``) may not carry a user name or password, and its host
+    may not be an address ``policy`` refuses (:mod:`.network`). Names are resolved, and
+    their addresses checked, when the delivery client connects.
+    """
+    for action in destination.actions.values():
+        source = action.definition.request.url
+        template, _ = Template.compile(source, "", url=True)
+        if template is None:  # pragma: no cover - the destination compiled it already
+            continue
+        names = [path[1] for path in template.paths if path[0] == "settings" and len(path) == 2]
+        if not names or any(settings.get(name) is None for name in names):
+            continue
+        for name in names:
+            value = settings[name]
+            if isinstance(value, str) and ("?" in value or "#" in value):
+                collector.add(
+                    Problem(
+                        f"/settings/{name}",
+                        "The setting is used in request URLs and must not contain '?' or "
+                        "'#': a query or fragment would swallow the path each action adds. "
+                        "Give the scheme, host, port and path only.",
+                        "URL_NOT_ALLOWED",
+                    )
+                )
+        # The setting that comes first decides the host when nothing before it has a '/'
+        # past the scheme's '//': "{{settings.baseUrl}}/x" or "https://{{settings.host}}".
+        prefix = source[: source.find("{{")]
+        if prefix.count("/") > 2:
+            continue
+        url = template.render({"settings": settings, "payload": {}})
+        for code, sentence in url_problems(url, policy):
+            collector.add(
+                Problem(
+                    f"/settings/{names[0]}",
+                    f"The setting gives the host of request URLs. {sentence}",
+                    code,
+                )
+            )
+
+
 def _compile_subscription(
     destination: Destination,
     entry: MappingEntry,
@@ -344,6 +416,7 @@ def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
         collector.raise_if_any("The destination instance is invalid.")
         raise
     settings = _check_settings(destination, definition.settings, collector)
+    _check_urls(destination, settings, _network(definition.delivery), collector)
     subscriptions: list[Subscription] = []
     seen: set[str] = set()
     for index, entry in enumerate(definition.mappings):

@@ -181,6 +181,10 @@ class DeliveryOptions(ConfigModel):
     concurrency: Annotated[int, Field(ge=1)] | None = None
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     deadline: Annotated[float, Field(gt=0)] | None = None
+    allow_private_network: bool = False
+    """Whether requests may go to private and link-local addresses (docs/delivery.md)."""
+    allow_loopback: bool = False
+    """The testing switch: whether requests may go to loopback addresses (a local emulator)."""
 
 
 class InstanceDefinition(ConfigModel):

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from framework.definitions.instance import Instance, Planned
+from framework.definitions.network import NetworkPolicy
 from framework.definitions.request import PlannedRequest, combine_requests
 from framework.delivery.batching import Lanes
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
@@ -90,7 +91,10 @@ class Dispatcher:
         self._dead_letters = dead_letters
         self._stats = stats
         self._rng = random.Random(seed)
-        self._sender = HttpSender(transport=transport)
+        self._transport = transport
+        # One pooled client per network policy: the policy is applied where the client
+        # connects, so instances that may reach different addresses never share connections.
+        self._senders: dict[NetworkPolicy | None, HttpSender] = {}
         self._lanes: Lanes[Pending] = Lanes(self._send_batch, self._fail_batch)
         self._batch_window = batch_window
         self._limiters: dict[str, RateLimiter] = {}
@@ -108,7 +112,17 @@ class Dispatcher:
             self._lanes.cancel()
             raise
         finally:
-            await asyncio.shield(self._sender.aclose())
+            senders = list(self._senders.values())
+            self._senders.clear()
+            await asyncio.shield(asyncio.gather(*(sender.aclose() for sender in senders)))
+
+    def _sender(self, instance: Instance) -> HttpSender:
+        policy = None if self._transport is not None else instance.network
+        sender = self._senders.get(policy)
+        if sender is None:
+            sender = HttpSender(transport=self._transport, policy=policy)
+            self._senders[policy] = sender
+        return sender
 
     def submit(self, pending: Pending) -> None:
         """Queue a ready plan; its future is settled when its delivery ends."""
@@ -158,6 +172,7 @@ class Dispatcher:
         policy = self._policy(instance)
         timeout = self._http_timeout(instance)
         limiter = self._limiter(instance)
+        sender = self._sender(instance)
         started = time.monotonic()
         attempts = 0
         while True:
@@ -166,7 +181,7 @@ class Dispatcher:
             error: DeliveryError | None
             try:
                 async with limiter:
-                    answer = await self._sender.send(request, timeout)
+                    answer = await sender.send(request, timeout)
                 # Masked before anything quotes it: an error message keeps only the start of
                 # the body, and a secret cut at that point would no longer be found whole.
                 answer = replace(answer, body=_redact(answer.body, instance.secrets))

@@ -6,6 +6,12 @@ where a status code becomes a delivery error: 2xx is success; 401/403 are
 408, 423 and 5xx other than 501/505 are :class:`RetryableError`; every other status is a
 permanent :class:`IntegrationError`. At most ``max_response_bytes`` of a response are read.
 
+Where requests may go is checked here, at connect time: every address a host name resolves to
+is judged by the instance's :class:`~framework.definitions.network.NetworkPolicy` (the name
+alone says nothing: it may resolve, or be rebound, to a private address), and so is a host
+written as an IP address. Refused, the request is not sent and fails for good with
+:class:`AddressNotAllowedError`.
+
 The client is httpx (its API, timeouts and test transports), and the wire under it is aiohttp
 (httpx-aiohttp's transport): on this project's benchmark machine httpx's own stack
 (httpcore over anyio) costs about 1.5 ms of CPU a request, aiohttp's C-accelerated one about
@@ -15,16 +21,22 @@ a quarter of that, and delivery is bound by that cost (docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 
 import aiohttp
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from httpx_aiohttp import AiohttpTransport
 
+from framework.definitions.network import NetworkPolicy, address_refusal, host_refusal
 from framework.definitions.request import PlannedRequest
 from framework.delivery.retry import is_retryable_status, parse_retry_after
 from framework.errors import (
+    AddressNotAllowedError,
     ConnectionFailedError,
     DeliveryError,
     DeliveryTimeoutError,
@@ -65,17 +77,84 @@ def error_for(answer: Answer) -> DeliveryError | None:
     return IntegrationError(message, status=status)
 
 
+class _Refused(OSError):
+    """Raised by the resolver when every address of a name is refused (never leaves here)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _PolicyResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only the addresses a policy allows.
+
+    aiohttp connects only to what the resolver returns, so this is the address actually
+    connected to, checked on every lookup (aiohttp caches lookups for 10 seconds).
+    """
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        self._policy = policy
+        self._inner: AbstractResolver | None = None
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = DefaultResolver()
+        found = await self._inner.resolve(host, port, family)
+        allowed: list[ResolveResult] = []
+        reason = "an address that cannot be read"
+        for result in found:
+            try:
+                address = ipaddress.ip_address(result["host"])
+            except ValueError:
+                continue
+            refusal = address_refusal(address, self._policy)
+            if refusal is None:
+                allowed.append(result)
+            else:
+                reason = refusal
+        if not allowed:
+            raise _Refused(reason)
+        return allowed
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+
+
+def _aiohttp_transport(limits: httpx.Limits, policy: NetworkPolicy) -> AiohttpTransport:
+    def session() -> aiohttp.ClientSession:
+        # aiohttp's connector sets TCP_NODELAY (without it, Nagle's algorithm and the
+        # server's delayed ACK stall a keep-alive request's body by up to 40 ms).
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=httpx.create_ssl_context(),
+            resolver=_PolicyResolver(policy),
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(limits=limits, client=session)
+
+
 class HttpSender:
-    """Sends planned requests on one pooled, keep-alive httpx client."""
+    """Sends planned requests on one pooled, keep-alive httpx client.
+
+    ``policy`` says which non-public addresses may be connected to (public ones only, by
+    default); it is not applied to a ``transport`` given by the caller (tests).
+    """
 
     def __init__(
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        policy: NetworkPolicy | None = None,
         max_connections: int = 8,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.max_response_bytes = max_response_bytes
+        self._policy = None if transport is not None else (policy or NetworkPolicy())
         # At most max_connections requests are in flight, whatever the transport. With httpx's
         # own transport this also keeps httpcore's pool queue empty: the pool rescans every
         # queued request against every connection each time one frees (quadratic in the queue).
@@ -84,9 +163,7 @@ class HttpSender:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         if transport is None:
-            # aiohttp's connector sets TCP_NODELAY (without it, Nagle's algorithm and the
-            # server's delayed ACK stall a keep-alive request's body by up to 40 ms).
-            transport = AiohttpTransport(limits=limits)
+            transport = _aiohttp_transport(limits, self._policy or NetworkPolicy())
         # Requests are built by the client and handed to the transport: the client's own
         # send would log each request's URL at INFO, and a URL may carry a password setting.
         self._transport = transport
@@ -115,6 +192,11 @@ class HttpSender:
                 json=request.json,
                 timeout=timeout,
             )
+            if self._policy is not None:
+                # aiohttp does not resolve a host written as an address: judged here.
+                refusal = host_refusal(built.url.host, self._policy)
+                if refusal is not None:
+                    raise _Refused(refusal)
             response = await self._transport.handle_async_request(built)
             try:
                 chunks: list[bytes] = []
@@ -136,7 +218,12 @@ class HttpSender:
                 )
             finally:
                 await response.aclose()
+        except _Refused as exc:
+            raise _not_allowed(exc) from None
         except httpx.TimeoutException as exc:
+            refused = _refused_cause(exc)
+            if refused is not None:
+                raise _not_allowed(refused) from exc
             # httpx-aiohttp reports a dropped connection as a ConnectTimeout: the aiohttp
             # error it came from tells a real timeout from a failed connection.
             if exc.__cause__ is not None and not isinstance(exc.__cause__, TimeoutError):
@@ -145,11 +232,34 @@ class HttpSender:
                 f"No answer within the timeout ({type(exc).__name__})."
             ) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            refused = _refused_cause(exc)
+            if refused is not None:
+                raise _not_allowed(refused) from exc
             raise _connection_failed(exc) from exc
         except aiohttp.ClientError as exc:  # one httpx-aiohttp does not translate
             raise _connection_failed(exc) from exc
         except httpx.UnsupportedProtocol as exc:
             raise IntegrationError(f"The request URL cannot be used: {exc}.") from exc
+
+
+def _refused_cause(exc: BaseException) -> _Refused | None:
+    """The resolver's refusal a network error came from (aiohttp and httpx wrap it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _Refused):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or getattr(current, "os_error", None) or current.__context__
+    return None
+
+
+def _not_allowed(refused: _Refused) -> AddressNotAllowedError:
+    return AddressNotAllowedError(
+        f"The request was not sent: its host is (or resolves to) {refused.reason}, which "
+        "this instance may not send to. See 'Where events may be sent' in docs/delivery.md "
+        "(allowPrivateNetwork)."
+    )
 
 
 def _connection_failed(exc: BaseException) -> ConnectionFailedError:

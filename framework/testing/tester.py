@@ -190,6 +190,8 @@ class DestinationTester:
             "name": "test",
             "settings": {**self.settings, **(settings or {})},
             "mappings": [entry],
+            # The testing switch, as for the tester's own instances: nothing leaves the mock.
+            "delivery": {"allowLoopback": True},
         }
         [result] = self.run_instance(definition, event)
         return result
@@ -212,7 +214,7 @@ class DestinationTester:
 
     def _instance(self, settings: Mapping[str, Any] | None) -> Instance:
         empty = Instance("test", self.destination, {}, ())
-        return empty.with_settings({**self.settings, **(settings or {})})
+        return empty.with_settings({**self.settings, **(settings or {})}, allow_loopback=True)
 
     def _run_instance(self, instance: Instance, events: list[Any]) -> list[ActionResult]:
         subscriptions = [sub for sub in instance.subscriptions if sub.enabled]
