@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -285,3 +287,117 @@ def test_the_server_config_checks_its_time_and_concurrency_limits(tmp_path: Path
         "/limits/maxConcurrentRequests",
         "/limits/keepAliveTimeout",
     }
+
+
+# -- no 500, whatever JSON a client sends ------------------------------------------------------
+
+ENDPOINTS = ("track", "identify", "page", "screen", "group", "alias", "batch", "import")
+SEGMENT_FIELDS = (
+    "type",
+    "userId",
+    "anonymousId",
+    "previousId",
+    "groupId",
+    "event",
+    "name",
+    "category",
+    "messageId",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "receivedAt",
+    "context",
+    "properties",
+    "traits",
+    "integrations",
+    "writeKey",
+)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)  # lone surrogates: body.py
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+DATE_TIMES = st.builds(
+    lambda moment, offset, style: (
+        moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[: style or None] + offset
+        if moment.year >= 1000
+        else f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S") + offset
+    ),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.sampled_from(["Z", "+14:00", "-12:00", "+0530", ""]),
+    st.sampled_from([0, -7, -3]),
+)
+PLAUSIBLE = {
+    "type": st.sampled_from(ENDPOINTS[:6]),
+    "userId": st.just("u1"),
+    "event": st.just("E"),
+    "groupId": st.just("g1"),
+    "previousId": st.just("p1"),
+    "timestamp": DATE_TIMES,
+    "originalTimestamp": DATE_TIMES,
+    "sentAt": DATE_TIMES,
+    "receivedAt": DATE_TIMES,
+    "writeKey": st.just(WRITE_KEY),
+}
+
+
+def value_of(field: str) -> st.SearchStrategy[Any]:
+    # Mostly plausible values where there are some, so that most events pass the check and
+    # reach what the server fills in (clock skew included); any JSON at all otherwise.
+    plausible = PLAUSIBLE.get(field)
+    return JSON_VALUES if plausible is None else st.one_of(plausible, plausible, JSON_VALUES)
+
+
+EVENTS = st.fixed_dictionaries(
+    {}, optional={field: value_of(field) for field in SEGMENT_FIELDS}
+).map(lambda event: {"userId": "u1", "event": "E", **event})
+BATCH_BODIES = st.fixed_dictionaries(
+    {"batch": st.lists(EVENTS | JSON_VALUES, max_size=4) | JSON_VALUES},
+    optional={
+        "context": JSON_VALUES,
+        "integrations": JSON_VALUES,
+        "sentAt": DATE_TIMES | JSON_VALUES,
+        "writeKey": JSON_VALUES,
+    },
+)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_any_json_in_any_segment_field_is_answered_200_or_400_with_a_reason(
+    tmp_path: Path, endpoint: str
+) -> None:
+    config = server_config(tmp_path, "http://127.0.0.1:9")
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+    bodies = BATCH_BODIES if endpoint in ("batch", "import") else EVENTS
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await queue.close()
+
+    with TestClient(create_app(config, queue, lifespan=closing)) as client:
+
+        @settings(
+            max_examples=60,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(body=bodies, basic=st.sampled_from([True, True, True, False]))
+        def check(body: dict[str, Any], basic: bool) -> None:
+            answer = client.post(
+                f"/v1/{endpoint}",
+                content=json.dumps(body),
+                headers={"Content-Type": "application/json", **(AUTH if basic else {})},
+            )
+            assert answer.status_code in (200, 400, 401, 413), answer.text
+            reply = answer.json()
+            if answer.status_code == 200:
+                assert reply == {"success": True}
+            else:
+                assert reply["success"] is False
+                assert reply["code"]
+                assert reply["message"]
+
+        check()

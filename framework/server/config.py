@@ -117,10 +117,10 @@ class ServerConfig:
         """
         if not write_key:
             return None
-        given = write_key.encode()
+        given = write_key.encode("utf-8", "surrogatepass")  # any str, never an error
         found: tuple[str, ...] | None = None
         for key, names in self.write_keys.items():
-            if hmac.compare_digest(key.encode(), given):
+            if hmac.compare_digest(key.encode("utf-8", "surrogatepass"), given):
                 found = names
         return found
 
