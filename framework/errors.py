@@ -21,6 +21,8 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   ├── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
     │   │   └── InvalidAuthenticationError  INVALID_AUTHENTICATION  401 or 403
     │   └── AddressNotAllowedError      ADDRESS_NOT_ALLOWED     permanent: never sent there
+    ├── NotFoundError                   NOT_FOUND               asked for by id, and not there
+    ├── NotReplayableError              NOT_REPLAYABLE          a dead letter replay cannot send
     └── StorageError                    STORAGE_FAILED          a store we use failed
         ├── SourceError                 SOURCE_FAILED           a sync's source (database, CSV)
         ├── DeadLetterStoreError        DEAD_LETTER_STORE       the dead-letter store
@@ -33,7 +35,8 @@ event with the error and carries on with the next. Delivery errors come from the
 API or the network: retryable ones are tried again with backoff, permanent ones are not; an
 event whose delivery finally fails goes to the dead-letter store. Storage errors say that one
 of actionkit's own stores (the dead-letter store, the event queue) cannot be used: an operator
-must look; a full queue is the one to wait out.
+must look; a full queue is the one to wait out. Not-found and not-replayable errors answer an
+operator's command (``actionkit dlq``): check the id, or use the command they name.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ __all__ = [
     "IntegrationError",
     "InvalidAuthenticationError",
     "MappingError",
+    "NotFoundError",
+    "NotReplayableError",
     "PayloadValidationError",
     "Problem",
     "QueueError",
@@ -323,6 +328,37 @@ class AddressNotAllowedError(DeliveryError):
     not send to (private, link-local, loopback or metadata; see ``docs/delivery.md``)."""
 
     code = "ADDRESS_NOT_ALLOWED"
+
+
+class NotFoundError(ActionkitError):
+    """What a command asked for by id (a dead letter, a queue's dead entry) is not there.
+
+    ``key`` is the id asked for; ``source`` names the store that was searched.
+    """
+
+    code = "NOT_FOUND"
+
+    def __init__(self, message: str, *, key: str, source: str) -> None:
+        self.key = key
+        self.source = source
+        super().__init__(message)
+
+
+class NotReplayableError(ActionkitError):
+    """A dead letter (or a queue's dead entry) that this replay cannot send.
+
+    ``key`` is its id; ``reason`` says why, a stable code of its own: ``OTHER_INSTANCE`` (its
+    instance was not given with ``--instance``), ``MAPPING_GONE`` (the instance has no such
+    mapping any more), ``SYNC_ROW`` (a row of a sync: the sync sends it again) or
+    ``NOT_AN_EVENT`` (a queue entry that holds no event).
+    """
+
+    code = "NOT_REPLAYABLE"
+
+    def __init__(self, message: str, *, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(message)
 
 
 class StorageError(ActionkitError):

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+DEAD_TRIES_EXHAUSTED = "TRIES_EXHAUSTED"
+"""Dead-entry code: handling the entry failed ``max_tries`` times (its error says why)."""
+
+DEAD_NOT_QUEUED_EVENT = "NOT_A_QUEUED_EVENT"
+"""Dead-entry code: the stored entry is not a queued event (edited by hand, another format)."""
+
+DEAD_NEVER_ACKNOWLEDGED = "NEVER_ACKNOWLEDGED"
+"""Dead-entry code: the entry was taken ``max_tries`` times and its consumer died each time."""
+
+OnDead = Callable[[str, str], None]
+"""Told ``(code, error)`` each time a queue moves an entry to its dead entries (metrics).
+
+It may be called on the queue's own thread: keep it short and thread-safe.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +56,12 @@ class EventQueue(Protocol):
     by a consumer that died is handed out again, after an idle timeout). ``ack`` removes
     entries for good. ``fail`` gives an entry back after an error in handling it: it is
     handed out again, or, once it has been tried ``max_tries`` times, moved to the queue's
-    dead letters with ``error``. Failures of the store raise
-    :class:`framework.errors.QueueError`.
+    dead entries with ``error`` (kept apart, never handed out again; listed by
+    ``dead_entries``, counted by ``dead_count``, given up by ``remove_dead``, and told to
+    ``on_dead`` when set). Failures of the store raise :class:`framework.errors.QueueError`.
     """
+
+    on_dead: OnDead | None
 
     @property
     def max_length(self) -> int:
@@ -67,6 +86,18 @@ class EventQueue(Protocol):
 
     async def depth(self) -> int:
         """How many entries are stored and not yet acked."""
+        ...
+
+    async def dead_entries(self) -> list[dict[str, Any]]:
+        """The dead entries, oldest first: id, code, error, event, instances, tries, failed_at."""
+        ...
+
+    async def dead_count(self) -> int:
+        """How many dead entries are kept."""
+        ...
+
+    async def remove_dead(self, ids: list[str]) -> int:
+        """Forget these dead entries (replayed); returns how many were there."""
         ...
 
     async def close(self) -> None:

@@ -41,7 +41,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from framework.errors import QueueError, QueueFullError
-from framework.queue.base import Entry, QueuedEvent, check_queue_bounds
+from framework.queue.base import (
+    DEAD_NEVER_ACKNOWLEDGED,
+    DEAD_NOT_QUEUED_EVENT,
+    DEAD_TRIES_EXHAUSTED,
+    Entry,
+    OnDead,
+    QueuedEvent,
+    check_queue_bounds,
+)
 from framework.queue.codec import decode_item, encode_item
 
 __all__ = ["RedisStreamQueue"]
@@ -49,6 +57,8 @@ __all__ = ["RedisStreamQueue"]
 T = TypeVar("T")
 
 logger = logging.getLogger("actionkit.queue")
+
+_UNREADABLE = "The entry is not a queued event."
 
 _FULL_RETRY_AFTER = 1.0
 """Seconds a client is asked to wait when the stream is full."""
@@ -71,6 +81,15 @@ return ids
 def _decode(fields: dict[str, str] | None) -> QueuedEvent | None:
     """The queued event of an entry's fields; None when they are not one of ours."""
     return decode_item((fields or {}).get("item"))
+
+
+def _legacy_code(error: str) -> str:
+    """The code of a dead entry buried before dead entries had one."""
+    if error == _UNREADABLE:
+        return DEAD_NOT_QUEUED_EVENT
+    if "never acknowledged" in error:
+        return DEAD_NEVER_ACKNOWLEDGED
+    return DEAD_TRIES_EXHAUSTED
 
 
 def _safe_url(url: str) -> str:
@@ -133,6 +152,7 @@ class RedisStreamQueue:
         self._acks: list[tuple[list[str], asyncio.Future[None]]] = []
         self._ack_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.on_dead: OnDead | None = None
 
     async def __aenter__(self) -> RedisStreamQueue:
         try:
@@ -291,12 +311,13 @@ class RedisStreamQueue:
                 continue  # acked meanwhile, claimed by another consumer, or still in hand here
             item = _decode(fields)
             if item is None:
-                await self._bury(entry_id, fields, tries, "The entry is not a queued event.")
+                await self._bury(entry_id, fields, tries, DEAD_NOT_QUEUED_EVENT, _UNREADABLE)
             elif tries > self.max_tries:
                 await self._bury(
                     entry_id,
                     fields,
                     tries - 1,
+                    DEAD_NEVER_ACKNOWLEDGED,
                     f"The entry was taken {tries - 1} times and never acknowledged "
                     "(its worker stopped while handling it each time).",
                 )
@@ -320,7 +341,7 @@ class RedisStreamQueue:
             for entry_id, fields in messages:
                 item = _decode(fields)
                 if item is None:
-                    await self._bury(entry_id, fields, 1, "The entry is not a queued event.")
+                    await self._bury(entry_id, fields, 1, DEAD_NOT_QUEUED_EVENT, _UNREADABLE)
                 else:
                     entries.append(Entry(str(entry_id), item, 1))
         return entries
@@ -378,16 +399,19 @@ class RedisStreamQueue:
         if entry.tries < self.max_tries:
             logger.info("Entry %s failed (try %d); it is tried again later.", entry.id, entry.tries)
             return
-        await self._bury(entry.id, {"item": encode_item(entry.item)}, entry.tries, error)
+        await self._bury(
+            entry.id, {"item": encode_item(entry.item)}, entry.tries, DEAD_TRIES_EXHAUSTED, error
+        )
 
     async def _bury(
-        self, entry_id: str, fields: dict[str, str] | None, tries: int, error: str
+        self, entry_id: str, fields: dict[str, str] | None, tries: int, code: str, error: str
     ) -> None:
-        """Move an entry to the dead-letter stream with its error; ack and delete it."""
+        """Move an entry to the dead-letter stream with its code and error; ack and delete it."""
         dead = {
             "item": (fields or {}).get("item", ""),
             "entry_id": entry_id,
             "tries": str(tries),
+            "code": code,
             "error": error,
             "failed_at": repr(time.time()),
         }
@@ -400,12 +424,14 @@ class RedisStreamQueue:
                 await pipe.execute()
 
         await self._call(work)
+        if self.on_dead is not None:
+            self.on_dead(code, error)
 
     async def dead_entries(self, count: int = 1000) -> list[dict[str, Any]]:
         """The oldest ``count`` entries of the dead-letter stream, as dicts.
 
-        Keys: id, entry_id, event, instances, tries, error, failed_at; ``event`` is None for
-        an entry that was not a queued event.
+        Keys: id, entry_id, code, event, instances, tries, error, failed_at; ``event`` is
+        None for an entry that was not a queued event.
         """
 
         async def work() -> Any:
@@ -418,6 +444,7 @@ class RedisStreamQueue:
                 {
                     "id": str(dead_id),
                     "entry_id": fields.get("entry_id"),
+                    "code": fields.get("code") or _legacy_code(fields.get("error", "")),
                     "event": item.event if item else None,
                     "instances": list(item.instances) if item else [],
                     "tries": int(fields.get("tries", 0)),
@@ -426,6 +453,24 @@ class RedisStreamQueue:
                 }
             )
         return result
+
+    async def dead_count(self) -> int:
+        """How many entries the dead-letter stream holds."""
+
+        async def work() -> int:
+            return int(await self._redis.xlen(self.dead_stream))
+
+        return await self._call(work)
+
+    async def remove_dead(self, ids: list[str]) -> int:
+        """Delete these dead-letter stream entries (replayed); returns how many were there."""
+        if not ids:
+            return 0
+
+        async def work() -> int:
+            return int(await self._redis.xdel(self.dead_stream, *ids))
+
+        return await self._call(work)
 
     # -- inspection and closing --------------------------------------------------------------
 

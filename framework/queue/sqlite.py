@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from framework.errors import QueueError, QueueFullError
-from framework.queue.base import Entry, QueuedEvent, check_queue_bounds
+from framework.queue.base import (
+    DEAD_NOT_QUEUED_EVENT,
+    DEAD_TRIES_EXHAUSTED,
+    Entry,
+    OnDead,
+    QueuedEvent,
+    check_queue_bounds,
+)
 from framework.queue.codec import decode_item, encode_item
 
 __all__ = ["SqliteQueue"]
@@ -52,12 +59,20 @@ CREATE TABLE IF NOT EXISTS dead_entries (
     item TEXT NOT NULL,
     tries INTEGER NOT NULL,
     error TEXT NOT NULL,
-    failed_at REAL NOT NULL
+    failed_at REAL NOT NULL,
+    code TEXT
 );
 """
 
+_UNREADABLE = "The entry is not a queued event."
+
 _FULL_RETRY_AFTER = 1.0
 """Seconds a client is asked to wait when the queue is full."""
+
+
+def _legacy_code(error: str) -> str:
+    """The code of a dead entry stored before dead entries had one."""
+    return DEAD_NOT_QUEUED_EVENT if error == _UNREADABLE else DEAD_TRIES_EXHAUSTED
 
 
 @contextmanager
@@ -85,8 +100,8 @@ class SqliteQueue:
     ``max_length``: entries stored at most; a put that would pass it raises
     :class:`~framework.errors.QueueFullError` and stores nothing. ``claim_idle``: seconds an
     entry stays leased to its taker. ``max_tries``: takes after which a failed entry moves to
-    the ``dead_entries`` table with its error. The file is opened on the first call; use
-    ``async with`` or call :meth:`close`.
+    the ``dead_entries`` table with its code and error (``on_dead``, when set, is told). The
+    file is opened on the first call; use ``async with`` or call :meth:`close`.
     """
 
     def __init__(
@@ -111,6 +126,7 @@ class SqliteQueue:
         self._flush_task: asyncio.Task[None] | None = None
         self._arrived: asyncio.Event | None = None
         self._closed = False
+        self.on_dead: OnDead | None = None
 
     async def __aenter__(self) -> SqliteQueue:
         await self._run(lambda: None)
@@ -132,6 +148,9 @@ class SqliteQueue:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.executescript(_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_entries)")}
+            if "code" not in columns:  # a file written before dead entries had a code
+                connection.execute("ALTER TABLE dead_entries ADD COLUMN code TEXT")
             # The exclusive lock is ours from this write on: any lease left in the file
             # belongs to a process that died, so its entries are handed out again now.
             connection.execute("UPDATE entries SET lease_until = 0 WHERE lease_until > 0")
@@ -297,12 +316,14 @@ class SqliteQueue:
             # fail the consumer on it.
             with _transaction(db):
                 db.executemany(
-                    "INSERT OR REPLACE INTO dead_entries (id, item, tries, error, failed_at) "
-                    "SELECT id, item, tries, ?, ? FROM entries WHERE id = ?",
-                    [("The entry is not a queued event.", now, key) for key in unreadable],
+                    "INSERT OR REPLACE INTO dead_entries (id, item, tries, error, failed_at, code)"
+                    " SELECT id, item, tries, ?, ?, ? FROM entries WHERE id = ?",
+                    [(_UNREADABLE, now, DEAD_NOT_QUEUED_EVENT, key) for key in unreadable],
                 )
                 db.executemany("DELETE FROM entries WHERE id = ?", [(key,) for key in unreadable])
             self._depth -= len(unreadable)
+            for _ in unreadable:
+                self._tell_dead(DEAD_NOT_QUEUED_EVENT, _UNREADABLE)
         held.update(int(entry.id) for entry in entries)
         return entries
 
@@ -329,7 +350,7 @@ class SqliteQueue:
         """Hand ``entry`` back for another try, or move it to ``dead_entries`` after too many."""
         key = int(entry.id)
 
-        def work() -> None:
+        def work() -> bool:
             db = self._db()
             try:
                 if entry.tries < self.max_tries:
@@ -337,19 +358,22 @@ class SqliteQueue:
                         "UPDATE entries SET lease_until = 0, last_error = ? WHERE id = ?",
                         (error, key),
                     )
-                    return
+                    return False
                 with _transaction(db):
                     db.execute(
-                        "INSERT OR REPLACE INTO dead_entries (id, item, tries, error, failed_at) "
-                        "SELECT id, item, tries, ?, ? FROM entries WHERE id = ?",
-                        (error, time.time(), key),
+                        "INSERT OR REPLACE INTO dead_entries (id, item, tries, error, failed_at,"
+                        " code) SELECT id, item, tries, ?, ?, ? FROM entries WHERE id = ?",
+                        (error, time.time(), DEAD_TRIES_EXHAUSTED, key),
                     )
                     cursor = db.execute("DELETE FROM entries WHERE id = ?", (key,))
+                moved = cursor.rowcount > 0
                 self._depth -= max(cursor.rowcount, 0)
+                return moved
             finally:
                 self._held.discard(key)
 
-        await self._run(work)
+        if await self._run(work):
+            self._tell_dead(DEAD_TRIES_EXHAUSTED, error)
         if self._arrived is not None:
             self._arrived.set()
 
@@ -359,19 +383,26 @@ class SqliteQueue:
         """How many entries are stored and not yet acked (dead entries not counted)."""
         return await self._run(lambda: self._depth)
 
+    def _tell_dead(self, code: str, error: str) -> None:
+        if self.on_dead is not None:
+            self.on_dead(code, error)
+
     async def dead_entries(self) -> list[dict[str, Any]]:
-        """The entries that failed ``max_tries`` times: id, event, instances, tries, error."""
+        """The entries set aside, oldest first: id, code, error, event, instances, tries,
+        failed_at (a Unix time). ``event`` is None for an entry that was not a queued event.
+        """
 
         def work() -> list[dict[str, Any]]:
             rows = self._db().execute(
-                "SELECT id, item, tries, error, failed_at FROM dead_entries ORDER BY id"
+                "SELECT id, item, tries, error, failed_at, code FROM dead_entries ORDER BY id"
             )
             result = []
-            for key, item, tries, error, failed_at in rows:
+            for key, item, tries, error, failed_at, code in rows:
                 queued = decode_item(item)
                 result.append(
                     {
                         "id": str(key),
+                        "code": code or _legacy_code(error),
                         "event": queued.event if queued else None,
                         "instances": list(queued.instances) if queued else [],
                         "tries": tries,
@@ -380,6 +411,29 @@ class SqliteQueue:
                     }
                 )
             return result
+
+        return await self._run(work)
+
+    async def dead_count(self) -> int:
+        """How many entries are set aside in ``dead_entries``."""
+
+        def work() -> int:
+            (count,) = self._db().execute("SELECT COUNT(*) FROM dead_entries").fetchone()
+            return int(count)
+
+        return await self._run(work)
+
+    async def remove_dead(self, ids: list[str]) -> int:
+        """Forget these dead entries (they were replayed); returns how many were there."""
+        keys = [(int(entry_id),) for entry_id in ids if entry_id.isdigit()]
+        if not keys:
+            return 0
+
+        def work() -> int:
+            db = self._db()
+            with _transaction(db):
+                cursor = db.executemany("DELETE FROM dead_entries WHERE id = ?", keys)
+            return max(cursor.rowcount, 0)
 
         return await self._run(work)
 

@@ -74,6 +74,7 @@ def _lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             await queue.depth()  # opens the queue now: a bad file stops the start
+            await metrics.watch(queue)
             router = Router(
                 config.instances, dead_letters=config.dead_letters, retry=retry, transport=transport
             )

@@ -7,7 +7,15 @@ embedding program) never mix their counts. Names and labels:
 - ``actionkit_events_accepted_total{type}``: events durably queued (answered 200).
 - ``actionkit_deliveries_total{instance, outcome}``: deliveries of the events the embedded
   consumer finished, by outcome (``delivered``, ``filtered``, ``invalid``, ...).
+- ``actionkit_outcomes_total{outcome, code}``: what became of the events the embedded
+  consumer handled, failures by code: each delivery it ended (``delivered``, ``filtered``,
+  ``not_subscribed`` with ``code=""``; ``invalid`` and ``dead_lettered`` with their error
+  code, e.g. ``PAYLOAD_VALIDATION_FAILED``, ``INTEGRATION_ERROR``), and each queue entry set
+  aside in the queue's dead entries (``outcome="queue_dead"``, ``code`` one of
+  ``TRIES_EXHAUSTED``, ``NOT_A_QUEUED_EVENT``, ``NEVER_ACKNOWLEDGED``).
 - ``actionkit_queue_depth``: entries stored and not yet acked, read when scraped.
+- ``actionkit_queue_dead_entries``: entries set aside in the queue's dead entries (read when
+  the consumer starts, then counted); ``actionkit dlq list`` shows them.
 - ``actionkit_delivery_latency_seconds``: routing to the API's answer, per delivery sent.
 - ``actionkit_event_latency_seconds``: ``receivedAt`` to the end of the event's last
   delivery, per event the embedded consumer finished.
@@ -22,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from framework.delivery.outcome import Delivery
-from framework.queue.base import Entry
+from framework.queue.base import Entry, EventQueue
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServerMetrics"]
 
@@ -54,6 +62,17 @@ class ServerMetrics:
             ["instance", "outcome"],
             registry=self.registry,
         )
+        self.outcomes = Counter(
+            "actionkit_outcomes",
+            "Deliveries ended and queue entries set aside, by outcome and error code.",
+            ["outcome", "code"],
+            registry=self.registry,
+        )
+        self.queue_dead_entries = Gauge(
+            "actionkit_queue_dead_entries",
+            "Entries set aside in the queue's dead entries (see actionkit dlq list).",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "actionkit_queue_depth",
             "Entries stored in the queue and not yet acked.",
@@ -76,6 +95,7 @@ class ServerMetrics:
         """Count an entry the consumer acked (the consumer's ``on_handled`` callback)."""
         for delivery in deliveries:
             self.deliveries.labels(delivery.instance, delivery.outcome).inc()
+            self.outcomes.labels(delivery.outcome, delivery.error_code or "").inc()
             if delivery.latency is not None and delivery.attempts:
                 self.delivery_latency.observe(delivery.latency)
         received = entry.item.event.get("receivedAt")
@@ -85,6 +105,19 @@ class ServerMetrics:
             except ValueError:
                 return
             self.event_latency.observe(max(0.0, time.time() - start))
+
+    async def watch(self, queue: EventQueue) -> None:
+        """Count ``queue``'s dead entries: those it holds now, then each one it sets aside.
+
+        Call it once, when the consumer of ``queue`` starts; it sets ``queue.on_dead``.
+        """
+        self.queue_dead_entries.set(await queue.dead_count())
+        queue.on_dead = self.dead
+
+    def dead(self, code: str, error: str) -> None:
+        """Count one entry the queue set aside (the queue's ``on_dead`` callback)."""
+        self.outcomes.labels("queue_dead", code).inc()
+        self.queue_dead_entries.inc()
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
