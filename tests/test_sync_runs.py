@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
+from click.testing import CliRunner
+from server_helpers import serving
 from sync_fixtures import attributes, instance_file, sync_document, user, write_sqlite
 
+from framework.cli.main import cli
+from framework.debugger import create_app as create_debugger
 from framework.emulators import ContentstackEmulator, Fault
 from framework.errors import SourceError
 from framework.sync.config import SyncConfig, load_sync_config
@@ -243,3 +254,75 @@ def user_attributes(index: int) -> dict[str, Any]:
         "active": bool(row["is_active"]),
         "audiences": row["audiences"].split(","),
     }
+
+
+def _wait_for(condition: Any, seconds: float = 60) -> None:
+    """Poll ``condition`` until it holds (the deadline only stops a broken test)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def _statuses(history: Path) -> list[str]:
+    if not history.exists():
+        return []
+    with RunHistory(history) as store:
+        return [run.status for run in store.list_runs("users")]
+
+
+def test_a_sync_killed_with_kill_9_is_shown_interrupted_not_running(
+    tmp_path: Path, api: ContentstackEmulator
+) -> None:
+    write_sqlite(tmp_path / "warehouse.sqlite", [user(i) for i in range(1, 21)])
+    instance_file(tmp_path, api.url)
+    source = {"url": "sqlite:///warehouse.sqlite", "query": "SELECT * FROM users ORDER BY id"}
+    sync_file = tmp_path / "users.sync.yaml"
+    sync_file.write_text(yaml.safe_dump(sync_document(tmp_path, source)), encoding="utf-8")
+    # The first request hangs: the run is surely in the middle when it is killed.
+    api.inject(Fault("delay", seconds=120, count=1, status=200))
+    history = tmp_path / "history.sqlite"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "framework", "sync", str(sync_file)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _statuses(history) == ["running"])
+        assert process.poll() is None
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["runs", "users", "--history", str(history), "--json"])
+    assert listed.exit_code == 0, listed.stderr
+    [run] = json.loads(listed.stdout)
+    assert run["status"] == "interrupted"
+    assert run["ended_at"] is not None
+    assert "stopped before the end" in run["error"]
+    shown = runner.invoke(cli, ["runs", "show", str(run["id"]), "--history", str(history)])
+    assert f"run {run['id']} of users (update): interrupted" in shown.stdout
+    human = runner.invoke(cli, ["runs", "--history", str(history)])
+    assert human.stdout.splitlines()[1].split()[2] == "interrupted"
+    with serving(create_debugger(history)) as url:
+        [seen] = httpx.get(f"{url}/api/runs").json()["runs"]
+    assert seen["status"] == "interrupted"
+
+    # The next run starts and ends normally; the interrupted one stays as it was.
+    api.reset()
+    assert run_sync(load_sync_config(sync_file)).status == "succeeded"
+    assert _statuses(history) == ["succeeded", "interrupted"]
+
+
+def test_a_run_of_a_live_process_stays_running(tmp_path: Path) -> None:
+    with RunHistory(tmp_path / "history.sqlite") as history:
+        run_id = history.start_run("users", "update")
+    with RunHistory(tmp_path / "history.sqlite") as history:
+        run = history.get_run(run_id)
+        assert run is not None
+        assert run.status == "running"
+        assert history.settle_interrupted() == []

@@ -56,7 +56,8 @@ def _locate(sync: str | None, history_path: Path | None) -> tuple[str | None, Pa
 def _line(run: RunRecord) -> str:
     counts = "  ".join(f"{run.counts[name]:>9,}" for name in COUNT_NAMES)
     ended = run.ended_at or "-"
-    return f"{run.id:>6}  {run.sync:<16} {run.status:<9} {run.started_at:<29} {ended:<29} {counts}"
+    status = f"{run.status:<11}"
+    return f"{run.id:>6}  {run.sync:<16} {status} {run.started_at:<29} {ended:<29} {counts}"
 
 
 @click.group("runs", cls=_RunsGroup, invoke_without_command=True)
@@ -90,7 +91,7 @@ def runs_group(
     if not runs:
         click.echo("No runs yet." if name is None else f"No runs of the sync '{name}' yet.")
         return
-    header = "    id  sync             status    started" + " " * 22 + " ended" + " " * 24
+    header = "    id  sync             status      started" + " " * 22 + " ended" + " " * 24
     click.echo(header + " " + "  ".join(f"{name:>9}" for name in COUNT_NAMES))
     for run in runs:
         click.echo(_line(run))

@@ -5,8 +5,9 @@ default ``.actionkit/sync-history.sqlite``. Three tables:
 
 - ``runs``: one row per run (:class:`RunRecord`): sync name, mode, dry run or not, status
   (``running``, ``succeeded``, ``partial`` when some rows were rejected, ``failed`` when the run
-  stopped on an error), start and end (ISO 8601, UTC), the row counts (queried, added, changed,
-  unchanged, removed, succeeded, rejected) and the run's error message, if any.
+  stopped on an error, ``interrupted`` when its process stopped before the end), start and end
+  (ISO 8601, UTC), the row counts (queried, added, changed, unchanged, removed, succeeded,
+  rejected), the run's error message, if any, and the host and process id that ran it.
 - ``calls``: the API calls of a run (:class:`CallRecord`): primary keys of the rows the request
   carried, method, URL, request (JSON, password values masked), HTTP status, response (the start
   of the body), outcome, attempts and error. Every failed call is kept; of the successful ones,
@@ -30,12 +31,21 @@ Read API (what the debugger and alerts use; all return frozen dataclasses with `
         history.export(run_id, "csv" | "json", stream, primary_key=None)
 
 Write API (the runner): ``start_run``, ``record``, ``finish_run``.
+
+Interrupted runs: a process killed with ``kill -9`` (or a machine that stopped) never finishes
+its run. Each run records its host and process id; whenever the history is opened, listed or
+read, a ``running`` run of this host whose process is gone is marked ``interrupted``, ended
+now, with an error saying so. (A run of another host is left ``running``: its process cannot
+be seen from here.)
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -84,9 +94,12 @@ CREATE TABLE IF NOT EXISTS runs (
     removed INTEGER NOT NULL DEFAULT 0,
     succeeded INTEGER NOT NULL DEFAULT 0,
     rejected INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    host TEXT,
+    pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_sync ON runs (sync, id);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -113,6 +126,28 @@ CREATE TABLE IF NOT EXISTS rejected (
 CREATE INDEX IF NOT EXISTS rejected_run ON rejected (run_id, primary_key);
 CREATE INDEX IF NOT EXISTS rejected_key ON rejected (primary_key);
 """
+
+
+logger = logging.getLogger("actionkit.sync")
+
+INTERRUPTED_ERROR = (
+    "The run stopped before the end: its process ended without finishing it (killed, or the "
+    "machine stopped). Rows it sent before are in the state; run the sync again."
+)
+"""The error of a run found ``running`` whose process is gone."""
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _now() -> str:
@@ -169,12 +204,17 @@ class RunHistory:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            if columns and "pid" not in columns:  # a file written before runs had a process
+                self._db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+                self._db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(
                 f"The sync history {self.path} cannot be opened ({exc}); check the path."
             ) from exc
         self._lock = threading.Lock()
+        self._settle_quietly()
 
     def close(self) -> None:
         """Close the file."""
@@ -199,16 +239,52 @@ class RunHistory:
         except sqlite3.Error as exc:
             raise StorageError(f"The sync history {self.path} cannot be read ({exc}).") from exc
 
+    # -- interrupted runs ----------------------------------------------------------------
+
+    def settle_interrupted(self) -> list[int]:
+        """Mark ``interrupted`` every running run of this host whose process is gone.
+
+        Returns the ids of the runs marked. Called when the history is opened and before each
+        run starts, list and read, so that a killed run never stays ``running``.
+        """
+        host = socket.gethostname()
+        try:
+            with self._lock, self._db:
+                rows = self._db.execute(
+                    "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
+                ).fetchall()
+                gone = [run_id for run_id, pid in rows if pid is None or not _process_alive(pid)]
+                self._db.executemany(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    [(_now(), INTERRUPTED_ERROR, run_id) for run_id in gone],
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"The sync history {self.path} cannot be written ({exc}).") from exc
+        return gone
+
+    def _settle_quietly(self) -> None:
+        """:meth:`settle_interrupted` for readers: a history they may not write is still read."""
+        try:
+            self.settle_interrupted()
+        except StorageError as exc:
+            logger.warning("interrupted runs were not marked: %s", exc.message)
+
     # -- write ---------------------------------------------------------------------------
 
     def start_run(self, sync: str, mode: str, *, dry_run: bool = False) -> int:
-        """Record the start of a run; returns its id."""
+        """Record the start of a run (with this host and process); returns its id.
+
+        Runs of this host left ``running`` by a process that is gone are marked
+        ``interrupted`` first.
+        """
+        self.settle_interrupted()
         try:
             with self._lock, self._db:
                 cursor = self._db.execute(
-                    "INSERT INTO runs (sync, mode, dry_run, status, started_at) "
-                    "VALUES (?, ?, ?, 'running', ?)",
-                    (sync, mode, int(dry_run), _now()),
+                    "INSERT INTO runs (sync, mode, dry_run, status, started_at, host, pid) "
+                    "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                    (sync, mode, int(dry_run), _now(), socket.gethostname(), os.getpid()),
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"The sync history {self.path} cannot be written ({exc}).") from exc
@@ -278,6 +354,7 @@ class RunHistory:
 
     def list_runs(self, sync: str | None = None, *, limit: int | None = 100) -> list[RunRecord]:
         """Runs, newest first; only those of ``sync`` when given."""
+        self._settle_quietly()
         where, params = ("WHERE sync = ?", [sync]) if sync is not None else ("", [])
         rows = self._query(
             f"SELECT {_RUN_COLUMNS}, error FROM runs {where} ORDER BY id DESC LIMIT ?",
@@ -287,6 +364,7 @@ class RunHistory:
 
     def get_run(self, run_id: int) -> RunRecord | None:
         """One run, or None when there is no run with that id."""
+        self._settle_quietly()
         rows = self._query(f"SELECT {_RUN_COLUMNS}, error FROM runs WHERE id = ?", [run_id])
         return _run(rows[0]) if rows else None
 

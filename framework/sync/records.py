@@ -17,8 +17,9 @@ __all__ = [
     "RunStatus",
 ]
 
-RunStatus = Literal["running", "succeeded", "partial", "failed"]
-"""``partial``: the run finished and some rows were rejected; ``failed``: it stopped early."""
+RunStatus = Literal["running", "succeeded", "partial", "failed", "interrupted"]
+"""``partial``: the run finished and some rows were rejected; ``failed``: it stopped early on
+an error; ``interrupted``: its process stopped before the end (killed, Ctrl-C, a crash)."""
 
 COUNT_NAMES = ("queried", "added", "changed", "unchanged", "removed", "succeeded", "rejected")
 """The row counts of a run, in the order they are shown."""

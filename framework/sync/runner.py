@@ -176,8 +176,8 @@ class _Run:
 
 
 def _final_status(result: SyncResult) -> RunStatus:
-    """The status to record: a run still ``running`` here was interrupted."""
-    return "failed" if result.status == "running" else result.status
+    """The status to record: a run still ``running`` here was interrupted (Ctrl-C, SIGTERM)."""
+    return "interrupted" if result.status == "running" else result.status
 
 
 @dataclass(slots=True)
