@@ -10,7 +10,7 @@ The generator stays out of the documented divergences: no blank or "Infinity" st
 numbers, no one-element arrays for nullable or datetime fields, no empty values inside items
 of ``multiple`` objects, no nullable objects with properties, no 0 limits, limits and formats
 only where Segment applies them, datetime strings only in the shapes both sides read the same
-way.
+way, no ``[""]`` for a string field, no ``""`` for a required string inside an object.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ FORMAT_TEXTS = {
 }  # fmt: skip
 CHOICES = {"string": ["a", "b", "5", "true"], "number": [1, 2.5, 5], "integer": [1, 5, 10]}
 TYPES = ["string", "text", "password", "number", "integer", "boolean", "datetime", "object"]
+STRING_TYPES = frozenset(TYPES[:3])
 
 
 class Generator:
@@ -121,7 +122,9 @@ class Generator:
         union = field.get("allowNull") or field["type"] == "datetime"
         if not union and self.chance(0.1):
             element = self.scalar(field)
-            return [element] if element is not None else ["x"]
+            # [""] for a string field is dropped or refused as missing: a documented divergence.
+            empty = element == "" and field["type"] in STRING_TYPES
+            return [element] if element is not None and not empty else ["x"]
         return self.scalar(field)
 
     def many(self, field: dict[str, Any]) -> Any:
@@ -145,6 +148,9 @@ class Generator:
             value = self.value(child)
             # Segment keeps the empty values inside items of a multiple object: a divergence.
             while clean and has_empty(value):
+                value = self.value(child)
+            # Segment keeps "" in a required string of an object; we refuse it: a divergence.
+            while value == "" and child.get("required") and child["type"] in STRING_TYPES:
                 value = self.value(child)
             result[key] = value
         if self.chance(0.2):

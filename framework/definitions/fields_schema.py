@@ -7,7 +7,9 @@ and ``password`` as strings, ``datetime`` as a string or number with the ``date-
 ``enum``. It differs where Segment silently drops a declared constraint (see
 ``docs/payload-validation.md``): ``minimum``/``maximum`` apply to integers, to ``0``, to text
 and password lengths and to each item of a ``multiple`` field, and a declared ``format`` is
-kept on text, password and ``multiple`` fields.
+kept on text, password and ``multiple`` fields. A required string, text or password field
+(not ``multiple``) has ``minLength`` of at least 1: Segment lets ``""`` through a required field
+(``remove-empty-values.ts`` drops it only at the top level), we refuse it as missing.
 
 The schema is the specification; :class:`framework.definitions.payload.PayloadValidator`
 compiles it into a fast plan; the formats' meaning is in
@@ -103,6 +105,9 @@ def _field_schema(field: FieldDefinition, pointer: str, problems: list[Problem])
             # Segment lists null among the choices, for `multiple` fields too.
             value["enum"].append(None)
     value.update(_limits(field))
+    if field.required and field.type in _STRING_TYPES and not field.multiple:
+        # A required string is never empty: "" is refused as missing (Segment passes it).
+        value["minLength"] = max(value.get("minLength", 0), 1)
     if field.type == "object" and field.properties is not None:
         value.update(
             _object_schema(
@@ -159,6 +164,12 @@ def _field_problems(field: FieldDefinition, pointer: str) -> list[Problem]:
             problem(name, f"'{name}' of a {field.type} field is a length: a whole number >= 0.")
     if field.minimum is not None and field.maximum is not None and field.minimum > field.maximum:
         problem("minimum", "'minimum' is greater than 'maximum': no value could satisfy both.")
+    if field.required and field.type in _STRING_TYPES and not field.multiple and field.maximum == 0:
+        problem(
+            "maximum",
+            "'maximum' is 0 on a required field: the only value it allows is the empty "
+            "string, which a required field refuses; raise it or make the field optional.",
+        )
     if field.format is not None and not (
         field.type in _STRING_TYPES or (field.type == "datetime" and field.format == "date-time")
     ):

@@ -6,7 +6,8 @@ Segment (actions-core 3.170.0) runs ``removeEmptyValues``, then ajv with ``coerc
 payload, with a plan compiled once from the fields' JSON Schema:
 
 1. Empty values leave the payload: ``null`` where the type does not allow it, ``""`` where it
-   does not allow a string, and ``""`` on any top-level field.
+   does not allow a string, ``""`` on any top-level field (also when a one-element array
+   holds it), and ``""`` on a required string field at any depth, which is then missing.
 2. Keys the fields do not name leave it (and keys an object field does not name, unless it
    allows ``additionalProperties``).
 3. A value of the wrong type is converted when nothing is lost (``5`` -> ``"5"``, ``"12"`` ->
@@ -164,7 +165,10 @@ class _Compiler:
     ) -> tuple[dict[str, tuple[_Check, str]], tuple[tuple[str, str], ...]]:
         """The check and pointer of each property, and each required key with its message."""
         checks = {
-            key: (self.value(node, top_level=top_level), f"/{key}")
+            key: (
+                self.value(node, top_level=top_level, required=key in schema["required"]),
+                f"/{key}",
+            )
             for key, node in schema["properties"].items()
         }
         # For a top-level object the pointer is always "": name it once here.
@@ -175,13 +179,16 @@ class _Compiler:
         )
         return checks, required
 
-    def value(self, node: Mapping[str, Any], *, top_level: bool = False) -> _Check:
+    def value(
+        self, node: Mapping[str, Any], *, top_level: bool = False, required: bool = False
+    ) -> _Check:
+        """The check of one value; ``""`` leaves a top-level or required field (see step 1)."""
         kinds = _types(node)
         if "array" in kinds:
             return self._array(node, wrap_anything=top_level)
         if "object" in kinds:
             return self._object(node)
-        return self._scalar(node)
+        return self._scalar(node, drop_empty=top_level or required)
 
     def _type_message(self, node: Mapping[str, Any]) -> str:
         phrase = humanize_list(_types(node))
@@ -205,10 +212,12 @@ class _Compiler:
             "but it was not.",
         )
 
-    def _scalar(self, node: Mapping[str, Any]) -> _Check:
+    def _scalar(self, node: Mapping[str, Any], *, drop_empty: bool) -> _Check:
         nullable = "null" in _types(node)
         kinds = tuple(kind for kind in _types(node) if kind != "null")
         allows_string = "string" in kinds
+        # Where "" means "no value" for a field that takes strings (other types never keep "").
+        drop_empty = drop_empty and allows_string
         subject = Subject(node.get("title", ""))
         type_message = self._type_message(node)
         keywords = self._keywords(node)
@@ -226,6 +235,8 @@ class _Compiler:
         def check(value: Any, pointer: str, problems: list[Problem]) -> Any:
             if value is None:
                 return None if nullable else _DROP
+            if drop_empty and value == "" and isinstance(value, str):
+                return _DROP
             if not matches(value):
                 if value == "" and isinstance(value, str) and not allows_string:
                     return _DROP
@@ -233,6 +244,8 @@ class _Compiler:
                 # A one-element array stands for its element (ajv's coerceTypes: 'array').
                 if isinstance(value, list | tuple) and len(value) == 1:
                     target = value[0]
+                    if drop_empty and target == "" and isinstance(target, str):
+                        return _DROP
                     if target is None:
                         converted = None if nullable else _FAIL
                     else:
@@ -263,7 +276,8 @@ class _Compiler:
             required: tuple[tuple[str, str], ...] = ()
         else:
             members = {
-                key: (self.value(child), f"/{key}") for key, child in node["properties"].items()
+                key: (self.value(child, required=key in node["required"]), f"/{key}")
+                for key, child in node["properties"].items()
             }
             required = tuple((key, f"/{key}") for key in node["required"])
         additional = node.get("additionalProperties", True)
