@@ -11,7 +11,8 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 from redis_server import RedisServer, redis_server
 from server_helpers import PROJECT, WRITE_KEY, server_config, serving, write_instance
+from starlette.applications import Starlette
 
 from framework.cli.main import cli
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
@@ -27,7 +29,7 @@ from framework.emulators.contentstack import ContentstackEmulator
 from framework.emulators.server import Fault
 from framework.queue.base import QueuedEvent
 from framework.queue.redis_stream import RedisStreamQueue
-from framework.server import create_embedded_app
+from framework.server import create_app, create_embedded_app
 
 EVENT = {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "m-1"}
 
@@ -270,6 +272,19 @@ def test_a_redis_dead_entry_is_listed_and_replayed(redis: RedisServer, tmp_path:
             assert await queue.dead_count() == 1
 
     asyncio.run(bury())
+    # A server queueing on that stream (as `actionkit serve --redis`) shows it in /metrics.
+    queue = RedisStreamQueue(redis.url, stream=stream)
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await queue.close()
+
+    config = server_config(tmp_path, "http://127.0.0.1:9")
+    with serving(create_app(config, queue, lifespan=closing)) as url:
+        text = httpx.get(f"{url}/metrics").text
+    assert metric(text, "actionkit_queue_dead_entries") == 1.0
+
     places = ("--redis", redis.url, "--stream", stream, "--store", str(tmp_path / "none"))
     places += ("--queue", str(tmp_path / "none.sqlite"))
     [row] = json.loads(dlq("list", *places, "--json").stdout)

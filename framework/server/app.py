@@ -243,6 +243,8 @@ def create_app(
     async def scrape(request: Request) -> Response:
         try:
             metrics.queue_depth.set(await queue.depth())
+            # Read here too, not only counted by the consumer: with --redis there is none.
+            metrics.queue_dead_entries.set(await queue.dead_count())
         except QueueError as exc:
             logger.error("reading the queue depth failed: [%s] %s", exc.code, exc)
         return Response(metrics.render(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})

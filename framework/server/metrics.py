@@ -15,7 +15,7 @@ embedding program) never mix their counts. Names and labels:
   ``TRIES_EXHAUSTED``, ``NOT_A_QUEUED_EVENT``, ``NEVER_ACKNOWLEDGED``).
 - ``actionkit_queue_depth``: entries stored and not yet acked, read when scraped.
 - ``actionkit_queue_dead_entries``: entries set aside in the queue's dead entries (read when
-  the consumer starts, then counted); ``actionkit dlq list`` shows them.
+  the consumer starts and at each scrape, counted between); ``actionkit dlq list`` shows them.
 - ``actionkit_delivery_latency_seconds``: routing to the API's answer, per delivery sent.
 - ``actionkit_event_latency_seconds``: ``receivedAt`` to the end of the event's last
   delivery, per event the embedded consumer finished.
