@@ -1,4 +1,9 @@
-"""Shared fixtures: ``peer_dir``, the prepared directory of Segment's own packages (Node)."""
+"""Shared fixtures: ``peer_dir``, the prepared directory of Segment's own packages (Node).
+
+Also loads the hypothesis profile (``tests/hypothesis_profiles.py``): derandomized when the
+``CI`` environment variable is set, exploring otherwise. It is loaded here, at import, so that
+it is in place before any test module builds its ``@settings``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.peer import PeerError, prepare_peer
+from tests import hypothesis_profiles
+
+hypothesis_profiles.load()
 
 
 @pytest.fixture(scope="session")

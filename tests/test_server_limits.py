@@ -381,7 +381,6 @@ def test_any_json_in_any_segment_field_is_answered_200_or_400_with_a_reason(
         @settings(
             max_examples=60,
             deadline=None,
-            derandomize=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
         @given(body=bodies, basic=st.sampled_from([True, True, True, False]))
