@@ -21,6 +21,7 @@ from rich.text import Text
 from framework.cli._dead import LETTERS, DeadId, DeadIdType, DeadPlaces, DeadRow
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
 from framework.cli._output import console, json_option, print_table, show_json, status_text, table
+from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
@@ -304,6 +305,7 @@ async def _send(
 )
 @click.argument("dead_ids", metavar="[ID]...", nargs=-1, type=DeadIdType())
 @json_option
+@destinations_option
 def dlq_replay(
     store: Path,
     queue_path: Path,
