@@ -12,7 +12,7 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   ├── EventError                  EVENT_INVALID           the event is not a Segment event
     │   │   └── EventJsonError          EVENT_JSON_INVALID      not strict JSON (.reason)
     │   ├── PayloadValidationError      PAYLOAD_VALIDATION_FAILED  .errors: by field
-    │   └── RequestBuildError           REQUEST_NOT_BUILT       a value the request needs is missing
+    │   └── RequestBuildError           REQUEST_NOT_BUILT       a value the request cannot take
     ├── DeliveryError                   DELIVERY_FAILED         sending a request failed
     │   ├── RetryableError              RETRYABLE_ERROR         try again later (429, 5xx, network)
     │   │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
@@ -260,9 +260,21 @@ class PayloadValidationError(InputError):
 
 
 class RequestBuildError(InputError):
-    """The request of an action cannot be built for a payload (its URL needs a missing value)."""
+    """The request of an action cannot be built for a payload; nothing is sent.
+
+    ``pointer`` names the payload field at fault (``/userId``), ``""`` when no single field
+    is; ``reason`` says which rule it broke, a stable code of its own: ``URL_VALUE_MISSING``
+    (a value the URL needs has none), ``HEADER_VALUE_INVALID`` (a value a header cannot
+    carry, such as a line break or a character outside ASCII) or ``BATCH_BODY_INVALID`` (the
+    body is not what the action's batch combines).
+    """
 
     code = "REQUEST_NOT_BUILT"
+
+    def __init__(self, message: str, *, pointer: str = "", reason: str = "") -> None:
+        self.pointer = pointer
+        self.reason = reason
+        super().__init__(message)
 
 
 class DeliveryError(ActionkitError):

@@ -151,6 +151,7 @@ class Instance:
         collector.raise_if_any("The new settings are invalid.")
         changed = replace(self, settings=settings, delivery=delivery)
         _check_urls(self.destination, settings, changed.network, collector)
+        _check_header_settings(self.destination, settings, collector)
         collector.raise_if_any("The new settings are invalid.")
         return replace(changed, secrets=_secret_values(self.destination, settings))
 
@@ -207,7 +208,7 @@ class Instance:
                 action.key,
                 "invalid",
                 payload=payload,
-                errors=(Problem("", exc.message, exc.code),),
+                errors=(Problem(exc.pointer, exc.message, exc.code),),
             )
         batch_key = None
         if action.batch_key is not None:
@@ -262,6 +263,15 @@ def _network(options: DeliveryOptions) -> NetworkPolicy:
     return NetworkPolicy(
         allow_private=options.allow_private_network, allow_loopback=options.allow_loopback
     )
+
+
+def _check_header_settings(
+    destination: Destination, settings: Mapping[str, Any], collector: ProblemCollector
+) -> None:
+    """Refuse settings sent in a header that a header cannot carry (a line break, non-ASCII)."""
+    for action in destination.actions.values():
+        for problem in action.request.setting_problems(settings):
+            collector.add(problem)
 
 
 def _check_urls(
@@ -417,6 +427,7 @@ def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
         raise
     settings = _check_settings(destination, definition.settings, collector)
     _check_urls(destination, settings, _network(definition.delivery), collector)
+    _check_header_settings(destination, settings, collector)
     subscriptions: list[Subscription] = []
     seen: set[str] = set()
     for index, entry in enumerate(definition.mappings):

@@ -161,7 +161,7 @@ def _compile_action(
             )
     for name, value in defaults.items():
         collector.mapping({name: value}, f"{pointer}/fields/{name}/default")
-    request, problems = RequestBuilder.compile(definition.request, f"{pointer}/request")
+    request, problems = RequestBuilder.compile(definition, pointer)
     collector.extend(problems)
     batch_key: Template | None = None
     if definition.batch is not None:

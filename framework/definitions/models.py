@@ -24,13 +24,16 @@ HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 BatchCombine = Literal["concat", "merge"]
 """How the bodies of several events combine into one request.
 
-``concat``: each body is a JSON array and the combined body is their concatenation, in event
-order. ``merge``: each body is a JSON object and the combined body merges them key by key, the
-later event's value winning.
+``concat``: each body (or the part of it at the batch's ``path``) is a JSON array, and the
+combined request carries their concatenation, in event order. ``merge``: each is a JSON object,
+merged key by key, the later event's value winning (as if the requests were sent one after
+another). A batch of one event has the same shape as a batch of many.
 """
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+JsonPointer = Annotated[str, StringConstraints(pattern=r"^(/[^/]+)+$")]
+"""A JSON pointer to a part of a document, such as ``/events`` (never the root)."""
 
 
 class ConfigModel(BaseModel):
@@ -111,15 +114,19 @@ class BatchSpec(ConfigModel):
     """How the payloads of several events combine into one request.
 
     Events are grouped by ``key`` (a template over ``{settings, payload}``, e.g. the user ID);
-    a group holds at most ``max_count`` events; the bodies combine as ``combine`` says. An idle
-    group waits ``window_ms`` milliseconds for more events before its first request (0: groups
-    form only while the key's previous request is in flight).
+    a group holds at most ``max_count`` events; the bodies combine as ``combine`` says, at
+    ``path`` (a JSON pointer into the body, such as ``/events``; the whole body when None). An
+    idle group waits ``window_ms`` milliseconds for more events before its first request (0:
+    groups form only while the key's previous request is in flight). Whether the body and the
+    templates can combine without losing data is checked by the loader
+    (:mod:`framework.definitions.combine`).
     """
 
     key: str
     max_count: Annotated[int, Field(ge=1, le=10_000)] = 100
     window_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     combine: BatchCombine
+    path: JsonPointer | None = None
 
 
 class ActionDefinition(ConfigModel):

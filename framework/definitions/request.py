@@ -3,6 +3,12 @@
 Pure: a request is built from a validated payload and the instance's settings; nothing is
 sent here. A :class:`PlannedRequest` never shows the values of password settings in its
 ``repr`` or in :meth:`PlannedRequest.redacted`.
+
+Whatever is built can be sent as it is: a value a header cannot carry (a line break, a control
+character, a character outside ASCII; see :func:`.templates.header_value_refusal`) is refused
+with a :class:`RequestBuildError` at the payload field it came from, and so is a body that the
+action's batch could not combine (:mod:`.combine`). Header values are trimmed of leading and
+trailing spaces and tabs, which HTTP ignores anyway (RFC 9110, 5.5).
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.definitions.models import BatchCombine, RequestTemplate
-from framework.definitions.templates import Template
+from framework.definitions.combine import check_batch, combine_bodies, part_refusal
+from framework.definitions.models import ActionDefinition, BatchCombine, BatchSpec
+from framework.definitions.source import escape_pointer_token, join_pointer
+from framework.definitions.templates import Template, header_name_refusal, header_value_refusal
 from framework.errors import MappingError, Problem, RequestBuildError
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
@@ -69,9 +77,9 @@ class PlannedRequest:
 
 
 class RequestBuilder:
-    """The compiled request template of one action."""
+    """The compiled request template of one action (and the batch its bodies take part in)."""
 
-    __slots__ = ("_body", "_headers", "_method", "_url")
+    __slots__ = ("_batch", "_body", "_headers", "_method", "_url")
 
     def __init__(
         self,
@@ -79,24 +87,32 @@ class RequestBuilder:
         url: Template,
         headers: tuple[tuple[str, Template], ...],
         body: CompiledMapping | None,
+        batch: BatchSpec | None = None,
     ) -> None:
         self._method = method
         self._url = url
         self._headers = headers
         self._body = body
+        self._batch = batch
 
     @classmethod
     def compile(
-        cls, template: RequestTemplate, pointer: str
+        cls, action: ActionDefinition, pointer: str
     ) -> tuple[RequestBuilder | None, list[Problem]]:
-        """Compile an action's request template; problems are located under ``pointer``."""
+        """Compile an action's request template and check its batch.
+
+        ``pointer`` is the action's (``/actions/track``); problems are located under it.
+        """
+        template = action.request
         problems: list[Problem] = []
-        url, url_problems = Template.compile(template.url, f"{pointer}/url", url=True)
+        url, url_problems = Template.compile(template.url, f"{pointer}/request/url", url=True)
         problems.extend(url_problems)
         headers: list[tuple[str, Template]] = []
         for name, source in template.headers.items():
-            header, header_problems = Template.compile(source, f"{pointer}/headers/{name}")
+            where = f"{pointer}/request/headers/{escape_pointer_token(name)}"
+            header, header_problems = Template.compile(source, where)
             problems.extend(header_problems)
+            problems.extend(_header_problems(name, header, where))
             if header is not None:
                 headers.append((name.lower(), header))
         body: CompiledMapping | None = None
@@ -105,12 +121,33 @@ class RequestBuilder:
                 body = compile_mapping({"body": template.body})
             except MappingError as exc:
                 problems.extend(
-                    Problem(f"{pointer}{problem.pointer}", problem.message, problem.code)
+                    Problem(f"{pointer}/request{problem.pointer}", problem.message, problem.code)
                     for problem in exc.errors
                 )
+        if action.batch is not None:
+            problems.extend(check_batch(action.batch, template, pointer))
         if problems or url is None:
             return None, problems
-        return cls(template.method, url, tuple(headers), body), []
+        return cls(template.method, url, tuple(headers), body, action.batch), []
+
+    def setting_problems(self, settings: Mapping[str, Any]) -> list[Problem]:
+        """Settings the headers use that a header cannot carry, each at ``/settings/<key>``."""
+        problems: list[Problem] = []
+        data = {"settings": settings}
+        for name, template in self._headers:
+            for path, text in template.values(data):
+                refusal = header_value_refusal(text)
+                if refusal is not None:
+                    problems.append(
+                        Problem(
+                            join_pointer(*path),
+                            f"The setting is sent in the header '{name}', and holds "
+                            f"{refusal}. A header value may hold printable ASCII characters, "
+                            "spaces and tabs only.",
+                            "HEADER_VALUE_INVALID",
+                        )
+                    )
+        return problems
 
     def build(
         self,
@@ -123,36 +160,81 @@ class RequestBuilder:
         missing = self._url.missing(data)
         if missing:
             raise RequestBuildError(
-                f"The request URL needs {', '.join(missing)}, which has no value."
+                f"The request URL needs {', '.join(missing)}, which has no value.",
+                pointer=_field_pointer(missing[0].split(".")),
+                reason="URL_VALUE_MISSING",
             )
         headers = {}
         for name, template in self._headers:
-            value = template.render(data)
+            for path, text in template.values(data):
+                refusal = header_value_refusal(text)
+                if refusal is not None:
+                    raise RequestBuildError(
+                        f"The header '{name}' takes its value from {'.'.join(path)}, which "
+                        f"holds {refusal}; a header value may hold only printable ASCII "
+                        "characters, spaces and tabs, so nothing was sent. Map a value made "
+                        "of those characters into the field.",
+                        pointer=_field_pointer(path),
+                        reason="HEADER_VALUE_INVALID",
+                    )
+            value = template.render(data).strip(" \t")
             if value:
                 headers[name] = value
         body = self._body.resolve(data).get("body") if self._body is not None else None
+        if self._batch is not None:
+            refusal = part_refusal(body, self._batch)
+            if refusal is not None:
+                raise RequestBuildError(refusal, reason="BATCH_BODY_INVALID")
         return PlannedRequest(self._method, self._url.render(data), headers, body, secrets)
 
+    def combine(self, requests: Sequence[PlannedRequest]) -> PlannedRequest:
+        """One request carrying a batch's ``requests``, as the action's batch combines them."""
+        if self._batch is None:
+            raise ValueError("the action does not batch its requests")
+        return combine_requests(requests, self._batch.combine, self._batch.path)
 
-def combine_requests(requests: Sequence[PlannedRequest], how: BatchCombine) -> PlannedRequest:
+
+def _field_pointer(path: Sequence[str]) -> str:
+    """The payload pointer of a template path (``payload.a.b`` is ``/a/b``), or ``""``."""
+    if not path or path[0] != "payload":
+        return ""
+    return join_pointer(*path[1:])
+
+
+def _header_problems(name: str, header: Template | None, where: str) -> list[Problem]:
+    problems: list[Problem] = []
+    refusal = header_name_refusal(name)
+    if refusal is not None:
+        problems.append(
+            Problem(where, f"The header name is not valid: {refusal}.", "HEADER_NAME_INVALID")
+        )
+    for text in header.literals if header is not None else ():
+        refusal = header_value_refusal(text)
+        if refusal is not None:
+            problems.append(
+                Problem(
+                    where,
+                    f"The header value holds {refusal}. A header value may hold printable "
+                    "ASCII characters, spaces and tabs only.",
+                    "HEADER_VALUE_INVALID",
+                )
+            )
+    return problems
+
+
+def combine_requests(
+    requests: Sequence[PlannedRequest], how: BatchCombine, path: str | None = None
+) -> PlannedRequest:
     """One request carrying the bodies of ``requests`` (same method, URL and headers).
 
-    ``concat`` joins array bodies in order; ``merge`` merges object bodies key by key, the
-    later request's value winning. The first request gives the method, URL and headers.
+    ``concat`` joins the arrays at ``path`` (the whole bodies without one) in order; ``merge``
+    merges the objects there key by key, the later request's value winning. The first
+    request gives the method, URL, headers and the rest of the body. Bodies are expected as
+    :meth:`RequestBuilder.build` makes them for a batched action (see
+    :func:`.combine.combine_bodies`).
     """
     if not requests:
         raise ValueError("combine_requests needs at least one request")
     first = requests[0]
-    if how == "concat":
-        items: list[Any] = []
-        for request in requests:
-            body = request.json
-            items.extend(body if isinstance(body, list) else [body])
-        combined: Any = items
-    else:
-        merged: dict[str, Any] = {}
-        for request in requests:
-            if isinstance(request.json, dict):
-                merged.update(request.json)
-        combined = merged
+    combined = combine_bodies([request.json for request in requests], how, path)
     return PlannedRequest(first.method, first.url, first.headers, combined, first.secrets)

@@ -5,6 +5,12 @@ rendering joins them. In a URL, values taken from the payload are percent-encode
 with ``/`` or ``?`` in it stays one path segment) while settings are inserted as they are (a
 base URL is meant to carry slashes). A missing value renders as nothing, and
 :meth:`Template.missing` says which paths were missing so a caller can refuse the request.
+
+A header value is sent as it renders, so it may only hold what every HTTP client can send and
+every server reads the same way: printable ASCII, space and tab (RFC 9110's field value
+without obs-text; httpx refuses anything else, and CR or LF would split the header).
+:func:`header_value_refusal` says what is wrong with a value; :meth:`Template.values` gives
+each placeholder's rendered value, so a caller can name the field at fault.
 """
 
 from __future__ import annotations
@@ -21,6 +27,31 @@ from framework.mapping.jsvalues import js_string
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _PATH = re.compile(r"^(settings|payload)(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _MISSING = object()
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def header_value_refusal(text: str) -> str | None:
+    """Why ``text`` cannot be (part of) a header value, or None when it can.
+
+    Allowed: printable ASCII (0x20 to 0x7E) and tab. Refused: CR, LF, NUL and every other
+    control character, DEL, and anything outside ASCII (obs-text bytes are read differently by
+    different servers, and httpx cannot send them).
+    """
+    if _HEADER_VALUE.fullmatch(text):
+        return None
+    if "\r" in text or "\n" in text:
+        return "a line break (CR or LF)"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        return "a control character"
+    return "a character outside ASCII"
+
+
+def header_name_refusal(name: str) -> str | None:
+    """Why ``name`` cannot be a header name (an RFC 9110 token), or None when it can."""
+    if _HEADER_NAME.fullmatch(name):
+        return None
+    return "a header name must be a token: letters, digits and !#$%&'*+-.^_`|~ only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +126,25 @@ class Template:
     def missing(self, data: Mapping[str, Any]) -> list[str]:
         """The dotted paths whose value is missing or null in ``data``."""
         return [".".join(path) for path in self.paths if _lookup(data, path) in (_MISSING, None)]
+
+    @property
+    def literals(self) -> tuple[str, ...]:
+        """The literal text between the placeholders."""
+        return tuple(part.text for part in self._parts if part.path is None)
+
+    def values(self, data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        """Each placeholder's path and its rendered value (before any URL encoding).
+
+        Missing and null values are left out, as :meth:`render` leaves them out.
+        """
+        out: list[tuple[tuple[str, ...], str]] = []
+        for part in self._parts:
+            if part.path is None:
+                continue
+            value = _lookup(data, part.path)
+            if value is not _MISSING and value is not None:
+                out.append((part.path, js_string(value)))
+        return out
 
     def render(self, data: Mapping[str, Any]) -> str:
         """The template filled from ``data`` (``{"settings": ..., "payload": ...}``)."""

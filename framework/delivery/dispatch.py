@@ -20,7 +20,7 @@ import httpx
 
 from framework.definitions.instance import Instance, Planned
 from framework.definitions.network import NetworkPolicy
-from framework.definitions.request import PlannedRequest, combine_requests
+from framework.definitions.request import PlannedRequest
 from framework.delivery.batching import Lanes
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.delivery.http import Answer, HttpSender, error_for
@@ -202,9 +202,8 @@ class Dispatcher:
         if len(batch) == 1:
             request = first.request
         else:
-            combine = instance.destination.actions[first.plan.action].definition.batch
-            how = combine.combine if combine is not None else "concat"
-            request = combine_requests([item.request for item in batch], how)
+            action = instance.destination.actions[first.plan.action]
+            request = action.request.combine([item.request for item in batch])
         result = await self._send_with_retries(instance, request)
         if result.error is not None and not result.error.retryable and len(batch) > 1:
             # The API refused the combined request: find the culprit by sending each event
