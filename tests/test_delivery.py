@@ -389,23 +389,56 @@ def test_statistics_count_outcomes_and_latency(
     assert events["latency_ms"]["p99"] >= events["latency_ms"]["p50"] > 0
 
 
-def test_closing_a_router_whose_close_is_cancelled_settles_every_delivery(
-    emulator: ContentstackEmulator,
-) -> None:
-    emulator.inject(Fault("delay", seconds=5.0, count=5, path="/events"))
-    instance = make_instance(emulator.url, timeout=10)
+async def _serve_without_answering(
+    arrived: asyncio.Event, wanted: int
+) -> tuple[asyncio.Server, list[asyncio.StreamWriter]]:
+    """A loopback server that reads each request and never answers; ``arrived`` is set once
+    ``wanted`` requests have come in. Each connection is held until the client closes it."""
+    writers: list[asyncio.StreamWriter] = []
+    requests = 0
 
-    async def scenario() -> list[BaseException | list[Any]]:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        writers.append(writer)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            requests += 1
+            if requests >= wanted:
+                arrived.set()
+            while await reader.read(65536):  # until the client closes the connection
+                pass
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0), writers
+
+
+def test_closing_a_router_whose_close_is_cancelled_settles_every_delivery() -> None:
+    async def scenario() -> tuple[list[BaseException | list[Any]], bool]:
+        arrived = asyncio.Event()
+        server, writers = await _serve_without_answering(arrived, wanted=3)
+        host, port = server.sockets[0].getsockname()[:2]
+        instance = make_instance(f"http://{host}:{port}", timeout=60)
         router = Router([instance], dead_letters=None)
         await router.__aenter__()
         routing = [asyncio.ensure_future(router.aroute(track(f"u{i}"))) for i in range(3)]
-        await asyncio.sleep(0.3)  # the three requests are in flight
+        # The cap only bounds a hang: the three requests are in flight when they arrived.
+        await asyncio.wait_for(arrived.wait(), 60)
         closing = asyncio.ensure_future(router.__aexit__(None, None, None))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # one turn: the close starts and waits for the deliveries
+        assert not closing.done()
         closing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await closing
-        return await asyncio.wait_for(asyncio.gather(*routing, return_exceptions=True), 2)
+        results = await asyncio.wait_for(asyncio.gather(*routing, return_exceptions=True), 60)
+        # The router closed its client, which closed its connections to the server.
+        await asyncio.wait_for(asyncio.gather(*(writer.wait_closed() for writer in writers)), 60)
+        server.close()
+        await server.wait_closed()
+        return results, len(writers) == 3
 
-    results = asyncio.run(scenario())
+    results, three_connections = asyncio.run(scenario())
+    assert three_connections
     assert all(isinstance(result, asyncio.CancelledError) for result in results)

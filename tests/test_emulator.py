@@ -419,7 +419,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(emulator: Contentstac
 
 def test_stop_closes_idle_keep_alive_connections() -> None:
     emulator = ContentstackEmulator().start()
-    client = httpx.Client(base_url=emulator.url, timeout=2)
+    client = httpx.Client(base_url=emulator.url, timeout=30)
     try:
         assert client.post("/events", json=[], headers=HEADERS).status_code == 200
         emulator.stop()
@@ -491,20 +491,21 @@ def test_faults_apply_in_order_to_their_count_and_path(
 
 def test_delay_fault_makes_a_short_timeout_client_time_out() -> None:
     with ContentstackEmulator() as emulator, httpx.Client(base_url=emulator.url) as client:
-        emulator.inject(Fault("delay", seconds=0.4))
-        started = time.monotonic()
+        # Far longer than the client waits, however slow the machine; stopping the emulator
+        # ends the delay, so the test does not wait for it.
+        emulator.inject(Fault("delay", seconds=600))
         with pytest.raises(httpx.ReadTimeout):
             client.post("/events", json=[event("slow")], headers=HEADERS, timeout=0.1)
-        assert time.monotonic() - started < 0.4
         assert client.post("/events", json=[event("a")], headers=HEADERS).status_code == 200
+        assert users(emulator)["user-1"]["events"] == [event("a")]
 
 
 def test_delay_fault_answers_its_status_after_the_delay() -> None:
     with ContentstackEmulator() as emulator, httpx.Client(base_url=emulator.url) as client:
         emulator.inject(Fault("delay", seconds=0.2, status=504))
         started = time.monotonic()
-        response = client.post("/events", json=[event("slow")], headers=HEADERS, timeout=2)
-        assert time.monotonic() - started >= 0.2
+        response = client.post("/events", json=[event("slow")], headers=HEADERS, timeout=60)
+        assert time.monotonic() - started >= 0.2  # a lower bound: the delay cannot be shorter
         assert response.status_code == 504
         assert emulator.state()["projects"] == {}
 
@@ -522,18 +523,54 @@ def test_drop_fault_closes_the_connection_without_an_answer(
     assert emulator.requests[0].body == [event("lost")]
 
 
-def test_fail_for_answers_every_request_until_the_deadline(
+def test_an_outage_answers_every_request_and_the_queue_waits_for_its_end(
     client: httpx.Client, emulator: ContentstackEmulator
 ) -> None:
     emulator.inject(Fault("status", status=429))
-    emulator.fail_for(0.3, retry_after=1)
+    emulator.inject(Fault("outage", count=3, retry_after=1))
     during = [client.post("/events", json=[], headers=HEADERS) for _ in range(3)]
     assert [r.status_code for r in during] == [503, 503, 503]
-    assert during[0].headers["retry-after"] == "1"
-    time.sleep(0.35)
+    assert {r.headers["retry-after"] for r in during} == {"1"}
     # The queued fault waited for the outage to end.
     assert client.post("/events", json=[], headers=HEADERS).status_code == 429
     assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+    assert emulator.state()["counters"]["/events"] == {"503": 3, "429": 1, "200": 1}
+
+
+def test_an_outage_of_some_requests_counts_only_the_requests_to_its_path(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.inject(Fault("outage", count=1, status=502, path="/user-attributes"))
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+    assert client.patch("/user-attributes", json={}, headers=HEADERS).status_code == 502
+    assert client.patch("/user-attributes", json={}, headers=HEADERS).status_code == 200
+
+
+def test_fail_for_answers_every_request_while_it_lasts(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.fail_for(600, retry_after=1)  # far longer than the test; reset() ends it
+    during = [client.post("/events", json=[], headers=HEADERS) for _ in range(3)]
+    assert [r.status_code for r in during] == [503, 503, 503]
+    assert during[0].headers["retry-after"] == "1"
+    emulator.reset()
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+
+
+def test_fail_for_ends_at_its_deadline_and_the_queue_goes_on(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.inject(Fault("status", status=429))
+    emulator.fail_for(0.05)
+    time.sleep(0.1)  # a lower bound: the outage has certainly ended, however slow the machine
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 429
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+
+
+@pytest.mark.parametrize("seconds", [0, -1])
+def test_fail_for_needs_a_positive_duration(emulator: ContentstackEmulator, seconds: float) -> None:
+    with pytest.raises(ValueError, match="seconds"):
+        emulator.fail_for(seconds)
 
 
 def test_control_endpoints_are_never_faulted(
@@ -589,11 +626,16 @@ def test_faults_endpoint_queues_one_fault_or_several(
 def test_faults_endpoint_starts_an_outage(
     client: httpx.Client, emulator: ContentstackEmulator
 ) -> None:
-    outage = {"kind": "outage", "seconds": 0.2, "status": 502, "retry_after": 3}
+    outage = {"kind": "outage", "count": 2, "status": 502, "retry_after": 3}
     assert client.post("/_emulator/faults", json=outage).status_code == 200
-    response = client.post("/events", json=[], headers=HEADERS)
-    assert (response.status_code, response.headers["retry-after"]) == (502, "3")
-    time.sleep(0.25)
+    for _ in range(2):
+        response = client.post("/events", json=[], headers=HEADERS)
+        assert (response.status_code, response.headers["retry-after"]) == (502, "3")
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+    timed = {"kind": "outage", "seconds": 600, "status": 502}  # reset() ends it
+    assert client.post("/_emulator/faults", json=timed).status_code == 200
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 502
+    assert client.post("/_emulator/reset").status_code == 200
     assert client.post("/events", json=[], headers=HEADERS).status_code == 200
 
 

@@ -25,7 +25,9 @@ class Fault:
       a client time out).
     - ``"drop"``: read the request, then close the connection without answering.
     - ``"outage"``: answer ``status`` to every request for ``seconds`` from when it is injected
-      (``count`` is ignored); same as :meth:`EmulatorServer.fail_for`.
+      (same as :meth:`EmulatorServer.fail_for`), or, when ``seconds`` is 0, to the next
+      ``count`` requests (an outage measured in requests, for tests that must not race the
+      clock). Either way it goes before the queued faults, which wait for it to end.
 
     Raises ``ValueError`` when a value is out of range.
     """
@@ -52,7 +54,7 @@ class Fault:
             raise ValueError("retry_after must be a number of seconds, 0 or more.")
         if not (_is_number(self.seconds) and 0 <= self.seconds < float("inf")):
             raise ValueError("seconds must be a number of seconds, 0 or more.")
-        if self.kind in ("delay", "outage") and self.seconds <= 0:
+        if self.kind == "delay" and self.seconds <= 0:
             raise ValueError(f"a {self.kind} fault needs seconds greater than 0.")
         if self.path is not None and not (isinstance(self.path, str) and self.path[:1] == "/"):
             raise ValueError("path must start with '/'.")

@@ -8,7 +8,8 @@ answers every error as JSON, records requests, counts answers, and plays injecte
 Faults (:class:`Fault`) wait in a queue; each applies to the next ``count`` requests to its
 ``path`` (any API path when ``None``). A faulted request never reaches the emulated API, so it
 changes no state. An outage (:meth:`EmulatorServer.fail_for`) answers every API request with
-one status until a deadline; it is checked before the queue, which it leaves untouched.
+one status until a deadline, or for a number of requests; it is checked before the queue,
+which it leaves untouched.
 
 Control endpoints, never faulted, logged or counted::
 
@@ -142,7 +143,8 @@ class EmulatorServer:
         self.max_body_bytes = max_body_bytes
         self._lock = threading.Lock()
         self._faults: deque[_Pending] = deque()
-        self._outage: tuple[float, Fault] | None = None
+        # The outage: its deadline (None: it lasts a number of requests), and the fault.
+        self._outage: tuple[float | None, _Pending] | None = None
         self._log: deque[RecordedRequest] = deque(maxlen=max_logged_requests)
         self._counters: dict[str, dict[str, int]] = {}
         self.stopping = threading.Event()
@@ -238,7 +240,8 @@ class EmulatorServer:
         with self._lock:
             for fault in faults:
                 if fault.kind == "outage":
-                    self._outage = (now + fault.seconds, fault)
+                    deadline = now + fault.seconds if fault.seconds > 0 else None
+                    self._outage = (deadline, _Pending(fault))
                 else:
                     self._faults.append(_Pending(fault))
 
@@ -250,7 +253,13 @@ class EmulatorServer:
         retry_after: float | None = None,
         path: str | None = None,
     ) -> None:
-        """Answer ``status`` to every API request (to ``path``, if given) for ``seconds``."""
+        """Answer ``status`` to every API request (to ``path``, if given) for ``seconds``.
+
+        Raises ``ValueError`` unless ``seconds`` is greater than 0 (an outage of a number of
+        requests is ``inject(Fault("outage", count=n))``).
+        """
+        if not (isinstance(seconds, int | float) and seconds > 0):
+            raise ValueError("an outage needs seconds greater than 0.")
         self.inject(
             Fault("outage", status=status, retry_after=retry_after, seconds=seconds, path=path)
         )
@@ -270,10 +279,14 @@ class EmulatorServer:
         with self._lock:
             if self._outage is not None:
                 deadline, outage = self._outage
-                if time.monotonic() >= deadline:
+                if deadline is not None and time.monotonic() >= deadline:
                     self._outage = None
-                elif outage.matches(path):
-                    return outage
+                elif outage.fault.matches(path):
+                    if deadline is None:
+                        outage.remaining -= 1
+                        if outage.remaining == 0:
+                            self._outage = None
+                    return outage.fault
             for pending in self._faults:
                 if pending.fault.matches(path):
                     pending.remaining -= 1
