@@ -125,8 +125,10 @@ def test_permanent_answers_are_not_retried(
 def test_a_slow_answer_times_out_and_is_retried(
     emulator: ContentstackEmulator, tmp_path: Path
 ) -> None:
-    emulator.inject(Fault("delay", seconds=1.0, count=1, path="/events"))
-    instance = make_instance(emulator.url, timeout=0.2)
+    # The delay outlasts any timeout (stopping the emulator ends it); the retry must then be
+    # answered within the timeout, so that one is generous.
+    emulator.inject(Fault("delay", seconds=600, count=1, path="/events"))
+    instance = make_instance(emulator.url, timeout=2)
     with Router([instance], dead_letters=tmp_path / "d", retry=FAST_RETRY) as router:
         delivery = router.route(track())[0]
     assert (delivery.outcome, delivery.attempts) == ("delivered", 2)
@@ -135,7 +137,7 @@ def test_a_slow_answer_times_out_and_is_retried(
 def test_timeouts_that_never_end_are_dead_lettered(
     emulator: ContentstackEmulator, tmp_path: Path
 ) -> None:
-    emulator.inject(Fault("delay", seconds=1.0, count=10, path="/events"))
+    emulator.inject(Fault("delay", seconds=600, count=10, path="/events"))
     instance = make_instance(emulator.url, timeout=0.15, maxAttempts=2)
     with Router([instance], dead_letters=tmp_path / "d", retry=FAST_RETRY) as router:
         delivery = router.route(track())[0]
