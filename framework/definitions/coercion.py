@@ -36,8 +36,10 @@ def number_value(number: float) -> int | float:
 
 
 def string_number(text: str) -> float | None:
-    """What JavaScript's ``Number(text)`` gives, or None where it gives NaN."""
-    """``Number(text)`` in JavaScript, when it is a finite number and ``text`` is not blank."""
+    """``Number(text)`` in JavaScript when that is a finite number, else None.
+
+    A blank ``text`` is None too, where JavaScript gives 0: a blank string is no number.
+    """
     stripped = text.strip(_JS_SPACE)
     if _DECIMAL.fullmatch(stripped):
         number = float(stripped)
