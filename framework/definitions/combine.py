@@ -170,7 +170,8 @@ def check_batch(batch: BatchSpec, request: RequestTemplate, pointer: str) -> lis
         )
         return problems
     for where, read in _body_reads(request.body, body_pointer, tokens):
-        not_keyed(where, read, "request body, outside the part the batch combines,")
+        if read is None or read not in keyed:
+            not_keyed(where, read, "request body, outside the part the batch combines,")
     part_pointer = body_pointer + (batch.path or "")
     if batch.combine == "concat" and not (isinstance(part, list) or is_directive(part)):
         hint = (
