@@ -204,3 +204,38 @@ def test_the_base_url_setting_takes_a_url_or_a_region_name(region: str, base: st
     plan = instance.plan(_track())[0]
     assert plan.request is not None
     assert plan.request.url == f"{base}/events"
+
+
+@pytest.mark.parametrize("size", [1, 2, 30])
+def test_a_users_batch_has_the_shape_of_one_event_and_keeps_each(
+    instance: Instance, size: int
+) -> None:
+    events = [_track(event=f"E{i}") for i in range(size)]
+    plans = [_by_mapping(instance.plan(event))["Track events"] for event in events]
+    requests = [plan.request for plan in plans if plan.request is not None]
+    action = instance.destination.actions["eventsSync"]
+    assert action.request.combine(requests).json == [
+        {"type": "EVENT", "eventKey": f"E{i}"} for i in range(size)
+    ]
+    identifies = [
+        {"type": "identify", "userId": "user-1", "traits": {"n": i, f"k{i}": i}}
+        for i in range(size)
+    ]
+    plans = [_by_mapping(instance.plan(event))["Attributes"] for event in identifies]
+    requests = [plan.request for plan in plans if plan.request is not None]
+    merged = instance.destination.actions["customAttributesSync"].request.combine(requests)
+    assert merged.json == {"n": size - 1, **{f"k{i}": i for i in range(size)}}
+
+
+@pytest.mark.parametrize("user", ["josé", "a\r\nb", "ann😀", "a\tb\x01"])
+def test_a_user_uid_no_header_can_carry_is_invalid_for_events_and_attributes(
+    instance: Instance, user: str
+) -> None:
+    plans = _by_mapping(
+        instance.plan({"type": "identify", "userId": user, "traits": {"plan": "pro"}})
+    )
+    attributes = plans["Attributes"]
+    assert (attributes.status, attributes.request) == ("invalid", None)
+    assert [(p.pointer, p.code) for p in attributes.errors] == [("/userId", "REQUEST_NOT_BUILT")]
+    events = _by_mapping(instance.plan(_track(userId=user)))["Track events"]
+    assert [(p.pointer, p.code) for p in events.errors] == [("/userId", "REQUEST_NOT_BUILT")]
