@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from framework.definitions.yaml_limits import MAX_BYTES, LimitedLoader, LimitExceededError
 from framework.errors import DefinitionError, Problem
 
 
@@ -53,10 +54,6 @@ class SourceDocument:
         )
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate keys (a silent override hides mistakes)."""
-
-
 def _record_lines(node: yaml.Node, pointer: str, lines: dict[str, int]) -> None:
     lines[pointer] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -94,48 +91,128 @@ def _duplicate_keys(node: yaml.Node, pointer: str) -> list[Problem]:
     return problems
 
 
+def _syntax_error(exc: yaml.YAMLError, text: str, name: str) -> DefinitionError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        line, column = mark.line + 1, mark.column + 1
+    elif isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    else:
+        line = column = None
+    where = f" at line {line}, column {column}" if line is not None else ""
+    if isinstance(exc, LimitExceededError):
+        return DefinitionError(
+            f"The file is refused{where}: {exc.problem}.",
+            [Problem(exc.pointer, f"The file is refused: {exc.problem}.", exc.code, line)],
+            source=name,
+        )
+    if isinstance(exc, yaml.reader.ReaderError):
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        reason = f"the character U+{character:04X} is not allowed in YAML; remove it"
+        code = "SYNTAX"
+    elif isinstance(exc, yaml.constructor.ConstructorError):
+        reason = (exc.problem or "a value cannot be read").rstrip(".")
+        if "could not determine a constructor" in reason:
+            reason = (
+                "a tag (!name or !!name) that definitions do not support; remove the tag and "
+                "write plain YAML"
+            )
+            code = "UNSUPPORTED_TAG"
+        else:
+            code = "INVALID_VALUE"
+    else:
+        reason = (getattr(exc, "problem", None) or str(exc)).rstrip(".")
+        code = "SYNTAX"
+    return DefinitionError(
+        f"The file does not parse as YAML{where}: {reason}.",
+        [Problem("", f"The file does not parse: {reason}.", code, line)],
+        source=name,
+    )
+
+
+def _too_large(line: int, name: str) -> DefinitionError:
+    message = (
+        f"The file is larger than {MAX_BYTES:,} bytes (the limit is crossed on line {line}); "
+        "a definition may be at most that large."
+    )
+    return DefinitionError(message, [Problem("", message, "TOO_LARGE", line)], source=name)
+
+
 def parse_document(text: str, name: str) -> SourceDocument:
     """Parse YAML (JSON is YAML too) text into a :class:`SourceDocument`.
 
-    Raises :class:`DefinitionError` for text that does not parse or repeats a key, with the
-    line and column.
+    Raises :class:`DefinitionError` for text that does not parse, uses a tag the safe loader
+    does not know, repeats a key or crosses an input limit (:mod:`.yaml_limits`: size,
+    nesting, values once aliases are expanded, an alias inside its own node), with the line
+    and column. Nothing else escapes, whatever the text.
     """
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        cut = text.encode("utf-8", "surrogatepass")[:MAX_BYTES]
+        raise _too_large(cut.count(b"\n") + 1, name)
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
+        loader = LimitedLoader(text)  # it reads the text once, refusing characters YAML bans
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        where = f" at line {line}, column {mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError(
-            f"The file does not parse as YAML{where}: {reason}.",
-            [Problem("", f"The file does not parse: {reason}.", "SYNTAX", line)],
-            source=name,
-        ) from exc
-    if node is None:
-        raise DefinitionError(
-            "The file is empty.", [Problem("", "The file is empty.", "EMPTY", 1)], source=name
-        )
-    duplicates = _duplicate_keys(node, "")
-    if duplicates:
-        raise DefinitionError("The file repeats keys.", duplicates, source=name)
-    data = yaml.load(text, Loader=_LineLoader)
+        raise _syntax_error(exc, text, name) from exc
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise DefinitionError(
+                "The file is empty.", [Problem("", "The file is empty.", "EMPTY", 1)], source=name
+            )
+        duplicates = _duplicate_keys(node, "")
+        if duplicates:
+            raise DefinitionError("The file repeats keys.", duplicates, source=name)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, text, name) from exc
+    finally:
+        loader.dispose()
     lines: dict[str, int] = {}
     _record_lines(node, "", lines)
     return SourceDocument(data, name, lines)
 
 
-def read_document(path: Path) -> SourceDocument:
-    """Read and parse a definition file; an unreadable file is a :class:`DefinitionError`."""
+def decode_document(raw: bytes, name: str) -> str:
+    """The text of a definition file's bytes: UTF-8, with or without a byte order mark.
+
+    Raises :class:`DefinitionError` (``NOT_UTF8`` at the line and column of the first bad
+    byte, ``TOO_LARGE`` past :data:`~.yaml_limits.MAX_BYTES`).
+    """
+    if len(raw) > MAX_BYTES:
+        raise _too_large(raw.count(b"\n", 0, MAX_BYTES) + 1, name)
     try:
-        text = path.read_text(encoding="utf-8")
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, start) + 1
+        line_start = raw.rfind(b"\n", 0, start) + 1
+        column = len(raw[line_start:start].decode("utf-8", "replace")) + 1
+        message = (
+            f"The file is not UTF-8: the byte at line {line}, column {column} cannot be "
+            "decoded; save the file as UTF-8."
+        )
+        raise DefinitionError(
+            message, [Problem("", message, "NOT_UTF8", line)], source=name
+        ) from exc
+
+
+def read_document(path: Path) -> SourceDocument:
+    """Read and parse a definition file; an unreadable file is a :class:`DefinitionError`.
+
+    At most :data:`~.yaml_limits.MAX_BYTES` (and one more) bytes are read, so a huge file
+    is refused without being read whole.
+    """
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
     except OSError as exc:
         raise DefinitionError(
             f"Cannot read {path}: {exc.strerror}.",
             [Problem("", f"Cannot read the file: {exc.strerror}.", "UNREADABLE")],
             source=str(path),
         ) from exc
-    return parse_document(text, str(path))
+    return parse_document(decode_document(raw, str(path)), str(path))
 
 
 def open_source(
