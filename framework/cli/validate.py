@@ -14,7 +14,8 @@ from framework.cli._output import console, json_option
 from framework.cli._search import destinations_option
 from framework.definitions.instance import build_instance
 from framework.definitions.loader import DEFINITION_FILE, build_destination
-from framework.definitions.source import SourceDocument, read_document
+from framework.definitions.source import SourceDocument, decode_document, read_document
+from framework.definitions.yaml_limits import MAX_BYTES
 from framework.errors import DefinitionError, Problem
 from framework.fql import parse_trigger
 from framework.mapping import compile_mapping
@@ -54,9 +55,13 @@ def check_path(path: Path) -> tuple[str, list[Problem]]:
     """
     if path.suffix in TRIGGER_SUFFIXES:
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as stream:
+                raw = stream.read(MAX_BYTES + 1)
+            text = decode_document(raw, str(path))
         except OSError as exc:
             return "trigger", [Problem("", f"Cannot read the file: {exc.strerror}.", "UNREADABLE")]
+        except DefinitionError as exc:
+            return "trigger", exc.problems
         return "trigger", check_trigger(text.strip())
     if is_case_file(path):
         try:

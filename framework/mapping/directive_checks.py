@@ -179,6 +179,13 @@ def _check_jmespath(checker: Checker, node: Any, pointer: str) -> None:
         )
     except JMESPathError as error:
         checker.add(pointer, f"is not a valid JMESPath query: {error}", BAD_SYNTAX)
+    except RecursionError:  # jmespath's parser recurses once per (, [, { or ! it nests
+        checker.add(
+            pointer,
+            "is not a valid JMESPath query: it nests brackets or negations too deeply to "
+            "parse; nest fewer.",
+            BAD_SYNTAX,
+        )
 
 
 def _check_split(checker: Checker, node: Any, pointer: str) -> None:

@@ -167,6 +167,8 @@ class Checker:
 
     def directive(self, node: dict[Any, Any], pointer: str) -> None:
         """An object with an ``@`` key: one known directive, ``_metadata`` aside, then its check."""
+        if self.too_deep(pointer):  # directives nest through options, not only values
+            return
         keys = list(node)
         names = [key for key in keys if isinstance(key, str) and key.startswith("@")]
         if len(names) > 1:
@@ -221,6 +223,8 @@ class Checker:
 
     def root(self, mapping: Any, pointer: str) -> None:
         """A whole mapping (or ``@transform``'s ``apply``): fields, or a directive."""
+        if self.too_deep(pointer):
+            return
         if not isinstance(mapping, dict) or ROOT_KEY not in mapping:
             self.value(mapping, pointer)
             return
