@@ -159,7 +159,14 @@ class LimitedLoader(yaml.SafeLoader):
         """Build one value; a value Python refuses is a YAML error at its node."""
         try:
             return super().construct_object(node, deep)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            IndexError,
+            KeyError,
+            AttributeError,
+            ArithmeticError,
+        ) as exc:
             kind = node.tag.rsplit(":", 1)[-1]
             raise yaml.constructor.ConstructorError(
                 None,
