@@ -12,20 +12,24 @@ import functools
 import json
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from starlette.exceptions import StarletteDeprecationWarning
 
 from framework.cli.main import cli
+from framework.definitions import load_destination, load_instance
+from framework.definitions.source import parse_document
 from framework.delivery import DeadLetterStore, Delivery, RetryPolicy, Router
 from framework.emulators import ContentstackEmulator
+from framework.errors import DefinitionError
 from framework.queue.consumer import ENDED_OUTCOMES, handle_entry
 from framework.queue.sqlite import SqliteQueue
 from framework.server import create_app
@@ -301,3 +305,67 @@ def test_actionkit_run_accounts_for_every_line_without_a_traceback(batch: list[b
     assert lines_seen == set(range(1, len(batch) + 2))
     last = [d for d in report["deliveries"] if d["line"] == len(batch) + 1]
     assert any(d["outcome"] == "delivered" for d in last), last
+
+
+# -- definitions and loaders -------------------------------------------------------------
+
+
+def _refusal(load: Callable[[], object]) -> DefinitionError | None:
+    """None when ``load`` succeeds; its DefinitionError when refused (anything else raises)."""
+    try:
+        load()
+    except DefinitionError as exc:
+        return exc
+    return None
+
+
+yaml_texts = st.one_of(
+    json_values.map(json.dumps),
+    json_values.map(lambda value: yaml.safe_dump(value, allow_unicode=True)),
+    st.text(max_size=200),
+    st.sampled_from(
+        [
+            "a: &a [1]\nb: *a\n",
+            "!!python/object/apply:os.system ['true']\n",
+            "- " * 3000 + "x\n",
+            "[" * 10000,
+            "{a: 1, a: 2}",
+        ]
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=yaml_texts)
+def test_any_text_parses_into_a_document_or_a_definition_error(text: str) -> None:
+    refusal = _refusal(functools.partial(parse_document, text, "fuzz.yaml"))
+    assert refusal is None or (refusal.code and refusal.problems)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=yaml_texts, data=st.binary(max_size=64))
+def test_any_file_loads_or_is_refused_with_a_definition_error(
+    tmp_path: Path, text: str, data: bytes
+) -> None:
+    for name, content in (("t.yaml", text.encode("utf-8", "surrogatepass")), ("b.yaml", data)):
+        path = tmp_path / name
+        path.write_bytes(content)
+        for load in (load_destination, load_instance):
+            refusal = _refusal(functools.partial(load, path))
+            assert refusal is None or refusal.problems, refusal
+
+
+@settings(max_examples=25, deadline=None)
+@given(text=yaml_texts)
+def test_validate_answers_any_file_with_a_report_not_a_traceback(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "destination.yaml"
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        result = CliRunner().invoke(cli, ["validate", str(path)], catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "Traceback" not in result.output
