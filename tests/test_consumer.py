@@ -204,3 +204,26 @@ def test_cancelling_the_consumer_abandons_what_is_in_flight_without_acking_it() 
     queue = asyncio.run(scenario())
     assert queue.acked == []
     assert "0" in queue.stored  # still stored: handed out again after the idle timeout
+
+
+def test_an_accepted_event_that_is_invalid_is_acked_and_logged_with_its_problems(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> MemoryQueue:
+        queue = MemoryQueue()
+        # "josé" cannot be carried by the user header: the event is invalid at /userId.
+        await queue.put([QueuedEvent(track("jos\u00e9", "E")), QueuedEvent(track("u2", "E"))])
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+        async with Router([instance("a")], dead_letters=None, transport=transport) as router:
+            await drain(router, queue)
+        return queue
+
+    with caplog.at_level("WARNING", logger="actionkit.queue"):
+        queue = asyncio.run(scenario())
+    assert sorted(queue.acked) == ["0", "1"]
+    invalid = [r for r in caplog.records if r.getMessage().startswith("event invalid")]
+    assert len(invalid) == 1
+    line = invalid[0].getMessage()
+    assert "entry=0 " in line
+    assert "/userId [REQUEST_NOT_BUILT]" in line
+    assert "jos\u00e9" not in line  # the reason, never the value

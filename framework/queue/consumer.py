@@ -52,9 +52,29 @@ async def handle_entry(
         await queue.fail(entry, error)
         return False
     await queue.ack([entry.id])
+    for delivery in deliveries:
+        if delivery.outcome == "invalid":
+            _log_invalid(entry, delivery)
     if on_handled is not None:
         on_handled(entry, deliveries)
     return True
+
+
+def _log_invalid(entry: Entry, delivery: Delivery) -> None:
+    """Say why an accepted event was not sent: the operator's record of it (no event values)."""
+    problems = "; ".join(
+        f"{error.get('pointer') or '/'} [{error.get('code')}] {error.get('message')}"
+        for error in delivery.errors
+    )
+    logger.warning(
+        "event invalid: entry=%s instance=%s mapping=%s action=%s message_id=%s: %s",
+        entry.id,
+        delivery.instance,
+        delivery.mapping,
+        delivery.action,
+        delivery.message_id,
+        problems or delivery.error_message,
+    )
 
 
 async def consume(
