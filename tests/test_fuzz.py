@@ -3,13 +3,15 @@
 The promise kept here: arbitrary JSON and arbitrary bytes never give a 500 or a traceback, and
 every event the server answered 200 for ends delivered, invalid with a reason, filtered, or
 visible in the dead letters. The number of examples is bounded so the suite stays fast; CI
-runs them derandomized (the "ci" hypothesis profile), local runs keep exploring.
+runs them derandomized (the "ci" hypothesis profile), local runs keep exploring, and
+``ACTIONKIT_FUZZ_SCALE=N`` runs N times as many (a soak before a release).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -65,8 +67,15 @@ SEGMENT_KEYS = (
     "sentAt",
     "messageId",
 )
+
+
+def examples(default: int) -> int:
+    """``default`` examples, times ``ACTIONKIT_FUZZ_SCALE`` (1 in the suite; raise it to soak)."""
+    return default * int(os.environ.get("ACTIONKIT_FUZZ_SCALE", "1"))
+
+
 FUZZ = settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -283,7 +292,7 @@ lines = st.one_of(
 )
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12), deadline=None)
 @given(batch=st.lists(lines, min_size=1, max_size=25))
 def test_actionkit_run_accounts_for_every_line_without_a_traceback(batch: list[bytes]) -> None:
     good = b'{"type":"track","userId":"fuzz-good","event":"Fuzzed"}'
@@ -335,7 +344,7 @@ yaml_texts = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(text=yaml_texts)
 def test_any_text_parses_into_a_document_or_a_definition_error(text: str) -> None:
     refusal = _refusal(functools.partial(parse_document, text, "fuzz.yaml"))
@@ -343,7 +352,9 @@ def test_any_text_parses_into_a_document_or_a_definition_error(text: str) -> Non
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(text=yaml_texts, data=st.binary(max_size=64))
 def test_any_file_loads_or_is_refused_with_a_definition_error(
@@ -357,7 +368,7 @@ def test_any_file_loads_or_is_refused_with_a_definition_error(
             assert refusal is None or refusal.problems, refusal
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(text=yaml_texts)
 def test_validate_answers_any_file_with_a_report_not_a_traceback(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
