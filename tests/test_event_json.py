@@ -369,6 +369,47 @@ def test_an_event_file_breaking_the_rule_is_a_file_that_cannot_be_parsed(
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+YAML_EVENTS = [
+    ("nan", "type: track\nuserId: u\nevent: e\nproperties: {n: .nan}\n", "NON_FINITE_NUMBER"),
+    ("lone-surrogate", 'type: track\nuserId: "\\ud800"\nevent: e\n', "LONE_SURROGATE"),
+    ("deep", "a: " + "[" * 200 + "]" * 200 + "\n", "TOO_DEEP"),
+    (
+        "alias-bomb",
+        "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+            for i in range(6)
+        ),
+        "TOO_MANY_VALUES",
+    ),
+    ("tag", "a: !!python/object:os.system x\n", "UNSUPPORTED_TAG"),
+]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize(
+    ("text", "reason"), [case[1:] for case in YAML_EVENTS], ids=[case[0] for case in YAML_EVENTS]
+)
+def test_a_yaml_event_file_is_held_to_the_same_rule_and_limits(
+    tmp_path: Path, command: str, text: str, reason: str
+) -> None:
+    event = tmp_path / "event.yaml"
+    event.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, [*COMMANDS[command], str(event), "--json"])
+    assert result.exit_code == 2, result.output
+    assert f"[{reason}]" in result.stderr
+    assert result.stdout == ""
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_yaml_event_file_with_a_date_reads_it_as_an_iso_string(tmp_path: Path) -> None:
+    event = tmp_path / "event.yaml"
+    event.write_text("type: track\nuserId: u\nevent: e\ntimestamp: 2024-01-02\n")
+    result = CliRunner().invoke(cli, ["trigger", 'timestamp = "2024-01-02"', str(event), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["matches"] is True
+
+
 # -- a sync's list values ------------------------------------------------------------------
 
 

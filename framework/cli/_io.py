@@ -12,6 +12,7 @@ Exit codes shared by every command:
 
 from __future__ import annotations
 
+import datetime
 import json
 import socket
 import sys
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import yaml
 
+from framework.definitions.source import decode_document, parse_document
 from framework.errors import ActionkitError, DefinitionError, EventJsonError, TriggerSyntaxError
 from framework.event_json import decode_event_json
 
@@ -54,20 +55,42 @@ def read_document(name: str, *, what: str) -> Any:
             raise InputFileError(f"Cannot read the {what} file {name}: {exc.strerror}.") from exc
         label = name
     if name.endswith((".yaml", ".yml")):
-        try:
-            return yaml.safe_load(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputFileError(
-                f"The {what} in {label} is not UTF-8 text (at byte {exc.start})."
-            ) from exc
-        except yaml.YAMLError as exc:
-            raise InputFileError(f"The {what} in {label} is not valid YAML: {exc}") from exc
+        raw = _yaml_as_json(raw, label, what)
     try:
         return decode_event_json(raw)
     except EventJsonError as exc:
         raise InputFileError(
             f"The {what} in {label} cannot be read as JSON: {exc.message} [{exc.reason}]"
         ) from exc
+
+
+def _yaml_as_json(raw: bytes, label: str, what: str) -> bytes:
+    """A YAML document's bytes as JSON, read under the definition files' limits.
+
+    The JSON then goes through the event JSON rule like any other input, so a YAML file can
+    smuggle in nothing JSON would refuse (``.nan``, a lone surrogate escape, deep nesting).
+    Dates YAML reads as dates are given back as ISO 8601 strings.
+    """
+    try:
+        data = parse_document(decode_document(raw, label), label).data
+    except DefinitionError as exc:
+        first = exc.problems[0] if exc.problems else None
+        reason = f" {first.message} [{first.code}]" if first else ""
+        raise InputFileError(f"The {what} in {label} cannot be read as YAML:{reason}") from exc
+    try:
+        text = json.dumps(data, allow_nan=False, ensure_ascii=True, default=_iso_date)
+    except ValueError as exc:  # NaN or infinity
+        raise InputFileError(
+            f"The {what} in {label} holds .nan or .inf, which JSON cannot carry; write a "
+            "finite number, or null. [NON_FINITE_NUMBER]"
+        ) from exc
+    return text.encode()
+
+
+def _iso_date(value: object) -> str:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raise ValueError(f"a {type(value).__name__} has no JSON form")
 
 
 def emit_json(value: Any) -> None:
