@@ -106,3 +106,12 @@ def test_nothing_to_check_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 2
     assert "Give at least one PATH or --trigger EXPR" in result.stderr
+
+
+def test_a_trigger_file_that_is_not_utf8_is_refused_at_its_line(tmp_path: Path) -> None:
+    trigger = tmp_path / "orders.fql"
+    trigger.write_bytes(b'type = "track"\n and event = "caf\xe9"\n')
+    code, report = validate(str(trigger))
+    assert code == 1
+    assert [(p["code"], p["line"]) for p in report[0]["problems"]] == [("NOT_UTF8", 2)]
+    assert report[0]["kind"] == "trigger"
