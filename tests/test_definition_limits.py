@@ -321,3 +321,13 @@ YAML_PIECES = st.sampled_from(
 @given(st.lists(YAML_PIECES, max_size=40).map("".join))
 def test_yaml_like_text_loads_or_is_a_definition_error(text: str) -> None:
     assert _refused_with_codes(_problems_of(lambda: parse_document(text, "pieces.yaml")))
+
+
+def test_the_limits_and_their_codes_are_documented() -> None:
+    doc = (ROOT / "docs" / "destinations.md").read_text(encoding="utf-8")
+    section = doc.split("## Input limits", 1)[1].split("\n## ", 1)[0]
+    assert f"{MAX_BYTES:,} bytes" in section
+    assert f"more than {MAX_DEPTH} levels" in section
+    assert f"more than {MAX_VALUES:,} values" in section
+    for code in {case.code for case in HOSTILE}:
+        assert f"| `{code}` |" in section, code
