@@ -171,20 +171,36 @@ def test_concurrent_acks_share_round_trips_and_all_take_effect(
 
 
 def test_an_entry_in_hand_is_kept_from_other_consumers_past_claim_idle(
-    server: RedisServer, stream: str
+    server: RedisServer, stream: str, admin: redis.Redis
 ) -> None:
+    claim_idle = 6.0  # the holder refreshes every 2 s; only a 6 s stall could lose the entry
+
+    def idle_ms(entry_id: str) -> int:
+        [pending] = admin.xpending_range(stream, "actionkit", entry_id, entry_id, 1)
+        assert pending["consumer"] == "slow"
+        return int(pending["time_since_delivered"])
+
     async def scenario() -> tuple[list[Entry], int]:
         async with (
-            queue_for(server, stream, consumer="slow", claim_idle=0.3) as slow,
-            queue_for(server, stream, consumer="other", claim_idle=0.3) as other,
+            queue_for(server, stream, consumer="slow", claim_idle=claim_idle) as slow,
+            queue_for(server, stream, consumer="other", claim_idle=claim_idle) as other,
         ):
             await slow.put([track(0)])
             [entry] = await slow.take(1, block=0.1)
-            # Three claim_idle periods while "slow" still handles the entry.
-            stolen: list[Entry] = []
-            deadline = time.monotonic() + 0.9
-            while time.monotonic() < deadline:
-                stolen.extend(await other.take(1, block=0.05))
+            # As Redis sees it, "slow" has now held the entry for three claim_idle periods
+            # (XCLAIM to its own holder with IDLE, not a try): unrefreshed, it is claimable.
+            admin.xclaim(
+                stream, "actionkit", "slow", 0, [entry.id], idle=int(claim_idle * 3000), justid=True
+            )
+            assert idle_ms(entry.id) >= claim_idle * 1000
+            # Wait for the holder's refresh, on Redis's clock, however late it comes.
+            deadline = time.monotonic() + 60
+            while idle_ms(entry.id) >= claim_idle * 1000:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the holder never refreshed the entry it holds")
+                await asyncio.sleep(0.05)
+            # The entry was delivered long past claim_idle ago, but is refreshed: not claimed.
+            stolen = await other.take(1, block=0.05)
             await slow.ack([entry.id])
             return stolen, await slow.depth()
 
@@ -230,7 +246,7 @@ def test_an_entry_that_keeps_killing_its_consumer_goes_to_the_dead_stream(
             taken.extend(await take_until(doomed, 1))
             await die(doomed)
         async with queue_for(server, stream, consumer="third", **options) as third:
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 60  # bounds a hang only: the loop ends at depth 0
             handed: list[Entry] = []
             while await third.depth() and time.monotonic() < deadline:
                 handed.extend(await third.take(1, block=0.05))
