@@ -7,12 +7,14 @@ resolves, far past it the problem is ``MAPPING_TOO_DEEP`` at the first pointer p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from framework import MappingError, compile_mapping
+from framework.mapping.directive_checks import MAX_JSON_NESTING
 from framework.mapping.problems import MAX_DEPTH, TOO_DEEP
 
 ROOT_KEY = "__segment_internal_directive"
@@ -33,8 +35,8 @@ CHAINS: dict[str, tuple[Callable[[Any], Any], Any, int]] = {
         3,
     ),
     "@literal": (lambda inner: {"@literal": inner}, "x", 1),
-    "@json": (lambda inner: {"@json": {"mode": "encode", "value": inner}}, "x", 2),
 }
+# @json has a tighter limit of its own (MAX_JSON_NESTING), tested below.
 
 
 def _chain(name: str, levels: int) -> dict[str, Any]:
@@ -59,8 +61,7 @@ def test_a_chain_within_the_limit_compiles_and_resolves(name: str) -> None:
     per_level = CHAINS[name][2]
     levels = (MAX_DEPTH - 2) // per_level
     mapping = compile_mapping(_chain(name, levels))
-    if name != "@json":  # each @json encode escapes the one inside: 2**levels characters
-        assert isinstance(mapping.resolve({"a": "A"}), dict)
+    assert isinstance(mapping.resolve({"a": "A"}), dict)
 
 
 def test_nested_root_directives_are_too_deep_too() -> None:
@@ -92,4 +93,28 @@ def test_a_jmespath_query_nested_past_its_parser_is_bad_syntax(query: str) -> No
         compile_mapping({"out": {"@jmespath": query}})
     assert [(p.pointer, p.code) for p in caught.value.errors] == [
         ("/out/@jmespath", "MAPPING_BAD_SYNTAX")
+    ]
+
+
+def _json_nested(levels: int) -> dict[str, Any]:
+    value: Any = {"@path": "$.userId"}
+    for _ in range(levels):
+        value = {"@json": {"value": value, "mode": "encode"}}
+    return {"out": value}
+
+
+def test_json_nested_to_its_limit_compiles_and_each_level_encodes_the_one_inside() -> None:
+    mapping = compile_mapping(_json_nested(MAX_JSON_NESTING))
+    encoded = mapping.resolve({"userId": "u"})["out"]
+    for _ in range(MAX_JSON_NESTING):
+        encoded = json.loads(encoded)
+    assert encoded == "u"
+
+
+def test_json_nested_past_its_limit_is_too_deep_where_the_limit_is_crossed() -> None:
+    # Each encode doubles the escapes inside it: unbounded, a small event grows without bound.
+    with pytest.raises(MappingError) as caught:
+        compile_mapping(_json_nested(MAX_JSON_NESTING + 3))
+    assert [(p.pointer, p.code) for p in caught.value.errors] == [
+        ("/out" + "/@json/value" * MAX_JSON_NESTING + "/@json", TOO_DEEP)
     ]

@@ -19,18 +19,23 @@ from framework.mapping.problems import (
     BAD_SYNTAX,
     BAD_VALUE_TYPE,
     MISSING_OPTION,
+    TOO_DEEP,
     child_pointer,
 )
 
 if TYPE_CHECKING:
     from framework.mapping.validate import Checker
 
-__all__ = ["CHECKS", "MAX_PATTERN_LENGTH", "MAX_REPLACEMENT_LENGTH"]
+__all__ = ["CHECKS", "MAX_JSON_NESTING", "MAX_PATTERN_LENGTH", "MAX_REPLACEMENT_LENGTH"]
 
 MAX_PATTERN_LENGTH: Final = 10
 """Longest ``@replace`` pattern, in JS characters (actions-core ``MAX_PATTERN_LENGTH``)."""
 MAX_REPLACEMENT_LENGTH: Final = 10
 """Longest ``@replace`` replacement, in JS characters."""
+MAX_JSON_NESTING: Final = 4
+"""Most ``@json`` directives one inside another. Each ``encode`` escapes the quotes and
+backslashes of the one inside, which doubles them: unbounded nesting would let a small event
+grow without bound (22 levels turn a few bytes into megabytes). Segment sets no limit."""
 _FALSY: Final = 'should be a mapping directive or a value that is not false, 0, "" or null.'
 
 
@@ -105,6 +110,14 @@ def _check_array_path(checker: Checker, node: Any, pointer: str) -> None:
 
 
 def _check_json(checker: Checker, node: Any, pointer: str) -> None:
+    if pointer.count("/@json") > MAX_JSON_NESTING:
+        checker.add(
+            pointer,
+            f"nests @json more than {MAX_JSON_NESTING} levels deep; each level escapes the one "
+            "inside it again, so the output doubles with every level. Encode once.",
+            TOO_DEEP,
+        )
+        return
     options = checker.options(node, pointer, ("value", "mode"), ())
     if options is None:
         return
