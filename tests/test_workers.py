@@ -148,8 +148,12 @@ class Setup:
         wait_for(healthy, f"{name} to answer /health")
         return proc, url
 
-    def worker(self, name: str, *, in_flight: int = 64) -> Proc:
-        """Start `actionkit worker` (consumer ``name``, its own dead-letter store)."""
+    def worker(self, name: str, *, in_flight: int = 64, claim_idle: float = 10) -> Proc:
+        """Start `actionkit worker` (consumer ``name``, its own dead-letter store).
+
+        ``claim_idle`` is long by default: a worker stalled by a loaded machine keeps its
+        entries (no test counts an entry handled twice); a test that needs claims sets it.
+        """
         if not (self.directory / "instance.yaml").exists():
             self.write_config()
         proc = Proc(
@@ -164,7 +168,7 @@ class Setup:
                 "--in-flight",
                 str(in_flight),
                 "--claim-idle",
-                "1",
+                str(claim_idle),
                 "--max-tries",
                 "3",
                 "--dead-letters",
@@ -339,9 +343,9 @@ def test_two_workers_deliver_every_event_to_the_right_user(setup: Setup) -> None
 
 def test_a_worker_killed_mid_run_leaves_its_entries_to_the_other(setup: Setup) -> None:
     _server, url = setup.serve()
-    doomed, survivor = setup.worker("doomed", in_flight=16), setup.worker("survivor", in_flight=16)
-    setup.started(doomed, survivor)
-    # Slow answers (a delay, then 503 and a retry) keep entries in the workers' hands.
+    doomed = setup.worker("doomed", in_flight=16, claim_idle=1)
+    setup.started(doomed)
+    # Slow answers (a delay, then 503 and a retry) keep entries in the worker's hands.
     setup.emulator.inject(Fault("delay", seconds=0.3, count=40))
     accepted, _ = post(url, make_events("kill", 200), batch=10)
 
@@ -350,13 +354,23 @@ def test_a_worker_killed_mid_run_leaves_its_entries_to_the_other(setup: Setup) -
             consumers = client.xinfo_consumers(STREAM, "actionkit")
         return sum(c["pending"] for c in consumers if c["name"] == "doomed")
 
-    wait_for(doomed_pending, "the doomed worker to hold entries")
+    def frozen_holding() -> int:
+        """Freeze the doomed worker; if it holds nothing yet, let it run and say so."""
+        doomed.process.send_signal(signal.SIGSTOP)
+        held = doomed_pending()
+        if not held:
+            doomed.process.send_signal(signal.SIGCONT)
+        return held
+
+    # Frozen, it can ack nothing, and no other worker exists yet to claim from it: what it
+    # holds is what it dies with, however slow this test runs. The survivor then claims it.
+    held = wait_for(frozen_holding, "the doomed worker to hold entries")
     doomed.process.send_signal(signal.SIGKILL)
     doomed.finish()
-    # Its entries were refreshed a third of claim_idle ago at most: none is claimed yet.
-    held = doomed_pending()
+    survivor = setup.worker("survivor", in_flight=16, claim_idle=1)
+    setup.started(survivor)
 
-    wait_for(setup.queue_drained, "the survivor to claim and finish everything", timeout=30)
+    wait_for(setup.queue_drained, "the survivor to claim and finish everything", timeout=60)
     report = stop_worker(survivor)
     delivered, dead = set(setup.delivered()), setup.dead_lettered()
     assert held > 0
@@ -383,13 +397,14 @@ def test_restarting_the_server_loses_nothing_it_answered(setup: Setup) -> None:
 
 def test_an_emulator_outage_ends_each_event_delivered_or_dead_lettered_once(setup: Setup) -> None:
     _server, url = setup.serve()
-    first, second = setup.worker("w1"), setup.worker("w2")
+    # A failed entry is tried again after claim_idle: 3 s, which a stalled worker outlasts.
+    first, second = setup.worker("w1", claim_idle=3), setup.worker("w2", claim_idle=3)
     setup.started(first, second)
     # An outage of 40 requests: met however late the workers get to it, and then over.
     setup.emulator.inject(Fault("outage", count=40, status=503))
     accepted, _ = post(url, make_events("outage", 150))
 
-    wait_for(setup.queue_drained, "the workers to end every entry", timeout=30)
+    wait_for(setup.queue_drained, "the workers to end every entry", timeout=60)
     stop_worker(first)
     stop_worker(second)
     delivered, dead = setup.delivered(), setup.dead_lettered()
