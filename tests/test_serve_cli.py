@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -167,3 +168,34 @@ def test_serve_closes_an_idle_keep_alive_connection_and_cuts_a_stalled_body(
             while chunk := sock.recv(65536):
                 data += chunk
             assert data.startswith(b"HTTP/1.1 408")
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (the socket's timeout caps it)."""
+    data = b""
+    while chunk := sock.recv(65536):  # returns b"" once the server closes it
+        data += chunk
+    return data
+
+
+def test_serve_closes_a_connection_whose_request_head_stalls_and_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    server_config(tmp_path, dead_url(), limits={"headerTimeout": 0.5, "keepAliveTimeout": 60})
+    with serve(tmp_path / "server.yaml") as (process, url):
+        port = int(url.rsplit(":", 1)[1])
+        # Half a request line, then nothing: only a deadline on the head can end this.
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(b"POST /v1/tra")
+            data = read_until_closed(sock)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408")
+        assert b"connection: close" in head.lower()
+        answer = json.loads(body)
+        assert (answer["success"], answer["code"]) == (False, "HEADER_TIMEOUT")
+        # A connection that never sends a byte is closed too, with nothing to answer.
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            assert read_until_closed(sock) == b""
+        # The server is unharmed: a prompt client is served as before.
+        assert post(url, [{"type": "page", "userId": "u"}]).status_code == 200
+        assert process.poll() is None

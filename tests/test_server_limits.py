@@ -34,7 +34,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from framework.errors import DefinitionError
 from framework.queue import Entry
 from framework.queue.sqlite import SqliteQueue
-from framework.server import ServerConfig, create_app
+from framework.server import ServerConfig, create_app, header_deadline_protocol
 from framework.server.tracking import iso_ms
 from tests.server_helpers import WRITE_KEY, server_config
 
@@ -179,6 +179,7 @@ def uvicorn_serving(app: Starlette, config: ServerConfig) -> Iterator[int]:
             lifespan="on",
             timeout_keep_alive=config.limits.keep_alive_timeout,
             limit_concurrency=config.limits.max_connections,
+            http=header_deadline_protocol(config.limits.header_timeout),
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -256,6 +257,56 @@ def test_a_body_trickling_in_past_the_deadline_is_408(tmp_path: Path) -> None:
         assert (status, body["code"]) == (408, "BODY_TIMEOUT")
 
 
+def test_a_head_trickling_in_past_the_header_deadline_is_408_and_the_connection_closed(
+    tmp_path: Path,
+) -> None:
+    with (
+        slow_app(tmp_path, headerTimeout=0.5) as (app, port),
+        socket.create_connection(("127.0.0.1", port), timeout=60) as sock,
+    ):
+        sock.sendall(b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        # A header byte at a time, each well within any per-read timeout, until the server
+        # answers: only a deadline on the whole head can stop it.
+        while not select.select([sock], [], [], 0.05)[0]:
+            sock.sendall(b"a")
+        status, head, body = read_to_close(sock)
+        assert (status, body["code"]) == (408, "HEADER_TIMEOUT")
+        assert b"connection: close" in head
+        assert app.state.in_flight.count == 0  # the app never saw it
+
+
+def test_the_header_deadline_starts_again_after_each_answer_on_a_connection(
+    tmp_path: Path,
+) -> None:
+    with (
+        slow_app(tmp_path, headerTimeout=0.5) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=60) as sock,
+    ):
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        head, _, body = first.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(body) < length:
+            body += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /hea")  # the next request's head, stalled
+        status, _, body = read_to_close(sock)
+        assert (status, body["code"]) == (408, "HEADER_TIMEOUT")
+
+
+def test_a_complete_head_leaves_the_body_to_the_body_deadline(tmp_path: Path) -> None:
+    # The head deadline would fire first (0.5 s after the connection opened, the body's 2 s
+    # after the head arrived), so the answer says which deadline is in force.
+    with (
+        slow_app(tmp_path, headerTimeout=0.5, bodyTimeout=2) as (_, port),
+        start_post(port, 100, b"{") as sock,
+    ):
+        status, _, body = read_to_close(sock)
+        assert (status, body["code"]) == (408, "BODY_TIMEOUT")
+
+
 def test_requests_beyond_the_concurrency_bound_are_503_with_retry_after(tmp_path: Path) -> None:
     with slow_app(tmp_path, bodyTimeout=60, maxConcurrentRequests=2) as (app, port):
         url = f"http://127.0.0.1:{port}/v1/track"
@@ -279,10 +330,16 @@ def test_the_server_config_checks_its_time_and_concurrency_limits(tmp_path: Path
         server_config(
             tmp_path,
             "http://127.0.0.1:9",
-            limits={"bodyTimeout": 0, "maxConcurrentRequests": 0, "keepAliveTimeout": 0.5},
+            limits={
+                "headerTimeout": 0,
+                "bodyTimeout": 0,
+                "maxConcurrentRequests": 0,
+                "keepAliveTimeout": 0.5,
+            },
         )
     pointers = {problem.pointer for problem in raised.value.problems}
     assert pointers == {
+        "/limits/headerTimeout",
         "/limits/bodyTimeout",
         "/limits/maxConcurrentRequests",
         "/limits/keepAliveTimeout",

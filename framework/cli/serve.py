@@ -19,6 +19,7 @@ from framework.errors import DefinitionError
 from framework.server.app import create_app
 from framework.server.config import ServerConfig, load_server_config
 from framework.server.embedded import SHUTDOWN_GRACE, create_embedded_app, queue_for
+from framework.server.header_deadline import header_deadline_protocol
 
 
 def _redis_app(config: ServerConfig, url: str) -> Starlette:
@@ -116,6 +117,7 @@ def serve_command(
             lifespan="on",
             timeout_keep_alive=config.limits.keep_alive_timeout,
             limit_concurrency=config.limits.max_connections,
+            http=header_deadline_protocol(config.limits.header_timeout),
         )
     )
     # uvicorn shuts down gracefully on SIGTERM or Ctrl-C, then raises the signal again with

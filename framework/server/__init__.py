@@ -2,13 +2,15 @@
 
 ``create_app`` serves the API and puts accepted events on any
 :class:`~framework.queue.EventQueue`; ``create_embedded_app`` is the one-process default,
-with a SQLite queue and a router consuming it. ``actionkit serve`` runs either under uvicorn.
+with a SQLite queue and a router consuming it. ``actionkit serve`` runs either under uvicorn,
+with ``header_deadline_protocol`` as its HTTP protocol.
 See docs/serving.md.
 """
 
 from framework.server.app import create_app
 from framework.server.config import ServerConfig, load_server_config
 from framework.server.embedded import create_embedded_app
+from framework.server.header_deadline import header_deadline_protocol
 from framework.server.metrics import ServerMetrics
 
 __all__ = [
@@ -16,5 +18,6 @@ __all__ = [
     "ServerMetrics",
     "create_app",
     "create_embedded_app",
+    "header_deadline_protocol",
     "load_server_config",
 ]

@@ -59,8 +59,11 @@ CONNECTION_HEADROOM = 2
 class Limits(ConfigModel):
     """Request limits: sizes (Segment's by default), time and concurrency.
 
-    Sizes: 32 KB an event, 500 KB a batch, 2500 events. ``body_timeout``: seconds a request
-    body may take to arrive in full (then 408 and the connection is closed).
+    Sizes: 32 KB an event, 500 KB a batch, 2500 events. ``header_timeout``: seconds a request
+    line and headers may take to arrive in full, from the connection's opening or the previous
+    answer (then the connection is closed; ``actionkit serve`` enforces it).
+    ``body_timeout``: seconds a request body may take to arrive in full (then 408 and the
+    connection is closed).
     ``max_concurrent_requests``: requests read or handled at once (then 503 with
     ``Retry-After``). ``keep_alive_timeout``: seconds an idle connection is kept open.
     """
@@ -68,6 +71,7 @@ class Limits(ConfigModel):
     max_event_bytes: Annotated[int, Field(ge=1)] = 32 * 1024
     max_batch_bytes: Annotated[int, Field(ge=1)] = 500 * 1024
     max_batch_events: Annotated[int, Field(ge=1)] = 2500
+    header_timeout: Annotated[float, Field(gt=0)] = 10.0
     body_timeout: Annotated[float, Field(gt=0)] = 10.0
     max_concurrent_requests: Annotated[int, Field(ge=1)] = 1000
     keep_alive_timeout: Annotated[int, Field(ge=1)] = 5
