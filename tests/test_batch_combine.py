@@ -265,3 +265,11 @@ def test_the_router_sends_every_event_in_object_bodies_whatever_the_batch_sizes(
         assert isinstance(body["events"], list)
         sent[body["user"]].extend(item["name"] for item in body["events"])
     assert sent == {user: [f"{user}-{i}" for i in range(20)] for user in ("ann", "bob")}
+
+
+def test_destinations_show_names_the_batch_path(tmp_path: Path) -> None:
+    path = write(tmp_path, definition(OBJECT_BODY, {"combine": "concat", "path": "/events"}))
+    result = CliRunner().invoke(cli, ["destinations", "show", str(path)])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.strip().startswith("batch")]
+    assert line.split()[-2:] == ["at", "/events"]

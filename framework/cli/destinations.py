@@ -174,10 +174,11 @@ def _show(out: Console, destination: Destination) -> None:
         if action.batch is not None:
             batch = action.batch
             how = "concatenated" if batch.combine == "concat" else "merged"
+            where = f" at {batch.path}" if batch.path else ""
             out.print(
                 Text.assemble(
                     ("  batch     ", "bold"),
-                    f"by {batch.key}, up to {batch.max_count} events, bodies {how}",
+                    f"by {batch.key}, up to {batch.max_count} events, bodies {how}{where}",
                 )
             )
         out.print(Text("  fields", style="bold"))
