@@ -299,3 +299,37 @@ def test_a_redis_dead_entry_is_listed_and_replayed(redis: RedisServer, tmp_path:
         assert json.loads(result.stdout)["letters"][0]["outcome"] == "delivered"
         assert [e["eventKey"] for e in users(api)["u1"]["events"]] == ["Signed Up"]
     assert json.loads(dlq("list", *places, "--json").stdout) == []
+
+
+def test_a_redis_dead_stream_past_a_thousand_entries_is_listed_whole(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    stream = f"many-{tmp_path.name}"
+
+    async def bury() -> None:
+        async with RedisStreamQueue(redis.url, stream=stream, max_tries=1) as queue:
+            for start in range(0, 1005, 201):
+                await queue.put(
+                    [
+                        QueuedEvent({**EVENT, "messageId": f"m-{n}"}, ("personalize",))
+                        for n in range(start, min(start + 201, 1005))
+                    ]
+                )
+            taken = 0
+            while taken < 1005:
+                for entry in await queue.take(500, block=1.0):
+                    await queue.fail(entry, "personalize/Events: failed CONNECTION_FAILED")
+                    taken += 1
+
+    asyncio.run(bury())
+    places = ("--redis", redis.url, "--stream", stream, "--store", str(tmp_path / "none"))
+    places += ("--queue", str(tmp_path / "none.sqlite"))
+    listed = dlq("list", *places, "--json")
+    assert listed.exit_code == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 1005
+    assert sorted(row["message_id"] for row in rows) == sorted(f"m-{n}" for n in range(1005))
+    last = rows[-1]["id"]
+    shown = dlq("show", *places, last, "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["message_id"] == rows[-1]["message_id"]

@@ -14,6 +14,7 @@ from redis_server import RedisServer, free_port, redis_server
 
 from framework.errors import QueueError, QueueFullError
 from framework.queue import Entry, QueuedEvent
+from framework.queue.codec import encode_item
 from framework.queue.redis_stream import RedisStreamQueue
 
 T = TypeVar("T")
@@ -422,3 +423,50 @@ def test_the_same_queue_recovers_once_redis_is_back(stream: str) -> None:
 def test_options_out_of_range_are_refused(option: str, value: float) -> None:
     with pytest.raises(ValueError, match=option):
         RedisStreamQueue("redis://127.0.0.1:1/0", **{option: value})
+
+
+def _bury_many(admin: redis.Redis, stream: str, count: int) -> list[str]:
+    """Put ``count`` dead entries in ``{stream}:dead`` as the queue writes them; their IDs."""
+    pipe = admin.pipeline(transaction=False)
+    for n in range(count):
+        fields = {
+            "item": encode_item(track(n)),
+            "entry_id": f"1-{n}",
+            "tries": "5",
+            "code": "TRIES_EXHAUSTED",
+            "error": "personalize/Events: failed CONNECTION_FAILED",
+            "failed_at": "1700000000.5",
+        }
+        pipe.xadd(f"{stream}:dead", fields)  # type: ignore[arg-type]
+    return [str(dead_id) for dead_id in pipe.execute()]
+
+
+@pytest.mark.parametrize("page", [1000, 7, 1050, 1051])
+def test_the_whole_dead_stream_is_read_past_one_page(
+    server: RedisServer, stream: str, admin: redis.Redis, page: int
+) -> None:
+    ids = _bury_many(admin, stream, 1050)
+
+    async def scenario() -> tuple[list[dict[str, Any]], int]:
+        async with queue_for(server, stream) as queue:
+            return await queue.dead_entries(page=page), await queue.dead_count()
+
+    dead, count = run(scenario())
+    assert count == 1050
+    assert [entry["id"] for entry in dead] == ids
+    assert [entry["event"]["event"] for entry in dead] == [f"E{n}" for n in range(1050)]
+    assert {entry["code"] for entry in dead} == {"TRIES_EXHAUSTED"}
+
+
+def test_a_dead_entry_edited_by_hand_is_listed_with_no_numbers(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    admin.xadd(f"{stream}:dead", {"item": "x", "tries": "many", "failed_at": "yesterday"})
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with queue_for(server, stream) as queue:
+            return await queue.dead_entries()
+
+    [entry] = run(scenario())
+    assert (entry["event"], entry["tries"], entry["failed_at"]) == (None, 0, 0.0)
+    assert entry["code"] == "TRIES_EXHAUSTED"

@@ -63,6 +63,9 @@ _UNREADABLE = "The entry is not a queued event."
 _FULL_RETRY_AFTER = 1.0
 """Seconds a client is asked to wait when the stream is full."""
 
+DEAD_PAGE = 1000
+"""Dead-letter stream entries read per XRANGE: the stream is read whole, a page at a time."""
+
 # KEYS[1]: the stream. ARGV[1]: max_length; ARGV[2..]: the items. Returns the new entry IDs,
 # or the stream's length (a number) when the items would take it past max_length.
 _PUT_SCRIPT = """
@@ -90,6 +93,35 @@ def _legacy_code(error: str) -> str:
     if "never acknowledged" in error:
         return DEAD_NEVER_ACKNOWLEDGED
     return DEAD_TRIES_EXHAUSTED
+
+
+def _after(stream_id: str) -> str:
+    """The smallest stream ID after ``stream_id`` (``ms-seq``): where the next page starts."""
+    millis, _, seq = stream_id.partition("-")
+    return f"{millis}-{int(seq) + 1}"
+
+
+def _dead_entry(dead_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    """A dead-letter stream entry as :meth:`RedisStreamQueue.dead_entries` lists it."""
+    item = _decode(fields)
+    return {
+        "id": dead_id,
+        "entry_id": fields.get("entry_id"),
+        "code": fields.get("code") or _legacy_code(fields.get("error", "")),
+        "event": item.event if item else None,
+        "instances": list(item.instances) if item else [],
+        "tries": int(_number(fields.get("tries"))),
+        "error": fields.get("error", ""),
+        "failed_at": _number(fields.get("failed_at")),
+    }
+
+
+def _number(text: str | None) -> float:
+    """A dead entry's number field; 0 when it is missing or not a number (edited by hand)."""
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
 
 
 def _safe_url(url: str) -> str:
@@ -427,32 +459,28 @@ class RedisStreamQueue:
         if self.on_dead is not None:
             self.on_dead(code, error)
 
-    async def dead_entries(self, count: int = 1000) -> list[dict[str, Any]]:
-        """The oldest ``count`` entries of the dead-letter stream, as dicts.
+    async def dead_entries(self, *, page: int = DEAD_PAGE) -> list[dict[str, Any]]:
+        """Every entry of the dead-letter stream, oldest first, as dicts.
 
-        Keys: id, entry_id, code, event, instances, tries, error, failed_at; ``event`` is
-        None for an entry that was not a queued event.
+        Read ``page`` entries at a time (XRANGE from just past the last ID read), so a dead
+        stream of any length is read whole without one reply holding all of it. Keys: id,
+        entry_id, code, event, instances, tries, error, failed_at; ``event`` is None for an
+        entry that was not a queued event.
         """
+        if page < 1:
+            raise ValueError("page must be at least 1")
+        result: list[dict[str, Any]] = []
+        start = "-"
+        while True:
 
-        async def work() -> Any:
-            return await self._redis.xrange(self.dead_stream, count=count)
+            async def work(start: str = start) -> Any:
+                return await self._redis.xrange(self.dead_stream, min=start, count=page)
 
-        result = []
-        for dead_id, fields in await self._call(work):
-            item = _decode(fields)
-            result.append(
-                {
-                    "id": str(dead_id),
-                    "entry_id": fields.get("entry_id"),
-                    "code": fields.get("code") or _legacy_code(fields.get("error", "")),
-                    "event": item.event if item else None,
-                    "instances": list(item.instances) if item else [],
-                    "tries": int(fields.get("tries", 0)),
-                    "error": fields.get("error", ""),
-                    "failed_at": float(fields.get("failed_at", 0.0)),
-                }
-            )
-        return result
+            batch = await self._call(work)
+            result += [_dead_entry(str(dead_id), fields) for dead_id, fields in batch]
+            if len(batch) < page:
+                return result
+            start = _after(str(batch[-1][0]))
 
     async def dead_count(self) -> int:
         """How many entries the dead-letter stream holds."""
