@@ -125,7 +125,7 @@ def test_take_wakes_up_when_an_entry_is_put(tmp_path: Path) -> None:
             waiting = asyncio.create_task(queue.take(5, block=30))
             await asyncio.sleep(0.01)
             await queue.put([track(0)])
-            return await asyncio.wait_for(waiting, 5)
+            return await asyncio.wait_for(waiting, 60)  # bounds a hang only
 
     entries = run(scenario())
     assert [e.item.event["event"] for e in entries] == ["E0"]
