@@ -7,6 +7,8 @@ recording API on loopback.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -20,6 +22,10 @@ from click.testing import CliRunner
 from framework import DefinitionError, Router, load_destination, load_instance
 from framework.cli.main import cli
 from framework.definitions import Instance, PlannedRequest, combine_requests
+from framework.delivery.dispatch import Dispatcher, Pending
+from framework.delivery.outcome import Delivery
+from framework.delivery.retry import RetryPolicy
+from framework.delivery.stats import DeliveryStats
 from framework.emulators.api import Request, Response
 from framework.emulators.server import EmulatorServer
 from framework.errors import RequestBuildError
@@ -273,3 +279,187 @@ def test_destinations_show_names_the_batch_path(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stdout.splitlines() if line.strip().startswith("batch")]
     assert line.split()[-2:] == ["at", "/events"]
+
+
+# -- batches never mix users -------------------------------------------------------------
+
+# Two users whose batch keys render the same text: "a--b" is "a-" + "-" + "b" and
+# "a" + "-" + "-b". Each user's headers name that user.
+COLLIDING = [("a-", "b"), ("a", "-b")]
+
+
+def colliding_definition() -> dict[str, Any]:
+    fields = {
+        name: {"label": name, "type": "string", "required": True, "default": {"@path": path}}
+        for name, path in (("a", "$.properties.a"), ("b", "$.properties.b"), ("event", "$.event"))
+    }
+    return {
+        "name": "Pairs",
+        "slug": "pairs",
+        "settings": {"baseUrl": {"label": "Base URL", "type": "string", "required": True}},
+        "actions": {
+            "a": {
+                "title": "A",
+                "defaultTrigger": 'type = "track"',
+                "fields": fields,
+                "request": {
+                    "method": "POST",
+                    "url": "{{settings.baseUrl}}/track",
+                    "headers": {"x-a": "{{payload.a}}", "x-b": "{{payload.b}}"},
+                    "body": [{"name": {"@path": "$.payload.event"}}],
+                },
+                "batch": {"key": "{{payload.a}}-{{payload.b}}", "combine": "concat"},
+            }
+        },
+    }
+
+
+def colliding_instance(folder: Path, url: str = "https://x.example") -> Instance:
+    path = folder / "pairs" / "destination.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(colliding_definition(), sort_keys=False), encoding="utf-8")
+    return load_instance(
+        {
+            "destination": str(path),
+            "settings": {"baseUrl": url},
+            "mappings": [{"name": "A", "action": "a"}],
+            "delivery": {"allowLoopback": True},
+        }
+    )
+
+
+def pair_event(a: str, b: str, name: str) -> dict[str, Any]:
+    return {"type": "track", "userId": f"{a}|{b}", "event": name, "properties": {"a": a, "b": b}}
+
+
+def test_keys_that_render_alike_are_two_groups(tmp_path: Path) -> None:
+    instance = colliding_instance(tmp_path)
+    [first] = instance.plan(pair_event(*COLLIDING[0], "E"))
+    [second] = instance.plan(pair_event(*COLLIDING[1], "E"))
+    assert first.batch_key == second.batch_key == "a--b"
+    assert first.batch_group != second.batch_group
+    [again] = instance.plan(pair_event(*COLLIDING[0], "F"))
+    assert again.batch_group == first.batch_group
+
+
+def test_requests_that_differ_outside_the_combined_part_are_cut_into_runs(
+    tmp_path: Path,
+) -> None:
+    instance = colliding_instance(tmp_path)
+    builder = instance.destination.actions["a"].request
+    one, other = COLLIDING
+    events = [pair_event(*one, "1"), pair_event(*one, "2"), pair_event(*other, "3")]
+    events.append(pair_event(*one, "4"))
+    requests = [planned(instance, event) for event in events]
+    assert builder.runs(requests) == [[0, 1], [2], [3]]
+    assert builder.combine(requests[:2]).json == [{"name": "1"}, {"name": "2"}]
+    with pytest.raises(RequestBuildError) as caught:
+        builder.combine(requests)
+    assert (caught.value.code, caught.value.reason) == ("REQUEST_NOT_BUILT", "BATCH_MIXED")
+
+
+@pytest.mark.parametrize(
+    ("other", "differs"),
+    [
+        (PlannedRequest("PUT", "https://x/", {}, {"u": 1, "e": [2]}), True),
+        (PlannedRequest("POST", "https://x/2", {}, {"u": 1, "e": [2]}), True),
+        (PlannedRequest("POST", "https://x/", {"x-u": "2"}, {"u": 1, "e": [2]}), True),
+        (PlannedRequest("POST", "https://x/", {}, {"u": True, "e": [2]}), True),
+        (PlannedRequest("POST", "https://x/", {}, {"e": [2]}), True),
+        (PlannedRequest("POST", "https://x/", {}, {"e": [3, 4], "u": 1}), False),
+    ],
+    ids=["method", "url", "headers", "true is not 1", "a key less", "only the part differs"],
+)
+def test_combine_requests_refuses_a_request_unlike_the_first(
+    other: PlannedRequest, differs: bool
+) -> None:
+    first = PlannedRequest("POST", "https://x/", {}, {"u": 1, "e": [1]})
+    if not differs:
+        assert combine_requests([first, other], "concat", "/e").json == {"u": 1, "e": [1, 3, 4]}
+        return
+    with pytest.raises(RequestBuildError) as caught:
+        combine_requests([first, other], "concat", "/e")
+    assert caught.value.reason == "BATCH_MIXED"
+
+
+class HeaderRecorder:
+    """An API that answers 200 to everything and keeps each request's x-a, x-b and body."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[tuple[str | None, str | None], Any]] = []
+        self._lock = threading.Lock()
+
+    def handle(self, request: Request) -> Response:
+        with self._lock:
+            pair = (request.header("x-a"), request.header("x-b"))
+            self.requests.append((pair, json.loads(request.body)))
+        return Response(200, {"ok": True})
+
+    def state(self) -> dict[str, Any]:
+        return {"requests": len(self.requests)}
+
+    def reset(self) -> None:
+        self.requests.clear()
+
+
+def sent_by_pair(api: HeaderRecorder) -> dict[tuple[str | None, str | None], list[str]]:
+    sent: dict[tuple[str | None, str | None], list[str]] = {}
+    for pair, body in api.requests:
+        sent.setdefault(pair, []).extend(item["name"] for item in body)
+    return sent
+
+
+def test_two_users_whose_keys_collide_get_requests_with_their_own_headers(
+    tmp_path: Path,
+) -> None:
+    api = HeaderRecorder()
+    with EmulatorServer(api) as server:
+        instance = colliding_instance(tmp_path, server.url)
+        events = [pair_event(a, b, f"{a}|{b}|{i}") for i in range(10) for a, b in COLLIDING]
+        with Router([instance], dead_letters=None, batch_window=0.2) as router:
+            deliveries = [d for found in router.route_many(events) for d in found]
+    assert {d.outcome for d in deliveries} == {"delivered"}
+    # Every event went under its own user's headers, in order; none under the other's.
+    assert sent_by_pair(api) == {(a, b): [f"{a}|{b}|{i}" for i in range(10)] for a, b in COLLIDING}
+    # Batching still happened: fewer requests than events.
+    assert len(api.requests) < len(events)
+
+
+def test_the_dispatcher_splits_a_lane_whose_requests_differ_whatever_the_key(
+    tmp_path: Path,
+) -> None:
+    # The lane is forced to be shared (as a key holding too little would make it): the check
+    # before combining still sends each user's events under that user's headers.
+    api = HeaderRecorder()
+    with EmulatorServer(api) as server:
+        instance = colliding_instance(tmp_path, server.url)
+        events = [pair_event(a, b, f"{a}|{b}|{i}") for a, b in COLLIDING for i in range(3)]
+
+        async def deliver() -> list[Delivery]:
+            dispatcher = Dispatcher(
+                retry=RetryPolicy(),
+                timeout=10.0,
+                dead_letters=None,
+                stats=DeliveryStats(),
+                batch_window=0.2,
+                transport=None,
+                seed=0,
+            )
+            loop = asyncio.get_running_loop()
+            futures = []
+            for event in events:
+                [plan] = instance.plan(event)
+                shared = dataclasses.replace(plan, batch_group=("one lane",))
+                future: asyncio.Future[Delivery] = loop.create_future()
+                dispatcher.submit(Pending(instance, shared, event, future, dead_letter=False))
+                futures.append(future)
+            try:
+                return list(await asyncio.gather(*futures))
+            finally:
+                await dispatcher.aclose()
+
+        deliveries = asyncio.run(deliver())
+    assert {d.outcome for d in deliveries} == {"delivered"}
+    assert sent_by_pair(api) == {(a, b): [f"{a}|{b}|{i}" for i in range(3)] for a, b in COLLIDING}
+    # All six were submitted before the lane first ran: one request per user's run.
+    assert len(api.requests) == 2

@@ -19,7 +19,9 @@ event of the batch. :func:`check_batch` proves that when the definition loads, o
 :func:`part_refusal` checks each built body, so a directive that yields the wrong kind of
 value makes that one event invalid before anything is sent, whether it ends up alone in its
 request or with others; a batch of one has the shape of a batch of many.
-:func:`combine_bodies` does the combining. Everything here is pure.
+:func:`combine_bodies` does the combining, and :func:`outside_part` gives what a body keeps
+from the first event, so that a batch can be checked to be lossless event by event, whatever
+the key (see :func:`.request.combine_requests`). Everything here is pure.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from framework.definitions.templates import Template
 from framework.errors import Problem, RequestBuildError
 from framework.mapping.nodes import is_directive
 
-__all__ = ["check_batch", "combine_bodies", "part_refusal", "pointer_tokens"]
+__all__ = ["check_batch", "combine_bodies", "outside_part", "part_refusal", "pointer_tokens"]
 
 _SIMPLE_PAYLOAD_PATH = re.compile(r"^\$\.payload((?:\.[A-Za-z_][A-Za-z0-9_]*)+)$")
 _MISSING = object()
@@ -262,6 +264,21 @@ def combine_bodies(bodies: Sequence[Any], how: BatchCombine, path: str | None = 
         for part in parts:
             combined.update(part)
     return _replace(bodies[0], tokens, combined)
+
+
+def outside_part(body: Any, path: str | None = None) -> Any:
+    """``body`` without the part at ``path`` that a batch combines (None in its place).
+
+    Two events' bodies combine without loss only when these are equal. A body that has no
+    part at ``path`` is returned whole, so that it differs from every body that has one.
+    """
+    tokens = pointer_tokens(path)
+    node = body
+    for token in tokens:
+        if not isinstance(node, dict) or token not in node:
+            return body
+        node = node[token]
+    return _replace(body, tokens, None)
 
 
 def _replace(body: Any, tokens: tuple[str, ...], value: Any) -> Any:

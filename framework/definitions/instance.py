@@ -9,6 +9,7 @@ validation, and the request the action would make.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -77,6 +78,11 @@ class Planned:
     # A batch key may be built from a password setting: repr leaves it out.
     batch_key: str | None = field(default=None, repr=False)
     reason: str | None = None
+    batch_group: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    """The values the batch key is made of, each as JSON, in the key's order: the lane the
+    event waits in. Unlike ``batch_key``, two events have the same group only when every
+    value is the same (``{{payload.a}}-{{payload.b}}`` renders ``a--b`` for a="a-", b="b" and
+    for a="a", b="-b", which are two groups)."""
 
     @property
     def matched(self) -> bool:
@@ -211,8 +217,11 @@ class Instance:
                 errors=(Problem(exc.pointer, exc.message, exc.code),),
             )
         batch_key = None
+        batch_group = None
         if action.batch_key is not None:
-            batch_key = action.batch_key.render({"settings": self.settings, "payload": payload})
+            data = {"settings": self.settings, "payload": payload}
+            batch_key = action.batch_key.render(data)
+            batch_group = tuple(_json_at(data, path) for path in action.batch_key.paths)
         return Planned(
             self.name,
             subscription.name,
@@ -221,7 +230,16 @@ class Instance:
             payload=payload,
             request=request,
             batch_key=batch_key,
+            batch_group=batch_group,
         )
+
+
+def _json_at(data: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    """The value at ``path`` as JSON text (``null`` when missing, as the key renders nothing)."""
+    value: Any = data
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 def _secret_values(destination: Destination, settings: Mapping[str, Any]) -> frozenset[str]:

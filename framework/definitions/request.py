@@ -13,11 +13,17 @@ trailing spaces and tabs, which HTTP ignores anyway (RFC 9110, 5.5).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.definitions.combine import check_batch, combine_bodies, part_refusal
+from framework.definitions.combine import (
+    check_batch,
+    combine_bodies,
+    outside_part,
+    part_refusal,
+)
 from framework.definitions.models import ActionDefinition, BatchCombine, BatchSpec
 from framework.definitions.source import escape_pointer_token, join_pointer
 from framework.definitions.templates import Template, header_name_refusal, header_value_refusal
@@ -188,10 +194,32 @@ class RequestBuilder:
         return PlannedRequest(self._method, self._url.render(data), headers, body, secrets)
 
     def combine(self, requests: Sequence[PlannedRequest]) -> PlannedRequest:
-        """One request carrying a batch's ``requests``, as the action's batch combines them."""
+        """One request carrying a batch's ``requests``, as the action's batch combines them.
+
+        Raises :class:`RequestBuildError` (``BATCH_MIXED``) when they do not all make the same
+        request outside the combined part; :meth:`runs` splits a batch so that they do.
+        """
         if self._batch is None:
             raise ValueError("the action does not batch its requests")
         return combine_requests(requests, self._batch.combine, self._batch.path)
+
+    def runs(self, requests: Sequence[PlannedRequest]) -> list[list[int]]:
+        """The indexes of ``requests`` cut into runs that :meth:`combine` may join.
+
+        Consecutive requests with the same method, URL, headers and body outside the batch's
+        combined part (see :func:`same_target`) form one run; the runs keep the order of
+        ``requests``. A batch whose key holds everything those are made of is one run.
+        """
+        path = self._batch.path if self._batch is not None else None
+        runs: list[list[int]] = []
+        for index, request in enumerate(requests):
+            if runs and not same_target(requests[runs[-1][0]], request, path):
+                runs.append([index])
+            elif runs:
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        return runs
 
 
 def _field_pointer(path: Sequence[str]) -> str:
@@ -225,16 +253,59 @@ def _header_problems(name: str, header: Template | None, where: str) -> list[Pro
 def combine_requests(
     requests: Sequence[PlannedRequest], how: BatchCombine, path: str | None = None
 ) -> PlannedRequest:
-    """One request carrying the bodies of ``requests`` (same method, URL and headers).
+    """One request carrying the bodies of ``requests``, which must make the same request.
 
     ``concat`` joins the arrays at ``path`` (the whole bodies without one) in order; ``merge``
     merges the objects there key by key, the later request's value winning. The first
-    request gives the method, URL, headers and the rest of the body. Bodies are expected as
-    :meth:`RequestBuilder.build` makes them for a batched action (see
-    :func:`.combine.combine_bodies`).
+    request gives the method, URL, headers and the rest of the body, so every request must
+    have the same ones (:func:`same_target`): otherwise :class:`RequestBuildError` is raised
+    (reason ``BATCH_MIXED``) rather than an event sent under another's URL or headers, whatever
+    the batch key said. Bodies are expected as :meth:`RequestBuilder.build` makes them for a
+    batched action (see :func:`.combine.combine_bodies`).
     """
     if not requests:
         raise ValueError("combine_requests needs at least one request")
     first = requests[0]
+    for position, request in enumerate(requests[1:], start=2):
+        difference = _difference(first, request, path)
+        if difference is not None:
+            raise RequestBuildError(
+                f"The request of event {position} of the batch has another {difference} than "
+                "the first one's, and a combined request carries only the first one's: "
+                "combining them would send that event as another's. Send them in separate "
+                "requests (RequestBuilder.runs cuts a batch where they differ).",
+                reason="BATCH_MIXED",
+            )
     combined = combine_bodies([request.json for request in requests], how, path)
     return PlannedRequest(first.method, first.url, first.headers, combined, first.secrets)
+
+
+def same_target(first: PlannedRequest, other: PlannedRequest, path: str | None = None) -> bool:
+    """Whether ``other`` makes the same request as ``first`` but for the part at ``path``.
+
+    Compared: the method, the URL, the headers and the body outside the combined part
+    (the whole body when ``path`` is None and the bodies are combined whole, so only the
+    method, URL and headers count). JSON values compare as they would be sent: ``1`` and
+    ``true`` differ, key order does not matter.
+    """
+    return _difference(first, other, path) is None
+
+
+def _difference(first: PlannedRequest, other: PlannedRequest, path: str | None) -> str | None:
+    """What ``other`` has that differs from ``first`` outside the combined part, or None."""
+    if first.method != other.method:
+        return "method"
+    if first.url != other.url:
+        return "URL"
+    if dict(first.headers) != dict(other.headers):
+        return "set of headers"
+    if path is not None and _canonical(outside_part(first.json, path)) != _canonical(
+        outside_part(other.json, path)
+    ):
+        return "body outside the part the batch combines"
+    return None
+
+
+def _canonical(value: Any) -> str:
+    """``value`` as JSON text, keys sorted: equal exactly when the values would be sent equal."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)

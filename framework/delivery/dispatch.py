@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,7 +130,7 @@ class Dispatcher:
         action = pending.plan.action
         batch = pending.instance.destination.actions[action].definition.batch
         if batch is None or pending.plan.batch_key is None or not self._batching:
-            key: tuple[str, ...] = (
+            key: tuple[Hashable, ...] = (
                 pending.instance.name,
                 pending.plan.mapping,
                 "",
@@ -138,7 +139,13 @@ class Dispatcher:
             max_count = 1
             window = 0.0
         else:
-            key = (pending.instance.name, pending.plan.mapping, pending.plan.batch_key)
+            # The lane is the key's values, not its text: "a-"+"b" and "a"+"-b" are two users.
+            group = pending.plan.batch_group
+            key = (
+                pending.instance.name,
+                pending.plan.mapping,
+                group if group is not None else (pending.plan.batch_key,),
+            )
             max_count = batch.max_count
             window = batch.window_ms / 1000 if self._batch_window is None else self._batch_window
         self._lanes.submit(key, pending, max_count, window)
@@ -202,8 +209,16 @@ class Dispatcher:
         if len(batch) == 1:
             request = first.request
         else:
-            action = instance.destination.actions[first.plan.action]
-            request = action.request.combine([item.request for item in batch])
+            builder = instance.destination.actions[first.plan.action].request
+            requests = [item.request for item in batch]
+            runs = builder.runs(requests)
+            if len(runs) > 1:
+                # Events of one lane that do not make the same request (method, URL, headers,
+                # body outside the combined part) are never merged: each run goes on its own.
+                for run in runs:
+                    await self._send_batch([batch[index] for index in run])
+                return
+            request = builder.combine(requests)
         result = await self._send_with_retries(instance, request)
         if result.error is not None and not result.error.retryable and len(batch) > 1:
             # The API refused the combined request: find the culprit by sending each event
