@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -144,6 +147,90 @@ def test_delivery_outcomes_are_counted_by_code(tmp_path: Path) -> None:
     assert (row["where"], row["error_code"]) == ("dead-letters", "INTEGRATION_ERROR")
 
 
+# -- while actionkit serve runs ----------------------------------------------------------------
+
+
+def actionkit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``actionkit ARGS`` in a process of its own (beside a running server)."""
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_dead_entries_are_listed_and_replayed_while_actionkit_serve_runs(tmp_path: Path) -> None:
+    with ContentstackEmulator() as api:
+        server_config(tmp_path, api.url, queue={"path": "queue.sqlite", "maxTries": 1})
+        api.inject(Fault("status", status=400, count=1, path="/events"))
+        with (tmp_path / "serve.log").open("w") as log:
+            serve = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "framework",
+                    "serve",
+                    "--config",
+                    "server.yaml",
+                    "--port",
+                    "0",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=tmp_path,
+            )
+        try:
+            assert serve.stdout is not None
+            url = serve.stdout.readline().strip()
+            assert url.startswith("http://"), (tmp_path / "serve.log").read_text()
+            answer = httpx.post(f"{url}/v1/track", json=EVENT, auth=(WRITE_KEY, ""), timeout=10)
+            assert answer.status_code == 200
+            wait_until(
+                lambda: (
+                    metric(httpx.get(f"{url}/metrics").text, "actionkit_queue_dead_entries") == 1.0
+                )
+            )
+            places = ("--queue", "queue.sqlite", "--store", "dead-letters.sqlite")
+            listed = actionkit(tmp_path, "dlq", "list", *places, "--json")
+            assert listed.returncode == 0, listed.stderr
+            [row] = json.loads(listed.stdout)
+            assert (row["id"], row["error_code"], row["message_id"]) == (
+                "queue:1",
+                "TRIES_EXHAUSTED",
+                "m-1",
+            )
+            shown = actionkit(tmp_path, "dlq", "show", *places, "queue:1", "--json")
+            assert shown.returncode == 0, shown.stderr
+            assert json.loads(shown.stdout)["event"]["event"] == "Signed Up"
+
+            replayed = actionkit(
+                tmp_path, "dlq", "replay", *places, "--instance", "personalize.yaml", "--json"
+            )
+            assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+            assert json.loads(replayed.stdout)["letters"][0]["outcome"] == "delivered"
+            assert json.loads(actionkit(tmp_path, "dlq", "list", *places, "--json").stdout) == []
+
+            # The server kept its queue throughout: the next event is delivered as usual.
+            httpx.post(
+                f"{url}/v1/track",
+                json={**EVENT, "event": "Logged In", "messageId": "m-2"},
+                auth=(WRITE_KEY, ""),
+                timeout=10,
+            )
+            wait_until(lambda: len(users(api).get("u1", {}).get("events", [])) == 2)
+            wait_until(lambda: httpx.get(f"{url}/health").json()["queue_depth"] == 0)
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.communicate(timeout=60)
+        assert serve.returncode == 0, (tmp_path / "serve.log").read_text()
+        events = [e["eventKey"] for e in users(api)["u1"]["events"]]
+        assert sorted(events) == ["Logged In", "Signed Up"]
+
+
 # -- a queue file its server holds ------------------------------------------------------------
 
 
@@ -151,7 +238,8 @@ def test_a_queue_file_in_use_is_reported_and_the_store_still_listed(tmp_path: Pa
     store = tmp_path / "dead-letters.sqlite"
     _letters(store)
     queue = tmp_path / "queue.sqlite"
-    # What a running server does to its queue file: an exclusive lock, held while it runs.
+    # What an actionkit serve older than the owner's lock file did to its queue file (and
+    # another program may still do): an exclusive lock on the whole file.
     holder = sqlite3.connect(queue, isolation_level=None)
     try:
         holder.execute("PRAGMA locking_mode=EXCLUSIVE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from framework.errors import QueueError, QueueFullError
 from framework.queue import QueuedEvent
-from framework.queue.sqlite import SqliteQueue
+from framework.queue.sqlite import SqliteDeadEntries, SqliteQueue
 
 
 def track(n: int) -> QueuedEvent:
@@ -260,3 +261,115 @@ def test_an_entry_that_is_not_a_queued_event_is_set_aside(tmp_path: Path) -> Non
     assert [(d["id"], d["event"], d["error"]) for d in dead] == [
         ("1", None, "The entry is not a queued event.")
     ]
+
+
+# -- another process beside the owner ---------------------------------------------------------
+
+_BESIDE = """
+import asyncio, json, sys
+from framework.errors import QueueError
+from framework.queue.sqlite import SqliteDeadEntries, SqliteQueue
+async def main(path):
+    async with SqliteDeadEntries(path) as dead:
+        listed = await dead.dead_entries()
+        removed = await dead.remove_dead([entry["id"] for entry in listed])
+        left = await dead.dead_count()
+    owner = SqliteQueue(path)
+    try:
+        await owner.depth()
+        refused = None
+    except QueueError as exc:
+        refused = exc.code
+    await owner.close()
+    print(json.dumps({"listed": listed, "removed": removed, "left": left, "refused": refused}))
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_another_process_reads_and_removes_dead_entries_while_the_owner_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queue.sqlite"
+
+    async def scenario() -> tuple[dict[str, Any], list[Any], list[Any], int, list[str]]:
+        async with SqliteQueue(path, claim_idle=3600, max_tries=1) as queue:
+            await queue.put([track(0), track(1)])
+            doomed, held = await queue.take(2, block=0)
+            await queue.fail(doomed, "personalize/Events: failed INTEGRATION_ERROR")
+            beside = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-c", _BESIDE, str(path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert beside.returncode == 0, beside.stderr
+            # The reader cleared no lease: the held entry is still held, and then acked.
+            again = await queue.take(5, block=0)
+            await queue.ack([held.id])
+            await queue.put([track(2)])
+            after = await queue.take(5, block=0)
+            return (
+                json.loads(beside.stdout),
+                again,
+                await queue.dead_entries(),
+                await queue.depth(),
+                [entry.item.event["event"] for entry in after],
+            )
+
+    beside, again, dead, depth, after = run(scenario())
+    [listed] = beside["listed"]
+    assert (listed["id"], listed["code"], listed["tries"]) == ("1", "TRIES_EXHAUSTED", 1)
+    assert listed["event"]["event"] == "E0"
+    assert (beside["removed"], beside["left"]) == (1, 0)
+    assert beside["refused"] == "QUEUE_FAILED"  # a second owner, in another process
+    assert again == []
+    assert dead == []
+    assert (depth, after) == (1, ["E2"])
+
+
+def test_the_dead_entries_reader_creates_nothing_and_reads_a_bare_file_as_empty(
+    tmp_path: Path,
+) -> None:
+    absent = tmp_path / "absent.sqlite"
+    bare = tmp_path / "bare.sqlite"
+    sqlite3.connect(bare).close()
+
+    async def scenario() -> tuple[list[Any], int, int]:
+        async with SqliteDeadEntries(bare) as dead:
+            return await dead.dead_entries(), await dead.dead_count(), await dead.remove_dead(["1"])
+
+    assert run(scenario()) == ([], 0, 0)
+    with pytest.raises(QueueError):
+        run(SqliteDeadEntries(absent).dead_entries())
+    assert not absent.exists()
+
+
+def test_the_dead_entries_reader_reads_a_file_written_before_dead_entries_had_a_code(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "CREATE TABLE dead_entries (id INTEGER PRIMARY KEY, item TEXT NOT NULL,"
+            " tries INTEGER NOT NULL, error TEXT NOT NULL, failed_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO dead_entries VALUES (4, 'x', 2, 'boom', 0)")
+    db.close()
+    [entry] = run(SqliteDeadEntries(path).dead_entries())
+    assert (entry["id"], entry["code"], entry["event"]) == ("4", "TRIES_EXHAUSTED", None)
+
+
+def test_the_owner_lock_is_a_file_beside_the_queue_released_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "queue.sqlite"
+
+    async def scenario() -> None:
+        async with SqliteQueue(path) as first:
+            await first.put([track(0)])
+        async with SqliteQueue(path) as second:  # the first let go: no refusal
+            assert await second.depth() == 1
+
+    run(scenario())
+    assert (tmp_path / "queue.sqlite.lock").exists()

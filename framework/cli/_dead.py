@@ -5,9 +5,11 @@ Three places, each row naming the one it is in (``where``):
 - ``dead-letters``: the dead-letter store (a SQLite file), deliveries that finally failed;
   their ids are numbers (``3``). Rows of syncs are there too, with the mapping ``sync:NAME``.
 - ``queue``: the embedded SQLite queue's dead entries, events answered 200 whose handling
-  failed ``max_tries`` times; ids ``queue:N``. One process owns a queue file at a time: while
-  its server runs the file cannot be read here (its ``/metrics`` counts them).
-- ``redis``: a Redis stream's dead entries (``{stream}:dead``); ids ``redis:ID``.
+  failed ``max_tries`` times; ids ``queue:N``. They are read beside the server that owns the
+  file, while it runs (:class:`~framework.queue.sqlite.SqliteDeadEntries`: WAL lets another
+  process read, and only the owner's lock file says who owns the queue).
+- ``redis``: a Redis stream's dead entries (``{stream}:dead``), read whole a page at a time;
+  ids ``redis:ID``.
 
 A place that does not exist holds nothing; one that cannot be read is reported with its error,
 and the others are still read.
@@ -28,7 +30,7 @@ import click
 
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.errors import NotFoundError, StorageError
-from framework.queue.base import EventQueue
+from framework.queue.base import DeadEntries
 
 T = TypeVar("T")
 
@@ -208,16 +210,19 @@ class DeadPlaces:
             places.append((REDIS, f"{self.stream}:dead"))
         return places
 
-    def on_queue(self, where: str, work: Callable[[EventQueue], Awaitable[T]]) -> T:
-        """Run ``work`` on the queue of ``where`` (opened, then closed); StorageError if not."""
+    def on_queue(self, where: str, work: Callable[[DeadEntries], Awaitable[T]]) -> T:
+        """Run ``work`` on the dead entries of ``where`` (opened, then closed); StorageError
+        if they cannot be read."""
         return asyncio.run(self._on_queue(where, work))
 
-    async def _on_queue(self, where: str, work: Callable[[EventQueue], Awaitable[T]]) -> T:
-        queue: EventQueue
+    async def _on_queue(self, where: str, work: Callable[[DeadEntries], Awaitable[T]]) -> T:
+        queue: DeadEntries
         if where == QUEUE and self.queue is not None:
-            from framework.queue.sqlite import SqliteQueue
+            from framework.queue.sqlite import SqliteDeadEntries
 
-            queue = SqliteQueue(self.queue)
+            # A reader beside the file's owner: never the queue itself, which would need
+            # the server to be stopped.
+            queue = SqliteDeadEntries(self.queue)
         elif where == REDIS and self.redis_url is not None:
             # Imported here: only --redis needs redis-py.
             from framework.queue.redis_stream import RedisStreamQueue
@@ -238,7 +243,7 @@ class DeadPlaces:
             return []
 
     def _entries(self, where: str, location: str) -> list[DeadRow]:
-        async def read(queue: EventQueue) -> list[dict[str, Any]]:
+        async def read(queue: DeadEntries) -> list[dict[str, Any]]:
             return await queue.dead_entries()
 
         return [_entry_row(where, location, entry) for entry in self.on_queue(where, read)]
@@ -297,7 +302,7 @@ class DeadPlaces:
     def forget(self, row: DeadRow) -> None:
         """Remove a queue's dead entry that was replayed."""
 
-        async def remove(queue: EventQueue) -> int:
+        async def remove(queue: DeadEntries) -> int:
             return await queue.remove_dead([row.id.key])
 
         self.on_queue(row.where, remove)

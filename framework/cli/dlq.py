@@ -90,8 +90,9 @@ def _report_problems(places: DeadPlaces) -> bool:
         hint = ""
         if isinstance(error, QueueError) and "in use by another process" in error.message:
             hint = (
-                " While its server runs, its /metrics counts the dead entries "
-                "(actionkit_queue_dead_entries); stop it to list or replay them."
+                " A process holds the whole file exclusively (an actionkit older than this "
+                "one, or another program): its /metrics, if it is a server, counts the dead "
+                "entries (actionkit_queue_dead_entries); stop it to list or replay them."
             )
         click.echo(f"{location}: error[{error.code}]: {error.message}{hint}", err=True)
     return bool(places.problems)

@@ -105,6 +105,31 @@ class EventQueue(Protocol):
         ...
 
 
+class DeadEntries(Protocol):
+    """Where a queue keeps the entries it set aside: listed, counted, and given up.
+
+    Every :class:`EventQueue` is one; so is a reader of a queue another process owns
+    (:class:`~framework.queue.sqlite.SqliteDeadEntries`), which is what ``actionkit dlq``
+    uses to read a running server's dead entries.
+    """
+
+    async def dead_entries(self) -> list[dict[str, Any]]:
+        """The dead entries, oldest first: id, code, error, event, instances, tries, failed_at."""
+        ...
+
+    async def dead_count(self) -> int:
+        """How many dead entries are kept."""
+        ...
+
+    async def remove_dead(self, ids: list[str]) -> int:
+        """Forget these dead entries (replayed); returns how many were there."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
 def check_queue_bounds(max_length: int, claim_idle: float, max_tries: int) -> None:
     """Raise ValueError unless a queue's bound, idle timeout and tries are usable."""
     if max_length < 1:

@@ -8,12 +8,22 @@ that promise. Takes, acks and fails commit with ``NORMAL``: losing one to a powe
 hands an entry out again. Concurrent puts are committed together (group commit), so the
 fsync is shared under load.
 
-One process owns the file at a time: it is opened in SQLite's exclusive locking mode, and a
-second process gets a :class:`~framework.errors.QueueError`. So when the file is opened, any
-lease in it belongs to a process that is gone, and is cleared: entries taken and not acked
-before a crash are handed out again at once. Within the process, an entry is leased for
-``claim_idle`` seconds when taken and is not handed out again while its handler runs; should
-its ack or fail not reach the file, it is handed out again once the lease expires.
+One process owns the file at a time, and others may read its dead entries meanwhile. The
+owner holds an exclusive lock on a lock file beside it (``queue.sqlite.lock``: ``flock`` on
+POSIX, ``msvcrt.locking`` on Windows) for as long as the queue is open; a second owner, in this
+process or another, gets a :class:`~framework.errors.QueueError`. The operating system drops
+that lock when its process ends, however it ends, so when the file is opened any lease in it
+belongs to a process that is gone, and is cleared: entries taken and not acked before a crash
+are handed out again at once. Within the process, an entry is leased for ``claim_idle``
+seconds when taken and is not handed out again while its handler runs; should its ack or fail
+not reach the file, it is handed out again once the lease expires.
+
+The database itself is in SQLite's normal locking mode, so WAL lets another process read it
+while the owner writes: :class:`SqliteDeadEntries` lists, counts and removes the
+``dead_entries`` of a file whose server is running (``actionkit dlq``). It never takes the
+owner's lock, never touches ``entries`` and never clears a lease; the rows it may delete are
+ones the owner only ever inserts, and each write is one short transaction, serialised with
+the owner's by SQLite.
 
 Every SQLite call runs on one dedicated thread, off the event loop.
 """
@@ -22,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +53,7 @@ from framework.queue.base import (
 )
 from framework.queue.codec import decode_item, encode_item
 
-__all__ = ["SqliteQueue"]
+__all__ = ["SqliteDeadEntries", "SqliteQueue"]
 
 T = TypeVar("T")
 
@@ -68,6 +80,46 @@ _UNREADABLE = "The entry is not a queued event."
 
 _FULL_RETRY_AFTER = 1.0
 """Seconds a client is asked to wait when the queue is full."""
+
+_BUSY_TIMEOUT = 10.0
+"""Seconds a write waits for another connection's write (a ``dlq replay`` removing a row)."""
+
+
+def _in_use(path: Path) -> QueueError:
+    return QueueError(
+        f"The queue file {path} is in use by another process; one process owns a queue file "
+        "at a time."
+    )
+
+
+def _lock_path(path: Path) -> Path:
+    """The owner's lock file: beside the queue file, named after it."""
+    return path.with_name(path.name + ".lock")
+
+
+def _take_ownership(path: Path) -> int:
+    """Lock the queue file's lock file for this process; its descriptor, to close to unlock.
+
+    Raises :class:`~framework.errors.QueueError` when another owner holds it.
+    """
+    lock = _lock_path(path)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise QueueError(f"Cannot open the queue's lock file {lock}: {exc}.") from exc
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise _in_use(path) from exc
+    return fd
 
 
 def _legacy_code(error: str) -> str:
@@ -119,6 +171,7 @@ class SqliteQueue:
         self.max_tries = max_tries
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
+        self._lock: int | None = None
         self._depth = 0
         self._held: set[int] = set()
         self._pending: list[tuple[list[QueuedEvent], asyncio.Future[list[str]]]] = []
@@ -140,33 +193,45 @@ class SqliteQueue:
     def _open(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=1.0, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
+            raise QueueError(f"Cannot open the queue file {self.path}: {exc}.") from exc
+        self._lock = _take_ownership(self.path)
+        try:
+            return self._connect()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+        except sqlite3.Error as exc:
             raise QueueError(f"Cannot open the queue file {self.path}: {exc}.") from exc
         try:
-            connection.execute("PRAGMA locking_mode=EXCLUSIVE")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.executescript(_SCHEMA)
             columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_entries)")}
             if "code" not in columns:  # a file written before dead entries had a code
                 connection.execute("ALTER TABLE dead_entries ADD COLUMN code TEXT")
-            # The exclusive lock is ours from this write on: any lease left in the file
-            # belongs to a process that died, so its entries are handed out again now.
+            # The lock is ours: any lease left in the file belongs to a process that ended,
+            # so its entries are handed out again now.
             connection.execute("UPDATE entries SET lease_until = 0 WHERE lease_until > 0")
             (self._depth,) = connection.execute("SELECT COUNT(*) FROM entries").fetchone()
         except sqlite3.OperationalError as exc:
             connection.close()
-            if "locked" in str(exc):
-                raise QueueError(
-                    f"The queue file {self.path} is in use by another process; "
-                    "one process owns a queue file at a time."
-                ) from exc
+            if "locked" in str(exc):  # an older actionkit holding the file exclusively
+                raise _in_use(self.path) from exc
             raise QueueError(f"Cannot use the queue file {self.path}: {exc}.") from exc
         except sqlite3.Error as exc:
             connection.close()
             raise QueueError(f"Cannot use the queue file {self.path}: {exc}.") from exc
         return connection
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -391,51 +456,15 @@ class SqliteQueue:
         """The entries set aside, oldest first: id, code, error, event, instances, tries,
         failed_at (a Unix time). ``event`` is None for an entry that was not a queued event.
         """
-
-        def work() -> list[dict[str, Any]]:
-            rows = self._db().execute(
-                "SELECT id, item, tries, error, failed_at, code FROM dead_entries ORDER BY id"
-            )
-            result = []
-            for key, item, tries, error, failed_at, code in rows:
-                queued = decode_item(item)
-                result.append(
-                    {
-                        "id": str(key),
-                        "code": code or _legacy_code(error),
-                        "event": queued.event if queued else None,
-                        "instances": list(queued.instances) if queued else [],
-                        "tries": tries,
-                        "error": error,
-                        "failed_at": failed_at,
-                    }
-                )
-            return result
-
-        return await self._run(work)
+        return await self._run(lambda: _dead_rows(self._db()))
 
     async def dead_count(self) -> int:
         """How many entries are set aside in ``dead_entries``."""
-
-        def work() -> int:
-            (count,) = self._db().execute("SELECT COUNT(*) FROM dead_entries").fetchone()
-            return int(count)
-
-        return await self._run(work)
+        return await self._run(lambda: _dead_count(self._db()))
 
     async def remove_dead(self, ids: list[str]) -> int:
         """Forget these dead entries (they were replayed); returns how many were there."""
-        keys = [(int(entry_id),) for entry_id in ids if entry_id.isdigit()]
-        if not keys:
-            return 0
-
-        def work() -> int:
-            db = self._db()
-            with _transaction(db):
-                cursor = db.executemany("DELETE FROM dead_entries WHERE id = ?", keys)
-            return max(cursor.rowcount, 0)
-
-        return await self._run(work)
+        return await self._run(lambda: _remove_dead(self._db(), ids))
 
     async def close(self) -> None:
         """Close the file; entries taken and not acked stay stored (handed out on reopen)."""
@@ -448,8 +477,116 @@ class SqliteQueue:
                 if self._connection is not None:
                     self._connection.close()
                     self._connection = None
+                self._unlock()
 
             await asyncio.get_running_loop().run_in_executor(executor, shut)
             executor.shutdown(wait=True)
         self._executor = None
         self._closed = True
+
+
+# -- dead entries, read by the owner and by others -------------------------------------------
+
+
+def _dead_rows(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(dead_entries)")}
+    if not columns:
+        return []  # not a queue file yet: its owner has not created the table
+    code = "code" if "code" in columns else "NULL"
+    rows = db.execute(
+        f"SELECT id, item, tries, error, failed_at, {code} FROM dead_entries ORDER BY id"
+    )
+    result = []
+    for key, item, tries, error, failed_at, entry_code in rows:
+        queued = decode_item(item)
+        result.append(
+            {
+                "id": str(key),
+                "code": entry_code or _legacy_code(error),
+                "event": queued.event if queued else None,
+                "instances": list(queued.instances) if queued else [],
+                "tries": tries,
+                "error": error,
+                "failed_at": failed_at,
+            }
+        )
+    return result
+
+
+def _has_dead_entries(db: sqlite3.Connection) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dead_entries'"
+    ).fetchone()
+    return row is not None
+
+
+def _dead_count(db: sqlite3.Connection) -> int:
+    if not _has_dead_entries(db):
+        return 0
+    (count,) = db.execute("SELECT COUNT(*) FROM dead_entries").fetchone()
+    return int(count)
+
+
+def _remove_dead(db: sqlite3.Connection, ids: list[str]) -> int:
+    keys = [(int(entry_id),) for entry_id in ids if entry_id.isdigit()]
+    if not keys or not _has_dead_entries(db):
+        return 0
+    with _transaction(db):
+        cursor = db.executemany("DELETE FROM dead_entries WHERE id = ?", keys)
+    return max(cursor.rowcount, 0)
+
+
+class SqliteDeadEntries:
+    """The dead entries of a queue file, read beside its owner (a running server).
+
+    What ``actionkit dlq`` reads: it lists, counts and removes rows of ``dead_entries`` only,
+    and never takes the owner's lock (see the module doc). The file must exist; it is opened
+    for each call and closed after it, so nothing is held between calls. Failures raise
+    :class:`~framework.errors.QueueError`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    async def __aenter__(self) -> SqliteDeadEntries:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _with(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            # mode=rw: an absent file is an error, never created (and never made a queue) here.
+            db = sqlite3.connect(
+                self.path.absolute().as_uri() + "?mode=rw",
+                uri=True,
+                timeout=_BUSY_TIMEOUT,
+                isolation_level=None,
+            )
+        except sqlite3.Error as exc:
+            raise QueueError(f"Cannot open the queue file {self.path}: {exc}.") from exc
+        try:
+            return work(db)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):  # an older actionkit holding the file exclusively
+                raise _in_use(self.path) from exc
+            raise QueueError(f"Cannot read the queue file {self.path}: {exc}.") from exc
+        except sqlite3.Error as exc:
+            raise QueueError(f"Cannot read the queue file {self.path}: {exc}.") from exc
+        finally:
+            db.close()
+
+    async def dead_entries(self) -> list[dict[str, Any]]:
+        """The entries set aside, oldest first (as :meth:`SqliteQueue.dead_entries`)."""
+        return await asyncio.to_thread(self._with, _dead_rows)
+
+    async def dead_count(self) -> int:
+        """How many entries are set aside."""
+        return await asyncio.to_thread(self._with, _dead_count)
+
+    async def remove_dead(self, ids: list[str]) -> int:
+        """Forget these dead entries (they were replayed); returns how many were there."""
+        return await asyncio.to_thread(self._with, functools.partial(_remove_dead, ids=ids))
+
+    async def close(self) -> None:
+        """Nothing is held between calls: there is nothing to release."""
