@@ -24,8 +24,10 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.abc import AbstractResolver, ResolveResult
+from click.testing import CliRunner
 
 from framework import AddressNotAllowedError, DefinitionError, Router, load_instance
+from framework.cli.main import cli
 from framework.definitions.network import NetworkPolicy, address_refusal, host_refusal
 from framework.delivery.http import _PolicyResolver
 
@@ -208,6 +210,152 @@ def test_with_settings_checks_addresses_and_can_turn_on_the_testing_switch() -> 
     assert instance.network == NetworkPolicy()
     with pytest.raises(DefinitionError):
         emulated.with_settings({"baseUrl": "https://10.0.0.1"})
+
+
+# Settings inside URLs: the base as it is, and checked; any other setting percent-encoded
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://edge.example.com/v1 ",
+        "https://edge.example.com/a b",
+        "https://edge.example.com\t.evil.example",
+        "https://edge.example.com/\r\nx",
+        "https://edge.example.com/\x00",
+        "https://edge.example.com/\x7f",
+        "https://edge.example.com/\x85",
+        "https://edge.example.com\u200b/v1",
+        "https://evil.example\\@edge.example.com",
+        "https://evil.example\\edge",
+    ],
+    ids=["trailing space", "space", "tab", "CRLF", "NUL", "DEL", "NEL", "zero-width", "bs @", "bs"],
+)
+def test_a_base_url_with_a_space_control_character_or_backslash_is_refused(
+    url: str, tmp_path: Path
+) -> None:
+    # The setting has no format of its own (hook's is a uri): the engine's check is what stops it.
+    document = paths_instance(tmp_path, baseUrl=url)
+    document["delivery"]["allowPrivateNetwork"] = True
+    assert refusal(document) == [(POINTER, "URL_NOT_ALLOWED")]
+    # Through with_settings too.
+    instance = load_instance(paths_instance(tmp_path))
+    with pytest.raises(DefinitionError) as caught:
+        instance.with_settings({"baseUrl": url})
+    assert [(p.pointer, p.code) for p in caught.value.problems] == [(POINTER, "URL_NOT_ALLOWED")]
+
+
+PATHS = {
+    "name": "Paths",
+    "slug": "paths",
+    "settings": {
+        "baseUrl": {"label": "Base URL", "type": "string", "required": True},
+        "workspace": {"label": "Workspace", "type": "string", "required": True},
+        "region": {"label": "Region", "type": "string", "required": True},
+    },
+    "actions": {
+        "post": {
+            "title": "Post",
+            "defaultTrigger": 'type = "track"',
+            "fields": {
+                "userId": {
+                    "label": "User",
+                    "type": "string",
+                    "required": True,
+                    "default": {"@path": "$.userId"},
+                }
+            },
+            "request": {
+                "method": "POST",
+                "url": "{{settings.baseUrl}}/v1/{{settings.workspace}}/users/{{payload.userId}}"
+                "?region={{settings.region}}",
+                "body": {"user": {"@path": "$.payload.userId"}},
+            },
+        }
+    },
+}
+
+
+def paths_instance(folder: Path, **settings: str) -> dict[str, Any]:
+    destination = folder / "paths" / "destination.yaml"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_text(yaml.safe_dump(PATHS, sort_keys=False), encoding="utf-8")
+    given = {"baseUrl": "https://edge.example.com", "workspace": "w", "region": "eu", **settings}
+    return {
+        "destination": str(destination),
+        "name": "paths",
+        "settings": given,
+        "mappings": [{"name": "Post", "action": "post"}],
+        "delivery": {"allowLoopback": True, "maxAttempts": 1},
+    }
+
+
+def test_settings_after_the_base_are_percent_encoded_like_payload_values(tmp_path: Path) -> None:
+    document = paths_instance(tmp_path, workspace="../a b/c?d#e", region="eu west&admin=1")
+    [plan] = load_instance(document).plan(TRACK)
+    assert plan.request is not None
+    assert plan.request.url == (
+        "https://edge.example.com/v1/..%2Fa%20b%2Fc%3Fd%23e/users/u1?region=eu%20west%26admin%3D1"
+    )
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_setting_that_would_be_a_dot_segment_of_the_path_is_refused(
+    name: str, tmp_path: Path
+) -> None:
+    assert refusal(paths_instance(tmp_path, workspace=name)) == [
+        ("/settings/workspace", "URL_NOT_ALLOWED")
+    ]
+    # In the query it is only a value.
+    load_instance(paths_instance(tmp_path, region=name))
+
+
+@pytest.mark.parametrize("user", [".", ".."])
+def test_a_user_id_that_would_be_a_dot_segment_makes_the_event_invalid(
+    user: str, tmp_path: Path
+) -> None:
+    [plan] = load_instance(paths_instance(tmp_path)).plan({**TRACK, "userId": user})
+    assert plan.status == "invalid"
+    assert [(p.pointer, p.code) for p in plan.errors] == [("/userId", "REQUEST_NOT_BUILT")]
+    assert plan.request is None
+
+
+def test_an_encoded_setting_reaches_a_real_server_as_one_segment(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    document = paths_instance(
+        tmp_path, baseUrl=f"http://127.0.0.1:{receiver.port}", workspace="../admin"
+    )
+    delivery = route(document)
+    assert delivery.outcome == "delivered"
+    assert receiver.received == ["/v1/..%2Fadmin/users/u1?region=eu"]
+
+
+def test_actionkit_validate_and_try_refuse_a_base_url_with_a_space(tmp_path: Path) -> None:
+    path = tmp_path / "paths.yaml"
+    document = paths_instance(tmp_path, baseUrl="https://edge.example.com/v 1")
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path), "--json"])
+    assert result.exit_code == 1
+    [report] = json.loads(result.stdout)
+    [problem] = report["problems"]
+    assert (problem["pointer"], problem["code"]) == ("/settings/baseUrl", "URL_NOT_ALLOWED")
+    assert problem["line"] is not None
+    tried = CliRunner().invoke(cli, ["try", str(path), "-", "--json"], input=json.dumps(TRACK))
+    assert tried.exit_code != 0
+    assert "Traceback" not in tried.output
+    assert "URL_NOT_ALLOWED" in tried.output
+
+
+def test_actionkit_try_shows_an_encoded_setting(tmp_path: Path) -> None:
+    path = tmp_path / "paths.yaml"
+    document = paths_instance(tmp_path, workspace="a/b")
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    tried = CliRunner().invoke(cli, ["try", str(path), "-", "--json"], input=json.dumps(TRACK))
+    assert tried.exit_code == 0, tried.output
+    shown = json.loads(tried.stdout)
+    [mapping] = shown["mappings"]
+    assert mapping["request"]["url"] == "https://edge.example.com/v1/a%2Fb/users/u1?region=eu"
 
 
 # The policy itself

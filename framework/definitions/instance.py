@@ -24,11 +24,10 @@ from framework.definitions.loader import (
     load_destination,
 )
 from framework.definitions.models import DeliveryOptions, InstanceDefinition, MappingEntry
-from framework.definitions.network import NetworkPolicy, url_problems
+from framework.definitions.network import NetworkPolicy, url_problems, url_text_refusal
 from framework.definitions.request import REDACTED, PlannedRequest
 from framework.definitions.schema_check import bundled_validator, schema_problems
 from framework.definitions.source import SourceDocument, join_pointer, read_document
-from framework.definitions.templates import Template
 from framework.errors import (
     DefinitionError,
     PayloadValidationError,
@@ -38,6 +37,7 @@ from framework.errors import (
 from framework.fql import Trigger
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
+from framework.mapping.jsvalues import js_string
 
 MAX_MAPPINGS = 50
 """The most subscriptions (mappings) one destination instance may hold."""
@@ -300,46 +300,70 @@ def _check_urls(
 ) -> None:
     """Refuse settings that would send requests somewhere they must not go.
 
-    A setting inserted in a request URL may not hold ``?`` or ``#`` (the query or fragment
-    would swallow the path the action adds). The setting that gives a URL's host (its base,
-    ``{{settings.baseUrl}}/events``) may not carry a user name or password, and its host
-    may not be an address ``policy`` refuses (:mod:`.network`). Names are resolved, and
-    their addresses checked, when the delivery client connects.
+    Only the settings that make a request URL's base (``{{settings.baseUrl}}/events``,
+    ``https://{{settings.host}}/v1``; see :func:`.request.url_setting_places`) are inserted
+    as they are; every other setting in a URL is percent-encoded like a payload value, so it
+    stays one path segment or query value whatever it holds. A base setting may not hold a
+    space, a control character or a backslash (:func:`.network.url_text_refusal`), nor ``?``
+    or ``#`` (the query or fragment would swallow the path the action adds); the URL it makes
+    may not carry a user name or password, and its host may not be an address ``policy``
+    refuses (:mod:`.network`). Names are resolved, and their addresses checked, when the
+    delivery client connects. Each problem is reported once, at the setting's pointer.
     """
+    reported: set[tuple[str, str]] = set()
+
+    def add(pointer: str, message: str, code: str) -> None:
+        if (pointer, code) not in reported:
+            reported.add((pointer, code))
+            collector.add(Problem(pointer, message, code))
+
     for action in destination.actions.values():
-        source = action.definition.request.url
-        template, _ = Template.compile(source, "", url=True)
-        if template is None:  # pragma: no cover - the destination compiled it already
+        builder = action.request
+        for problem in builder.url_setting_problems(settings):
+            add(problem.pointer, problem.message, problem.code)
+        base = builder.url_base_settings
+        values = [_setting_at(settings, path[1:]) for path in base]
+        if not base or any(value is None for value in values):
             continue
-        names = [path[1] for path in template.paths if path[0] == "settings" and len(path) == 2]
-        if not names or any(settings.get(name) is None for name in names):
-            continue
-        for name in names:
-            value = settings[name]
-            if isinstance(value, str) and ("?" in value or "#" in value):
-                collector.add(
-                    Problem(
-                        f"/settings/{name}",
-                        "The setting is used in request URLs and must not contain '?' or "
-                        "'#': a query or fragment would swallow the path each action adds. "
-                        "Give the scheme, host, port and path only.",
-                        "URL_NOT_ALLOWED",
-                    )
+        refused = False
+        for path, value in zip(base, values, strict=True):
+            pointer = join_pointer(*path)
+            text = js_string(value)
+            refusal = url_text_refusal(text)
+            if refusal is not None:
+                refused = True
+                add(
+                    pointer,
+                    f"The setting is the base of request URLs and holds {refusal}, which a URL "
+                    "cannot carry as it is. Give the scheme, host, port and path only, "
+                    "percent-encoded where needed (%20 for a space).",
+                    "URL_NOT_ALLOWED",
                 )
-        # The setting that comes first decides the host when nothing before it has a '/'
-        # past the scheme's '//': "{{settings.baseUrl}}/x" or "https://{{settings.host}}".
-        prefix = source[: source.find("{{")]
-        if prefix.count("/") > 2:
+            elif "?" in text or "#" in text:
+                refused = True
+                add(
+                    pointer,
+                    "The setting is used in request URLs and must not contain '?' or "
+                    "'#': a query or fragment would swallow the path each action adds. "
+                    "Give the scheme, host, port and path only.",
+                    "URL_NOT_ALLOWED",
+                )
+        if refused:
             continue
-        url = template.render({"settings": settings, "payload": {}})
+        url = builder.url(settings, {})
         for code, sentence in url_problems(url, policy):
-            collector.add(
-                Problem(
-                    f"/settings/{names[0]}",
-                    f"The setting gives the host of request URLs. {sentence}",
-                    code,
-                )
+            add(
+                join_pointer(*base[0]),
+                f"The setting gives the host of request URLs. {sentence}",
+                code,
             )
+
+
+def _setting_at(settings: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = settings
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def _compile_subscription(

@@ -13,6 +13,12 @@ An instance may send to public addresses only, unless it says otherwise. Refused
   fc00::/7) and every other non-global range (100.64/10, documentation, reserved): unless the
   instance sets ``allowPrivateNetwork``.
 
+A base URL setting, which is inserted in request URLs as it is, may hold no space, control
+character or backslash (:func:`url_text_refusal`): URL parsers drop, split on or reinterpret
+them, and not all in the same way, so the host checked here could differ from the host
+connected to. Every other setting in a URL is percent-encoded as a payload value is (see
+:mod:`.request`).
+
 An IPv4 address written in IPv6 (``::ffff:169.254.169.254``) is judged as the IPv4 one. Pure:
 the same checks serve the load-time check of settings (:func:`url_problems`) and the delivery
 client, which applies :func:`address_refusal` to every address a name resolves to, at connect
@@ -22,11 +28,12 @@ time (so a name that resolves to a private address, or is rebound to one later, 
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-__all__ = ["NetworkPolicy", "address_refusal", "host_refusal", "url_problems"]
+__all__ = ["NetworkPolicy", "address_refusal", "host_refusal", "url_problems", "url_text_refusal"]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -76,6 +83,27 @@ def host_refusal(host: str, policy: NetworkPolicy) -> str | None:
     except ValueError:
         return None
     return address_refusal(address, policy)
+
+
+def url_text_refusal(text: str) -> str | None:
+    """Why ``text`` cannot be written as it is into a URL, or None when it can.
+
+    Refused: spaces and other whitespace, control characters (C0, DEL and C1) and invisible
+    formatting characters (such as a zero-width space), which parsers strip, split on or keep
+    unseen, and the backslash, which WHATWG parsers (browsers, Node) read as ``/`` and
+    Python's does not.
+    """
+    for char in text:
+        if char.isspace():
+            return "a space or other whitespace"
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return "a control character"
+        if category == "Cf":
+            return "an invisible formatting character"
+        if char == "\\":
+            return "a backslash"
+    return None
 
 
 def url_problems(url: str, policy: NetworkPolicy) -> list[tuple[str, str]]:

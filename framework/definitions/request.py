@@ -8,15 +8,20 @@ Whatever is built can be sent as it is: a value a header cannot carry (a line br
 character, a character outside ASCII; see :func:`.templates.header_value_refusal`) is refused
 with a :class:`RequestBuildError` at the payload field it came from, and so is a body that the
 action's batch could not combine (:mod:`.combine`). Header values are trimmed of leading and
-trailing spaces and tabs, which HTTP ignores anyway (RFC 9110, 5.5).
+trailing spaces and tabs, which HTTP ignores anyway (RFC 9110, 5.5). In the URL, payload
+values and every setting but the URL's base are percent-encoded (:func:`url_setting_places`),
+and a value that would be a whole ``.`` or ``..`` path segment is refused, so no value can
+move a request to another path.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from framework.definitions.combine import (
     check_batch,
@@ -30,6 +35,7 @@ from framework.definitions.templates import Template, header_name_refusal, heade
 from framework.errors import MappingError, Problem, RequestBuildError
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
+from framework.mapping.jsvalues import js_string
 
 REDACTED = "[REDACTED]"
 
@@ -85,7 +91,16 @@ class PlannedRequest:
 class RequestBuilder:
     """The compiled request template of one action (and the batch its bodies take part in)."""
 
-    __slots__ = ("_batch", "_body", "_headers", "_method", "_url")
+    __slots__ = (
+        "_base",
+        "_batch",
+        "_body",
+        "_encoded",
+        "_headers",
+        "_method",
+        "_segments",
+        "_url",
+    )
 
     def __init__(
         self,
@@ -100,6 +115,33 @@ class RequestBuilder:
         self._headers = headers
         self._body = body
         self._batch = batch
+        self._base, self._encoded = url_setting_places(url.source)
+        self._segments = _path_placeholders(url.source, self._base)
+
+    @property
+    def url_base_settings(self) -> tuple[tuple[str, ...], ...]:
+        """The settings that make the URL's base (``("settings", "baseUrl")``), in order.
+
+        They are inserted as they are, so the instance's check (:mod:`.network`) must vouch
+        for them; every other setting in the URL is percent-encoded.
+        """
+        return self._base
+
+    def url_setting_problems(self, settings: Mapping[str, Any]) -> list[Problem]:
+        """Settings the URL's path inserts that would be a ``.`` or ``..`` segment, each at
+        ``/settings/<key>``: percent-encoding keeps a ``/`` in, but a client or server would
+        still resolve such a segment and send the request to another path."""
+        return [
+            Problem(
+                join_pointer(*path),
+                "The setting is inserted in the path of request URLs, and a path segment of "
+                "'.' or '..' would be resolved into another path. Give a name other than "
+                "'.' or '..'.",
+                "URL_NOT_ALLOWED",
+            )
+            for path, text in self._url.values({"settings": settings, "payload": {}})
+            if path in self._segments and text in _DOT_SEGMENTS
+        ]
 
     @classmethod
     def compile(
@@ -170,6 +212,15 @@ class RequestBuilder:
                 pointer=_field_pointer(missing[0].split(".")),
                 reason="URL_VALUE_MISSING",
             )
+        for path, text in self._url.values(data):
+            if path[0] == "payload" and path in self._segments and text in _DOT_SEGMENTS:
+                raise RequestBuildError(
+                    f"The request URL takes a path segment from {'.'.join(path)}, which is "
+                    f"'{text}': such a segment would be resolved into another path, so nothing "
+                    "was sent. Map another value into the field.",
+                    pointer=_field_pointer(path),
+                    reason="URL_VALUE_INVALID",
+                )
         headers = {}
         for name, template in self._headers:
             for path, text in template.values(data):
@@ -191,7 +242,14 @@ class RequestBuilder:
             refusal = part_refusal(body, self._batch)
             if refusal is not None:
                 raise RequestBuildError(refusal, reason="BATCH_BODY_INVALID")
-        return PlannedRequest(self._method, self._url.render(data), headers, body, secrets)
+        return PlannedRequest(self._method, self.url(settings, payload), headers, body, secrets)
+
+    def url(self, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+        """The request URL: base settings as they are, other settings and payload values
+        percent-encoded (a missing value renders as nothing; :meth:`build` refuses that)."""
+        for path in self._encoded:
+            settings = _encoded_at(settings, path[1:])
+        return self._url.render({"settings": settings, "payload": payload})
 
     def combine(self, requests: Sequence[PlannedRequest]) -> PlannedRequest:
         """One request carrying a batch's ``requests``, as the action's batch combines them.
@@ -220,6 +278,83 @@ class RequestBuilder:
             else:
                 runs.append([index])
         return runs
+
+
+def url_setting_places(
+    source: str,
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """The settings a URL template inserts as its base, and those it inserts elsewhere.
+
+    A setting is part of the base when nothing before it in the template's own text has
+    started the path: no text at all (``{{settings.baseUrl}}/events``), or a scheme and
+    ``//`` with no ``/``, ``?`` or ``#`` after them (``https://{{settings.host}}/v1``). Every
+    other setting (``.../v1/{{settings.workspace}}/...``) is a path segment or query value and
+    is percent-encoded as a payload value is, so a ``/``, ``?``, ``#`` or ``..`` in it cannot
+    change where the request goes. A setting used both ways counts as base.
+    """
+    base: list[tuple[str, ...]] = []
+    encoded: list[tuple[str, ...]] = []
+    literal = ""
+    position = 0
+    for match in _PLACEHOLDER.finditer(source):
+        literal += source[position : match.start()]
+        position = match.end()
+        path = tuple(match.group(1).split("."))
+        if path[0] != "settings":
+            continue
+        place = base if _before_path(literal) else encoded
+        if path not in place:
+            place.append(path)
+    return tuple(base), tuple(path for path in encoded if path not in base)
+
+
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _path_placeholders(
+    source: str, base: tuple[tuple[str, ...], ...]
+) -> frozenset[tuple[str, ...]]:
+    """The placeholders a URL template inserts in its path (not its base, query or fragment)."""
+    found: set[tuple[str, ...]] = set()
+    literal = ""
+    position = 0
+    for match in _PLACEHOLDER.finditer(source):
+        literal += source[position : match.start()]
+        position = match.end()
+        path = tuple(match.group(1).split("."))
+        if (
+            path not in base
+            and not _before_path(literal)
+            and not any(mark in literal for mark in "?#")
+        ):
+            found.add(path)
+    return frozenset(found)
+
+
+# A placeholder as .templates reads it (validated there: this only locates them).
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def _before_path(literal: str) -> bool:
+    """Whether a URL's own text ``literal`` has not yet started its path, query or fragment."""
+    if "?" in literal or "#" in literal:
+        return False
+    head, slashes, rest = literal.partition("//")
+    if not slashes:
+        return "/" not in literal
+    return head.endswith(":") and "/" not in head and "/" not in rest
+
+
+def _encoded_at(settings: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
+    """``settings`` with the value at ``path`` percent-encoded (left alone when missing)."""
+    value = settings.get(path[0]) if isinstance(settings, Mapping) else None
+    if value is None:
+        return settings
+    if len(path) > 1:
+        if not isinstance(value, Mapping):
+            return settings
+        return {**settings, path[0]: _encoded_at(value, path[1:])}
+    return {**settings, path[0]: quote(js_string(value), safe="")}
 
 
 def _field_pointer(path: Sequence[str]) -> str:
