@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,7 +149,9 @@ class Setup:
         wait_for(healthy, f"{name} to answer /health")
         return proc, url
 
-    def worker(self, name: str, *, in_flight: int = 64, claim_idle: float = 10) -> Proc:
+    def worker(
+        self, name: str, *, in_flight: int = 64, claim_idle: float = 10, extra: tuple[str, ...] = ()
+    ) -> Proc:
         """Start `actionkit worker` (consumer ``name``, its own dead-letter store).
 
         ``claim_idle`` is long by default: a worker stalled by a loaded machine keeps its
@@ -174,6 +177,7 @@ class Setup:
                 "--dead-letters",
                 str(self.directory / f"dead-{name}.sqlite"),
                 "--json",
+                *extra,
             ],
             self.directory / f"{name}.log",
         )
@@ -448,3 +452,80 @@ def test_sigterm_finishes_the_entries_in_flight_before_the_worker_exits(setup: S
         remaining = client.xlen(STREAM)
     assert report["entries"] > 0
     assert len(set(setup.delivered())) == len(accepted) - remaining
+
+
+def samples(text: str) -> dict[str, float]:
+    """The Prometheus text's samples: ``name{labels}`` -> value."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+def test_a_worker_serves_its_outcomes_and_the_queue_gauges_at_metrics(setup: Setup) -> None:
+    _server, url = setup.serve()
+    setup.emulator.inject(Fault("status", status=400, count=1, path="/events"))
+    worker = setup.worker("w1", extra=("--metrics-port", "0"))
+    setup.started(worker)
+    [started] = [
+        json.loads(line) for line in worker.logged().splitlines() if '"state": "started"' in line
+    ]
+    metrics_url = started["metrics"]
+    assert metrics_url.startswith("http://127.0.0.1:")
+    assert metrics_url.endswith("/metrics")
+
+    # One event alone first, so the refused request is its own (not a batch's, split again).
+    dead_lettered = 'actionkit_outcomes_total{code="INTEGRATION_ERROR",outcome="dead_lettered"}'
+    accepted, refused = post(url, make_events("first", 1))
+    assert (len(accepted), refused) == (1, [])
+    wait_for(
+        lambda: samples(httpx.get(metrics_url, timeout=10).text).get(dead_lettered) == 1,
+        "the refused delivery to be counted",
+        timeout=60,  # bounds a hang only
+    )
+    accepted, refused = post(url, make_events("m", 20))
+    assert (len(accepted), refused) == (20, [])
+    with redis.Redis.from_url(setup.redis_url) as client:
+        client.xadd(STREAM, {"item": "not a queued event"})
+
+    def finished() -> dict[str, float] | None:
+        found = samples(httpx.get(metrics_url, timeout=10).text)
+        done = found.get("actionkit_event_latency_seconds_count") == 21
+        buried = found.get("actionkit_queue_dead_entries") == 1
+        return found if done and buried and setup.queue_drained() else None
+
+    found = wait_for(finished, "the worker to count all 21 events and the buried entry", timeout=60)
+    assert found[dead_lettered] == 1
+    assert found['actionkit_outcomes_total{code="NOT_A_QUEUED_EVENT",outcome="queue_dead"}'] == 1
+    assert found["actionkit_queue_depth"] == 0
+    assert httpx.get(metrics_url.replace("/metrics", "/other"), timeout=10).status_code == 404
+
+    report = stop_worker(worker)
+    by_outcome: dict[str, float] = {}
+    for name, value in found.items():
+        if name.startswith("actionkit_outcomes_total{") and 'outcome="queue_dead"' not in name:
+            outcome = name.split('outcome="', 1)[1].split('"', 1)[0]
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + value
+    assert by_outcome == report["outcomes"]
+    assert report["entries"] == 21
+    deliveries: dict[str, float] = {}
+    for name, value in found.items():
+        if name.startswith("actionkit_deliveries_total{"):
+            assert f'instance="{INSTANCE}"' in name
+            outcome = name.split('outcome="', 1)[1].split('"', 1)[0]
+            deliveries[outcome] = deliveries.get(outcome, 0) + value
+    assert deliveries == report["outcomes"]
+
+
+def test_a_worker_metrics_port_in_use_is_a_usage_error(setup: Setup) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        worker = setup.worker("w1", extra=("--metrics-port", str(port)))
+        status, _ = worker.finish()
+    assert status == 2, worker.logged()
+    assert "--metrics-port" in worker.logged()
+    assert "Traceback" not in worker.logged()

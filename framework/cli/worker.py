@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from framework.cli._io import emit_json, fail
+from framework.cli._io import emit_json, fail, listen
 from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.router import DEFAULT_DEAD_LETTERS
@@ -86,6 +86,17 @@ def _log_to_stderr(as_json: bool) -> None:
     help="The dead-letter store for deliveries that finally fail (a SQLite file).",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve GET /metrics (Prometheus) on this port while running (0: a free one, logged).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on (0.0.0.0 for every interface).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Log JSON lines; print the final report as JSON."
 )
 @destinations_option
@@ -99,6 +110,8 @@ def worker_command(
     claim_idle: float,
     max_tries: int,
     dead_letters: Path,
+    metrics_port: int | None,
+    metrics_host: str,
     as_json: bool,
 ) -> None:
     """Deliver the events of a Redis stream (`actionkit serve --redis`) until SIGTERM.
@@ -108,6 +121,11 @@ def worker_command(
     another after --claim-idle seconds; an entry that keeps failing goes to the dead stream.
     SIGTERM or Ctrl-C finishes the entries in flight, then stops (a second one stops at once,
     leaving them to the other workers). One log line on standard error at start and at stop.
+
+    --metrics-port serves GET /metrics in the Prometheus text format while the worker runs:
+    the server's consumer metrics (actionkit_outcomes_total, actionkit_deliveries_total, the
+    queue's depth and dead entries, latencies), counted by this worker. The start line says
+    its URL; a port that cannot be used is exit status 2.
 
     \b
     Example:
@@ -122,6 +140,13 @@ def worker_command(
             instances.append(load_instance(path))
         except DefinitionError as exc:
             fail(exc, source=str(path))
+    metrics_socket = None
+    if metrics_port is not None:
+        try:
+            metrics_socket = listen(metrics_host, metrics_port, backlog=64)
+        except click.BadParameter as exc:
+            exc.param_hint = "--metrics-port"
+            raise
     _log_to_stderr(as_json)
     settings = WorkerSettings(
         redis_url,
@@ -135,7 +160,7 @@ def worker_command(
         dead_letters=dead_letters,
     )
     try:
-        report = run_worker(settings)
+        report = run_worker(settings, metrics_socket=metrics_socket)
     except ActionkitError as exc:
         fail(exc)
     except ValueError as exc:  # instance names repeated

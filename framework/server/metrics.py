@@ -1,14 +1,16 @@
-"""The server's Prometheus metrics, in a registry of its own (never the process-wide one).
+"""The Prometheus metrics of servers and workers, each in a registry of its own.
 
-Each app has its own :class:`ServerMetrics`, so two servers in one process (tests, an
-embedding program) never mix their counts. Names and labels:
+Each app has its own :class:`ServerMetrics`, and each worker its own :class:`ConsumerMetrics`
+(what a consumer of a queue counts: every name below but the first two), so two servers or
+workers in one process (tests, an embedding program) never mix their counts. Names and labels:
 
 - ``actionkit_http_requests_total{endpoint, status}``: requests answered.
 - ``actionkit_events_accepted_total{type}``: events durably queued (answered 200).
-- ``actionkit_deliveries_total{instance, outcome}``: deliveries of the events the embedded
-  consumer finished, by outcome (``delivered``, ``filtered``, ``invalid``, ...).
-- ``actionkit_outcomes_total{outcome, code}``: what became of the events the embedded
-  consumer handled, failures by code: each delivery it ended (``delivered``, ``filtered``,
+- ``actionkit_deliveries_total{instance, outcome}``: deliveries of the events the consumer
+  (the embedded server's, or a worker) finished, by outcome (``delivered``, ``filtered``,
+  ``invalid``, ...).
+- ``actionkit_outcomes_total{outcome, code}``: what became of the events the consumer
+  handled, failures by code: each delivery it ended (``delivered``, ``filtered``,
   ``not_subscribed`` with ``code=""``; ``invalid`` and ``dead_lettered`` with their error
   code, e.g. ``PAYLOAD_VALIDATION_FAILED``, ``INTEGRATION_ERROR``), and each queue entry set
   aside in the queue's dead entries (``outcome="queue_dead"``, ``code`` one of
@@ -18,7 +20,7 @@ embedding program) never mix their counts. Names and labels:
   the consumer starts and at each scrape, counted between); ``actionkit dlq list`` shows them.
 - ``actionkit_delivery_latency_seconds``: routing to the API's answer, per delivery sent.
 - ``actionkit_event_latency_seconds``: ``receivedAt`` to the end of the event's last
-  delivery, per event the embedded consumer finished.
+  delivery, per event the consumer finished.
 """
 
 from __future__ import annotations
@@ -32,30 +34,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from framework.delivery.outcome import Delivery
 from framework.queue.base import Entry, EventQueue
 
-__all__ = ["PROMETHEUS_CONTENT_TYPE", "ServerMetrics"]
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "ConsumerMetrics", "ServerMetrics"]
 
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
 
 
-class ServerMetrics:
-    """The counters, gauge and histograms of one server (see the module docstring)."""
+class ConsumerMetrics:
+    """What a consumer of a queue counts: deliveries, outcomes, the queue's gauges, latencies.
+
+    A worker's metrics (see the module docstring); :class:`ServerMetrics` adds the server's.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "actionkit_http_requests",
-            "HTTP requests answered, by endpoint and status.",
-            ["endpoint", "status"],
-            registry=self.registry,
-        )
-        self.accepted = Counter(
-            "actionkit_events_accepted",
-            "Events durably queued, by type.",
-            ["type"],
-            registry=self.registry,
-        )
         self.deliveries = Counter(
             "actionkit_deliveries",
             "Deliveries of consumed events, by instance and outcome.",
@@ -114,6 +107,11 @@ class ServerMetrics:
         self.queue_dead_entries.set(await queue.dead_count())
         queue.on_dead = self.dead
 
+    async def refresh(self, queue: EventQueue) -> None:
+        """Read the queue's gauges now (depth and dead entries), as a scrape does."""
+        self.queue_depth.set(await queue.depth())
+        self.queue_dead_entries.set(await queue.dead_count())
+
     def dead(self, code: str, error: str) -> None:
         """Count one entry the queue set aside (the queue's ``on_dead`` callback)."""
         self.outcomes.labels("queue_dead", code).inc()
@@ -122,3 +120,22 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class ServerMetrics(ConsumerMetrics):
+    """The counters, gauges and histograms of one server (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = Counter(
+            "actionkit_http_requests",
+            "HTTP requests answered, by endpoint and status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.accepted = Counter(
+            "actionkit_events_accepted",
+            "Events durably queued, by type.",
+            ["type"],
+            registry=self.registry,
+        )

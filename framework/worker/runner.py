@@ -5,6 +5,13 @@
 set. A failure of Redis while it runs is logged and the consumer started again a second later
 (entries in hand stay pending meanwhile); a Redis it cannot reach at the start is an error.
 
+Metrics: each worker counts what its consumer did in a
+:class:`~framework.server.metrics.ConsumerMetrics` (``Worker.metrics``: the same
+``actionkit_outcomes_total``, ``actionkit_deliveries_total``, queue gauges and latencies as
+the embedded server's ``/metrics``); given a listening socket (``metrics_socket``, what
+``actionkit worker --metrics-port`` binds), it serves them at ``GET /metrics`` there
+(:class:`~framework.worker.metrics.MetricsEndpoint`) while it runs.
+
 Stopping: once ``stop`` is set, no entry is taken; the entries in flight are finished (acked, or
 handed back) for up to ``shutdown_grace`` seconds. What is still unfinished then is left
 pending: another worker claims it after ``claim_idle`` seconds. :func:`run_worker` wires
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +41,8 @@ from framework.errors import QueueError
 from framework.queue.base import Entry
 from framework.queue.consumer import DEFAULT_IN_FLIGHT, consume_supervised, finish_within
 from framework.queue.redis_stream import RedisStreamQueue
+from framework.server.metrics import ConsumerMetrics
+from framework.worker.metrics import MetricsEndpoint
 
 __all__ = ["SHUTDOWN_GRACE", "Worker", "WorkerReport", "WorkerSettings", "run_worker"]
 
@@ -97,6 +107,8 @@ class Worker:
     """Consume a Redis stream through a router until stopped (see the module doc).
 
     ``retry`` and ``transport`` go to the router (tests and benchmarks use them).
+    ``metrics_socket``: a bound, listening socket to serve ``GET /metrics`` on while it runs
+    (the worker closes it when it stops); None serves nothing (``metrics`` still counts).
     """
 
     def __init__(
@@ -105,6 +117,7 @@ class Worker:
         *,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics_socket: socket.socket | None = None,
     ) -> None:
         if settings.in_flight < 1:
             raise ValueError("in_flight must be at least 1")
@@ -125,6 +138,8 @@ class Worker:
             concurrency=settings.in_flight,
         )
         self.report = WorkerReport(self.queue.consumer)
+        self.metrics = ConsumerMetrics()
+        self._metrics_socket = metrics_socket
         self._task: asyncio.Task[None] | None = None
         self._hurry = False
 
@@ -139,34 +154,23 @@ class Worker:
 
         Raises :class:`~framework.errors.QueueError` when Redis cannot be used at the start.
         """
-        settings = self.settings
-        async with self.queue:
-            names = ", ".join(instance.name for instance in self.router.instances)
-            logger.info(
-                "worker %s started: stream %s, group %s, instances %s, %d in flight at most",
-                self.queue.consumer,
-                settings.stream,
-                settings.group,
-                names,
-                settings.in_flight,
-                extra={"worker": {"state": "started", "consumer": self.queue.consumer}},
-            )
-            await self.router.__aenter__()
-            loop = asyncio.get_running_loop()
-            task = self._task = asyncio.ensure_future(self._supervise(stop))
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError:
-                self._hurry = True  # run() itself was cancelled: close, and leave the rest
-                raise
-            finally:
-                stop.set()
-                grace = 0.0 if self._hurry else settings.shutdown_grace
-                deadline = loop.time() + grace
-                await self._within(task, grace)
-                closing = asyncio.ensure_future(self.router.__aexit__(None, None, None))
-                await self._within(closing, max(0.0, deadline - loop.time()))
-                self.report.stats = self.router.stats()
+        endpoint = None
+        try:
+            async with self.queue:
+                await self.metrics.watch(self.queue)
+                if self._metrics_socket is not None:
+                    endpoint = MetricsEndpoint(
+                        self.metrics, self.queue, self._metrics_socket, asyncio.get_running_loop()
+                    )
+                    endpoint.start()
+                try:
+                    await self._run(stop, endpoint)
+                finally:
+                    if endpoint is not None:  # before the queue closes: no scrape after it
+                        await asyncio.to_thread(endpoint.stop)  # closes the socket
+        finally:
+            if endpoint is None and self._metrics_socket is not None:
+                self._metrics_socket.close()
         logger.info(
             "worker %s stopped: %d entries handled%s",
             self.queue.consumer,
@@ -176,6 +180,40 @@ class Worker:
         )
         return self.report
 
+    async def _run(self, stop: asyncio.Event, endpoint: MetricsEndpoint | None) -> None:
+        """Say the worker started, then route until ``stop`` and close the router."""
+        settings = self.settings
+        names = ", ".join(instance.name for instance in self.router.instances)
+        started: dict[str, Any] = {"state": "started", "consumer": self.queue.consumer}
+        if endpoint is not None:
+            started["metrics"] = endpoint.url
+        logger.info(
+            "worker %s started: stream %s, group %s, instances %s, %d in flight at most%s",
+            self.queue.consumer,
+            settings.stream,
+            settings.group,
+            names,
+            settings.in_flight,
+            f"; metrics at {endpoint.url}" if endpoint is not None else "",
+            extra={"worker": started},
+        )
+        await self.router.__aenter__()
+        loop = asyncio.get_running_loop()
+        task = self._task = asyncio.ensure_future(self._supervise(stop))
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            self._hurry = True  # run() itself was cancelled: close, and leave the rest
+            raise
+        finally:
+            stop.set()
+            grace = 0.0 if self._hurry else settings.shutdown_grace
+            deadline = loop.time() + grace
+            await self._within(task, grace)
+            closing = asyncio.ensure_future(self.router.__aexit__(None, None, None))
+            await self._within(closing, max(0.0, deadline - loop.time()))
+            self.report.stats = self.router.stats()
+
     async def _supervise(self, stop: asyncio.Event) -> None:
         """Run the consumer until ``stop``; a Redis failure is logged and the consumer restarted."""
         await consume_supervised(
@@ -183,9 +221,13 @@ class Worker:
             self.queue,
             stop,
             in_flight=self.settings.in_flight,
-            on_handled=self.report.handled,
+            on_handled=self._handled,
             on_restart=self._restarting,
         )
+
+    def _handled(self, entry: Entry, deliveries: list[Delivery]) -> None:
+        self.report.handled(entry, deliveries)
+        self.metrics.handled(entry, deliveries)
 
     def _restarting(self, exc: QueueError) -> None:
         self.report.restarts += 1
@@ -202,8 +244,11 @@ def run_worker(
     *,
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    metrics_socket: socket.socket | None = None,
 ) -> WorkerReport:
     """Run a worker in this process until SIGTERM or SIGINT; returns what it did.
+
+    ``metrics_socket``: serve ``GET /metrics`` on it while the worker runs (see :class:`Worker`).
 
     The first signal stops taking entries and finishes those in flight (up to the settings'
     ``shutdown_grace``); a second one stops at once, leaving them pending for another worker.
@@ -212,7 +257,7 @@ def run_worker(
     async def main() -> WorkerReport:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        worker = Worker(settings, retry=retry, transport=transport)
+        worker = Worker(settings, retry=retry, transport=transport, metrics_socket=metrics_socket)
 
         def on_signal(signum: int) -> None:
             if stop.is_set():
