@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -294,12 +294,7 @@ def url_setting_places(
     """
     base: list[tuple[str, ...]] = []
     encoded: list[tuple[str, ...]] = []
-    literal = ""
-    position = 0
-    for match in _PLACEHOLDER.finditer(source):
-        literal += source[position : match.start()]
-        position = match.end()
-        path = tuple(match.group(1).split("."))
+    for path, literal in _placeholders(source):
         if path[0] != "settings":
             continue
         place = base if _before_path(literal) else encoded
@@ -316,12 +311,7 @@ def _path_placeholders(
 ) -> frozenset[tuple[str, ...]]:
     """The placeholders a URL template inserts in its path (not its base, query or fragment)."""
     found: set[tuple[str, ...]] = set()
-    literal = ""
-    position = 0
-    for match in _PLACEHOLDER.finditer(source):
-        literal += source[position : match.start()]
-        position = match.end()
-        path = tuple(match.group(1).split("."))
+    for path, literal in _placeholders(source):
         if (
             path not in base
             and not _before_path(literal)
@@ -333,6 +323,16 @@ def _path_placeholders(
 
 # A placeholder as .templates reads it (validated there: this only locates them).
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def _placeholders(source: str) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Each placeholder of a URL template, as its dotted path, with the URL text before it."""
+    literal = ""
+    position = 0
+    for match in _PLACEHOLDER.finditer(source):
+        literal += source[position : match.start()]
+        position = match.end()
+        yield tuple(match.group(1).split(".")), literal
 
 
 def _before_path(literal: str) -> bool:
