@@ -3,7 +3,9 @@
 ``{{settings.baseUrl}}/users/{{payload.userId}}`` is split once into literal text and paths;
 rendering joins them. In a URL, values taken from the payload are percent-encoded (so a user ID
 with ``/`` or ``?`` in it stays one path segment) while settings are inserted as they are (a
-base URL is meant to carry slashes). A missing value renders as nothing, and
+base URL is meant to carry slashes; the request builder encodes, before rendering, every
+setting that is not the URL's base: :func:`~framework.definitions.request.url_setting_places`).
+A missing value renders as nothing, and
 :meth:`Template.missing` says which paths were missing so a caller can refuse the request.
 
 A header value is sent as it renders, so it may only hold what every HTTP client can send and
