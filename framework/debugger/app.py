@@ -84,7 +84,9 @@ def _host_name(host: str) -> str:
 def create_app(history_path: str | Path, *, hosts: Iterable[str] = ()) -> Starlette:
     """The debugger app over the run history at ``history_path`` (opened when it starts).
 
-    The history is only read. A store that cannot be read answers 503 with the reason.
+    The history is only read, except that opening it marks ``interrupted`` the runs of this
+    host whose process is gone, as every reader of the history does. A store that cannot
+    be read answers 503 with the reason.
     Only requests whose ``Host`` is localhost, 127.0.0.1, [::1] or one of ``hosts`` (the address the
     server is bound to) are answered; any other gets 400, so that a site whose name was
     rebound to a loopback address cannot read the history through the visitor's browser.
