@@ -14,7 +14,7 @@ problem is. The tree branches first by what the caller should do, then by phase:
     │   ├── PayloadValidationError      PAYLOAD_VALIDATION_FAILED  .errors: by field
     │   └── RequestBuildError           REQUEST_NOT_BUILT       a value the request cannot take
     ├── DeliveryError                   DELIVERY_FAILED         sending a request failed
-    │   ├── RetryableError              RETRYABLE_ERROR         try again later (429, 5xx, network)
+    │   ├── RetryableError              RETRYABLE_ERROR         5xx, network; .retry_after
     │   │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
     │   │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
     │   │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
@@ -295,10 +295,20 @@ class DeliveryError(ActionkitError):
 
 
 class RetryableError(DeliveryError):
-    """A failure that may pass if the request is sent again later (429, most 5xx, network)."""
+    """A failure that may pass if the request is sent again later (429, most 5xx, network).
+
+    ``retry_after`` is the seconds the API asked to wait (its ``Retry-After`` header, on a
+    429, a 503 or any other retryable answer), ``None`` when it named none.
+    """
 
     code = "RETRYABLE_ERROR"
     retryable = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status)
 
 
 class RateLimitedError(RetryableError):
@@ -309,8 +319,7 @@ class RateLimitedError(RetryableError):
     def __init__(
         self, message: str, *, status: int | None = 429, retry_after: float | None = None
     ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, retry_after=retry_after)
 
 
 class DeliveryTimeoutError(RetryableError):

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from framework.delivery.http import Answer, error_for
 from framework.delivery.retry import RetryPolicy, is_retryable_status, parse_retry_after
+from framework.errors import RetryableError
 
 
 @pytest.mark.parametrize("status", [408, 423, 429, 500, 502, 503, 504, 599])
@@ -87,3 +89,27 @@ def test_backoff_stays_finite_for_any_number_of_attempts() -> None:
     rng = random.Random(1)
     waits = [policy.backoff(attempt, rng) for attempt in (1, 61, 1_100, 99_999)]
     assert all(0.0 <= wait <= 7.0 for wait in waits)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (429, "RATE_LIMITED"),
+        (503, "RETRYABLE_ERROR"),
+        (500, "RETRYABLE_ERROR"),
+        (408, "RETRYABLE_ERROR"),
+    ],
+)
+def test_every_retryable_answer_carries_its_retry_after(status: int, code: str) -> None:
+    error = error_for(Answer(status=status, body="", retry_after=1.0, elapsed=0.0))
+    assert isinstance(error, RetryableError)
+    assert (error.code, error.status, error.retry_after) == (code, status, 1.0)
+    without = error_for(Answer(status=status, body="", retry_after=None, elapsed=0.0))
+    assert isinstance(without, RetryableError)
+    assert without.retry_after is None
+
+
+def test_a_permanent_answer_is_not_retried_whatever_its_retry_after() -> None:
+    error = error_for(Answer(status=400, body="", retry_after=1.0, elapsed=0.0))
+    assert error is not None
+    assert (error.code, error.retryable) == ("INTEGRATION_ERROR", False)

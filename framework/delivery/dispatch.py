@@ -5,6 +5,10 @@ a future; items go through ordered lanes (see :mod:`.batching`), are combined in
 per batch, sent with retries, and each item's future is settled with its own
 :class:`~framework.delivery.outcome.Delivery`. A batch the API refuses for good is split and
 its events sent one by one, so one bad event never fails the others.
+
+A ``Retry-After`` on any retryable answer (a 429's, a 503's) pauses the whole endpoint, the
+URL's scheme, host and port (see :mod:`.pause`): until it ends, no request to that endpoint
+starts; the waiting ones use no attempt, and each lane keeps its order.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,10 +31,11 @@ from framework.delivery.batching import Lanes
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.delivery.http import Answer, HttpSender, error_for
 from framework.delivery.outcome import Delivery, Outcome
+from framework.delivery.pause import EndpointPauses, endpoint_of
 from framework.delivery.ratelimit import RateLimiter
 from framework.delivery.retry import RetryPolicy
 from framework.delivery.stats import DeliveryStats
-from framework.errors import DeliveryError, RateLimitedError
+from framework.errors import DeliveryError, RetryableError
 
 logger = logging.getLogger("actionkit.delivery")
 
@@ -100,6 +106,9 @@ class Dispatcher:
         self._batch_window = batch_window
         self._limiters: dict[str, RateLimiter] = {}
         self._sleep = asyncio.sleep
+        self._clock = time.monotonic
+        # Endpoints a server asked us to leave alone for a while (Retry-After).
+        self._pauses = EndpointPauses(self._clock)
 
     async def aclose(self) -> None:
         """Wait for what is in flight, then close the HTTP client.
@@ -175,19 +184,37 @@ class Dispatcher:
         connect = instance.delivery.connect_timeout or read
         return httpx.Timeout(read, connect=connect)
 
+    @asynccontextmanager
+    async def _turn(self, endpoint: str, limiter: RateLimiter) -> AsyncIterator[None]:
+        """Hold a request until its endpoint is not paused and the limiter lets it go.
+
+        The pause is checked again once the limiter allows the request: a pause that began
+        while it waited for a token or a slot holds it too.
+        """
+        while True:
+            await self._pauses.wait_until_open(endpoint)
+            async with limiter:
+                if self._pauses.is_open(endpoint):
+                    yield
+                    return
+
     async def _send_with_retries(self, instance: Instance, request: PlannedRequest) -> _Result:
         policy = self._policy(instance)
         timeout = self._http_timeout(instance)
         limiter = self._limiter(instance)
         sender = self._sender(instance)
-        started = time.monotonic()
+        endpoint = endpoint_of(request.url)
+        # The deadline counts from the first try: waiting out a pause before it is not a try.
+        started: float | None = None
         attempts = 0
         while True:
-            attempts += 1
             answer: Answer | None = None
             error: DeliveryError | None
             try:
-                async with limiter:
+                async with self._turn(endpoint, limiter):
+                    attempts += 1
+                    if started is None:
+                        started = self._clock()
                     answer = await sender.send(request, timeout)
                 # Masked before anything quotes it: an error message keeps only the start of
                 # the body, and a secret cut at that point would no longer be found whole.
@@ -197,8 +224,14 @@ class Dispatcher:
                 error = exc
             if error is None or not error.retryable:
                 return _Result(answer, error, attempts)
-            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-            wait = policy.next_wait(attempts, time.monotonic() - started, retry_after, self._rng)
+            retry_after = error.retry_after if isinstance(error, RetryableError) else None
+            now = self._clock()
+            if retry_after is not None:
+                # The server spoke for the endpoint, not for this request: hold them all.
+                pause = min(retry_after, policy.max_retry_after)
+                self._pauses.pause(endpoint, now + pause)
+            elapsed = now - (started if started is not None else now)
+            wait = policy.next_wait(attempts, elapsed, retry_after, self._rng)
             if wait is None:
                 return _Result(answer, error, attempts)
             await self._sleep(wait)

@@ -2,8 +2,9 @@
 
 This is the one place where httpx's exceptions are translated (``raise ... from exc``), and
 where a status code becomes a delivery error: 2xx is success; 401/403 are
-:class:`InvalidAuthenticationError`; 429 is :class:`RateLimitedError` with its Retry-After;
-408, 423 and 5xx other than 501/505 are :class:`RetryableError`; every other status is a
+:class:`InvalidAuthenticationError`; 429 is :class:`RateLimitedError`; 408, 423 and 5xx
+other than 501/505 are :class:`RetryableError`; every retryable answer carries its
+``Retry-After`` (a 503's as well as a 429's) as ``retry_after``; every other status is a
 permanent :class:`IntegrationError`. At most ``max_response_bytes`` of a response are read.
 
 Where requests may go is checked here, at connect time: every address a host name resolves to
@@ -73,7 +74,7 @@ def error_for(answer: Answer) -> DeliveryError | None:
     if status in (401, 403):
         return InvalidAuthenticationError(message, status=status)
     if is_retryable_status(status):
-        return RetryableError(message, status=status)
+        return RetryableError(message, status=status, retry_after=answer.retry_after)
     return IntegrationError(message, status=status)
 
 
