@@ -28,11 +28,11 @@ def emulator() -> Iterator[ContentstackEmulator]:
         yield running
 
 
-def make_instance(url: str, **delivery: Any) -> Instance:
+def make_instance(url: str, name: str = "cs", **delivery: Any) -> Instance:
     return load_instance(
         {
             "destination": "contentstack",
-            "name": "cs",
+            "name": name,
             "settings": {"personalizeProjectId": "proj", "personalizeEdgeApiBaseUrl": url},
             "mappings": [
                 {"name": "events", "preset": "events-sync"},
@@ -444,3 +444,113 @@ def test_closing_a_router_whose_close_is_cancelled_settles_every_delivery() -> N
     results, three_connections = asyncio.run(scenario())
     assert three_connections
     assert all(isinstance(result, asyncio.CancelledError) for result in results)
+
+
+class TimedTransport(httpx.AsyncBaseTransport):
+    """A real HTTP transport that notes when each request left and when its answer came.
+
+    ``refused`` is set when the first answer of status ``watch`` is back, just before the
+    dispatcher reads it (nothing awaits between here and its reading the Retry-After).
+    """
+
+    def __init__(self, watch: int) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.watch = watch
+        self.sent: list[tuple[float, str, str]] = []  # (when, host:port, path)
+        self.refused_at: float | None = None
+        self.refused = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(
+            (time.monotonic(), f"{request.url.host}:{request.url.port}", request.url.path)
+        )
+        response = await self._inner.handle_async_request(request)
+        content = await response.aread()
+        await response.aclose()
+        if response.status_code == self.watch and self.refused_at is None:
+            self.refused_at = time.monotonic()
+            self.refused.set()
+        return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_503_retry_after_is_honoured(emulator: ContentstackEmulator, tmp_path: Path) -> None:
+    emulator.inject(Fault("status", status=503, retry_after=1, path="/events"))
+    with Router([make_instance(emulator.url)], dead_letters=tmp_path / "d", retry=FAST_RETRY) as r:
+        started = time.monotonic()
+        delivery = r.route(track())[0]
+        waited = time.monotonic() - started
+    assert (delivery.outcome, delivery.attempts, delivery.status) == ("delivered", 2, 200)
+    assert [request.status for request in emulator.requests] == [503, 200]
+    assert waited >= 1.0  # the backoff alone (at most 0.01 s here) would not wait that long
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_pauses_every_request_to_the_endpoint(
+    emulator: ContentstackEmulator, status: int
+) -> None:
+    emulator.inject(Fault("status", status=status, retry_after=1, path="/events"))
+    transport = TimedTransport(watch=status)
+
+    async def scenario() -> tuple[Any, list[list[Any]]]:
+        instance = make_instance(emulator.url)
+        async with Router(
+            [instance], dead_letters=None, retry=FAST_RETRY, transport=transport
+        ) as r:
+            first = asyncio.create_task(r.aroute(track("u1")))
+            await transport.refused.wait()
+            # Other users' events, to the same path and to another path of the same host
+            # (their traits make a /user-attributes request too), while u1's pause is on.
+            others = await asyncio.gather(
+                *(
+                    r.aroute(track(user, context={"traits": {"plan": user}}))
+                    for user in ("u2", "u3")
+                )
+            )
+            return await first, others
+
+    first, others = asyncio.run(scenario())
+    assert first[0].attempts == 2
+    for deliveries in others:
+        sent = [d for d in deliveries if d.outcome != "not_subscribed"]
+        assert [(d.mapping, d.outcome, d.attempts) for d in sent] == [
+            ("events", "delivered", 1),  # waited, not failed: no attempt used
+            ("attributes", "delivered", 1),
+        ]
+    assert transport.refused_at is not None
+    pause_end = transport.refused_at + 1.0
+    later = [when for when, _, _ in transport.sent if when > transport.refused_at]
+    assert len(later) == 5  # u1's retry, and two requests for each of u2 and u3
+    assert all(when >= pause_end for when in later)
+    assert {path for _, _, path in transport.sent} == {"/events", "/user-attributes"}
+
+
+def test_a_pause_holds_only_its_own_endpoint(tmp_path: Path) -> None:
+    # A Retry-After far longer than max_retry_after ends u1's tries at once and pauses the
+    # endpoint for max_retry_after (an hour): the other API's requests must go meanwhile.
+    policy = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=3600)
+    transport = TimedTransport(watch=503)
+    with ContentstackEmulator() as paused_api, ContentstackEmulator() as other_api:
+        paused_api.inject(Fault("status", status=503, retry_after=7200, path="/events"))
+        paused = make_instance(paused_api.url)
+        other = make_instance(other_api.url, name="other")
+
+        async def scenario() -> tuple[list[Any], list[Any]]:
+            async with Router(
+                [paused, other], dead_letters=None, retry=policy, transport=transport
+            ) as r:
+                refused = await r.aroute(track("u1"), only=("cs", "events"))
+                delivered = await r.aroute(track("u2"), only=("other", "events"))
+                return refused, delivered
+
+        refused, delivered = asyncio.run(scenario())
+        assert [(d.outcome, d.error_code, d.attempts) for d in refused] == [
+            ("retryable_failure", "RETRYABLE_ERROR", 1)
+        ]
+        assert [(d.outcome, d.attempts) for d in delivered] == [("delivered", 1)]
+        assert user_events(other_api, "u2") == ["Signed Up"]
+    assert transport.refused_at is not None
+    [(other_sent, _, _)] = [entry for entry in transport.sent if entry[1] != transport.sent[0][1]]
+    assert other_sent < transport.refused_at + 3600  # sent while the first API was paused
