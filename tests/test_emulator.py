@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -594,6 +595,8 @@ def test_control_endpoints_are_never_faulted(
         ({"kind": "delay"}, "seconds"),
         ({"kind": "outage", "seconds": -1}, "seconds"),
         ({"kind": "drop", "path": "events"}, "path"),
+        ({"kind": "status", "after_effect": True}, "after_effect"),
+        ({"kind": "drop", "after_effect": "yes"}, "after_effect"),
     ],
 )
 def test_fault_refuses_values_out_of_range(arguments: dict[str, Any], message: str) -> None:
@@ -604,6 +607,8 @@ def test_fault_refuses_values_out_of_range(arguments: dict[str, Any], message: s
 def test_fault_json_round_trips() -> None:
     fault = Fault("status", count=3, status=429, retry_after=1.5, path="/events")
     assert Fault.from_json(fault.to_json()) == fault
+    drop = Fault("drop", after_effect=True)
+    assert Fault.from_json(drop.to_json()) == drop
 
 
 # Control endpoints
@@ -699,6 +704,286 @@ def test_request_log_keeps_only_the_latest_requests() -> None:
             [event("d")],
             [event("e")],
         ]
+
+
+# Drops after the effect, duplicates, and outages started and ended by the test
+
+
+def test_drop_after_effect_applies_the_request_and_a_retry_is_a_counted_duplicate(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.inject(Fault("drop", after_effect=True))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/events", json=[event("paid")], headers=HEADERS)
+    # The effect is there, the answer was lost.
+    assert users(emulator)["user-1"]["events"] == [event("paid")]
+    dropped = emulator.requests[-1]
+    assert (dropped.status, dropped.fault, dropped.applied) == (None, "drop", True)
+    assert emulator.duplicates() == {}
+    # A client that retries sends it again: the emulator records it twice and says so.
+    assert client.post("/events", json=[event("paid")], headers=HEADERS).status_code == 200
+    assert users(emulator)["user-1"]["events"] == [event("paid"), event("paid")]
+    assert emulator.duplicates() == {PROJECT: {"user-1": 1}}
+    assert emulator.state()["counters"]["/events"] == {"dropped": 1, "200": 1}
+
+
+def test_drop_after_effect_applies_attributes_and_merges_too(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    anonymous = {**HEADERS, "x-cs-personalize-user-uid": "anon"}
+    emulator.inject(Fault("drop", count=2, after_effect=True))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.patch("/user-attributes", json={"plan": "pro"}, headers=anonymous)
+    merge = {"sourceUserUid": "anon", "targetUserUid": "user-1"}
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post(
+            "/user-attributes/actions/merge", json=merge, headers={"x-project-uid": PROJECT}
+        )
+    project = emulator.state()["projects"][PROJECT]
+    assert project["users"] == {"user-1": {"attributes": {"plan": "pro"}, "events": []}}
+    assert project["merges"] == [merge]
+    assert [entry.applied for entry in emulator.requests] == [True, True]
+
+
+def test_drop_after_effect_of_a_refused_request_changes_nothing(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.inject(Fault("drop", after_effect=True))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/events", json=[{"type": "nope"}], headers=HEADERS)
+    assert emulator.state()["projects"] == {}
+    assert emulator.requests[-1].applied is False
+
+
+def test_drop_before_the_effect_changes_nothing_and_a_retry_is_no_duplicate(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.inject(Fault("drop", after_effect=False))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/events", json=[event("paid")], headers=HEADERS)
+    assert emulator.state()["projects"] == {}
+    assert emulator.requests[-1].applied is False
+    assert client.post("/events", json=[event("paid")], headers=HEADERS).status_code == 200
+    assert users(emulator)["user-1"]["events"] == [event("paid")]
+    assert emulator.duplicates() == {}
+
+
+def test_duplicates_count_exact_repeats_of_accepted_requests_per_project_and_user(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    other_user = {**HEADERS, "x-cs-personalize-user-uid": "user-2"}
+    other_project = {**HEADERS, "x-project-uid": "project-2"}
+    for _ in range(3):
+        client.post("/events", json=[event("a")], headers=HEADERS)
+    client.post("/events", json=[event("a"), event("b")], headers=HEADERS)  # another body
+    client.post("/events", json=[event("a")], headers=other_user)  # another user
+    client.post("/events", json=[event("a")], headers=other_project)  # another project
+    client.patch("/user-attributes", json={"a": 1, "b": 2}, headers=other_user)
+    client.patch("/user-attributes", json={"b": 2, "a": 1}, headers=other_user)  # same object
+    for _ in range(2):  # neither changes anything, nor is counted
+        client.post("/events", json=[], headers=other_project)
+        client.post("/events", json=[{"type": "nope"}], headers=other_project)
+    merge = {"sourceUserUid": "anon", "targetUserUid": "user-3"}
+    for _ in range(2):
+        client.post(
+            "/user-attributes/actions/merge", json=merge, headers={"x-project-uid": PROJECT}
+        )
+    assert emulator.duplicates() == {PROJECT: {"user-1": 2, "user-2": 1, "user-3": 1}}
+    assert client.get("/_emulator/duplicates").json() == {"duplicates": emulator.duplicates()}
+    emulator.reset()
+    assert emulator.duplicates() == {}
+
+
+def test_request_log_numbers_requests_in_arrival_order(client: httpx.Client) -> None:
+    with (
+        ContentstackEmulator(max_logged_requests=2) as bounded,
+        ContentstackEmulator(max_logged_requests=None) as unbounded,
+    ):
+        for emulator in (bounded, unbounded):
+            for key in "abcd":
+                client.post(f"{emulator.url}/events", json=[event(key)], headers=HEADERS)
+        # The log forgot the oldest requests: the numbers show how many came before.
+        assert [(entry.number, entry.body) for entry in bounded.requests] == [
+            (3, [event("c")]),
+            (4, [event("d")]),
+        ]
+        assert [entry.number for entry in unbounded.requests] == [1, 2, 3, 4]
+        logged = client.get(f"{unbounded.url}/_emulator/requests").json()
+        assert [(entry["number"], entry["applied"]) for entry in logged] == [
+            (1, True),
+            (2, True),
+            (3, True),
+            (4, True),
+        ]
+        unbounded.reset()
+        client.post(f"{unbounded.url}/events", json=[], headers=HEADERS)
+        assert [entry.number for entry in unbounded.requests] == [1]
+
+
+def test_start_outage_answers_every_request_until_it_is_ended(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.inject(Fault("status", status=429))
+    emulator.start_outage(retry_after=2)
+    assert emulator.outage() == {
+        "status": 503,
+        "retry_after": 2,
+        "path": None,
+        "ends": "ended",
+        "seconds_left": None,
+        "requests_left": None,
+        "answered": 0,
+    }
+    during = [client.post("/events", json=[event("x")], headers=HEADERS) for _ in range(3)]
+    assert [(r.status_code, r.headers["retry-after"]) for r in during] == [(503, "2")] * 3
+    assert during[0].json()["code"] == "EMULATED_FAULT"
+    assert emulator.state()["projects"] == {}
+    outage = emulator.outage()
+    assert outage is not None
+    assert outage["answered"] == 3
+    assert emulator.end_outage() is True
+    # The queued fault waited for the outage to end; then the API answers normally.
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 429
+    assert client.post("/events", json=[event("x")], headers=HEADERS).status_code == 200
+    assert emulator.outage() is None
+    assert emulator.end_outage() is False
+
+
+def test_start_outage_of_one_path_without_retry_after(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.start_outage(500, path="/user-attributes")
+    answer = client.patch("/user-attributes", json={}, headers=HEADERS)
+    assert answer.status_code == 500
+    assert "retry-after" not in answer.headers
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+    emulator.end_outage()
+    assert client.patch("/user-attributes", json={}, headers=HEADERS).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"status": 99}, "status"), ({"retry_after": -1}, "retry_after"), ({"path": "x"}, "path")],
+)
+def test_start_outage_refuses_values_out_of_range(
+    emulator: ContentstackEmulator, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        emulator.start_outage(**arguments)
+    assert emulator.outage() is None
+
+
+def test_end_outage_ends_timed_and_counted_outages_too(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    emulator.fail_for(600)
+    timed = emulator.outage()
+    assert timed is not None
+    assert timed["ends"] == "deadline"
+    assert timed["seconds_left"] > 0
+    assert emulator.end_outage() is True
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+    emulator.inject(Fault("outage", count=2))
+    counted = emulator.outage()
+    assert counted is not None
+    assert (counted["ends"], counted["requests_left"]) == ("count", 2)
+    assert emulator.end_outage() is True
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+
+
+def test_an_outage_is_ended_while_a_client_keeps_retrying(emulator: ContentstackEmulator) -> None:
+    emulator.start_outage(retry_after=0)
+    answers: list[int] = []
+
+    def retry_until_accepted() -> None:
+        with httpx.Client(base_url=emulator.url, timeout=30) as client:
+            while True:
+                answer = client.post("/events", json=[event("late")], headers=HEADERS)
+                answers.append(answer.status_code)
+                if answer.status_code != 503:
+                    return
+
+    sender = threading.Thread(target=retry_until_accepted)
+    sender.start()
+    try:
+        # Wait on what the emulator saw, not on time: two requests refused by the outage.
+        emulator.wait_until(lambda log: sum(entry.status == 503 for entry in log) >= 2)
+    finally:
+        ended = emulator.end_outage()
+        sender.join()
+    assert ended is True
+    assert answers[-1] == 200
+    assert set(answers[:-1]) == {503}
+    assert len(answers) >= 3
+    assert users(emulator)["user-1"]["events"] == [event("late")]
+
+
+def test_wait_until_gives_up_with_timeout_error(emulator: ContentstackEmulator) -> None:
+    with pytest.raises(TimeoutError):
+        emulator.wait_until(lambda log: len(log) > 0, timeout=0.01)
+
+
+def test_outage_endpoints_start_show_and_end_an_outage(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    assert client.get("/_emulator/outage").json() == {"outage": None}
+    started = client.post("/_emulator/outage", json={"status": 502, "retry_after": 1})
+    assert started.status_code == 200
+    assert started.json()["outage"]["status"] == 502
+    answer = client.post("/events", json=[], headers=HEADERS)
+    assert (answer.status_code, answer.headers["retry-after"]) == (502, "1")
+    shown = client.get("/_emulator/outage").json()["outage"]
+    assert (shown["ends"], shown["answered"]) == ("ended", 1)
+    assert client.delete("/_emulator/outage").json() == {"ended": True}
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+    assert client.delete("/_emulator/outage").json() == {"ended": False}
+    # No body: a 503 without Retry-After.
+    assert client.post("/_emulator/outage").status_code == 200
+    answer = client.post("/events", json=[], headers=HEADERS)
+    assert answer.status_code == 503
+    assert "retry-after" not in answer.headers
+    assert client.post("/_emulator/reset").status_code == 200
+    assert client.get("/_emulator/outage").json() == {"outage": None}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1]",
+        b'{"status": 99}',
+        b'{"status": "503"}',
+        b'{"retry_after": -1}',
+        b'{"path": "events"}',
+        b'{"seconds": 5}',
+        b"not json",
+    ],
+)
+def test_outage_endpoint_refuses_a_bad_outage_and_starts_none(
+    client: httpx.Client, emulator: ContentstackEmulator, body: bytes
+) -> None:
+    response = client.post("/_emulator/outage", content=body)
+    assert response.status_code == 400
+    assert response.json()["code"] in {"INVALID_OUTAGE", "INVALID_JSON"}
+    assert emulator.outage() is None
+    assert client.post("/events", json=[], headers=HEADERS).status_code == 200
+
+
+def test_faults_endpoint_queues_a_drop_after_the_effect(
+    client: httpx.Client, emulator: ContentstackEmulator
+) -> None:
+    queued = client.post("/_emulator/faults", json={"kind": "drop", "after_effect": True})
+    assert queued.json()["queued"][0]["after_effect"] is True
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/events", json=[event("paid")], headers=HEADERS)
+    assert client.post("/events", json=[event("paid")], headers=HEADERS).status_code == 200
+    logged = client.get("/_emulator/requests").json()
+    assert [(e["number"], e["status"], e["fault"], e["applied"]) for e in logged] == [
+        (1, None, "drop", True),
+        (2, 200, None, True),
+    ]
+    assert client.get("/_emulator/duplicates").json() == {"duplicates": {PROJECT: {"user-1": 1}}}
+    refused = client.post("/_emulator/faults", json={"kind": "status", "after_effect": True})
+    assert (refused.status_code, refused.json()["code"]) == (400, "INVALID_FAULT")
 
 
 # Properties

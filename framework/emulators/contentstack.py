@@ -11,17 +11,25 @@ had to choose because Contentstack's documentation is silent, is described in
   or naming an event or attribute the project does not define: 400, with every problem listed.
 - Success: 200 with ``{"message": ...}``. A request is all or nothing: refused, it changes
   nothing.
+
+Edge API requests carry no message id, so a request sent twice cannot be told from two
+requests that happen to be the same: :meth:`PersonalizeEdge.duplicates` counts, per project and
+user, the accepted requests that repeat an earlier accepted one exactly (same method, path and
+JSON body; for a merge, under its ``targetUserUid``).
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from framework.emulators.server import (
+    CONTROL_PREFIX,
     ApiError,
     EmulatorServer,
     Request,
@@ -188,6 +196,8 @@ class PersonalizeEdge:
         )
         self._projects: dict[str, _Project] = {}
         self._arrivals = itertools.count()
+        # (project, user) -> how many times each accepted request was seen, by fingerprint.
+        self._seen: dict[tuple[str, str], Counter[str]] = {}
         self._routes: dict[str, dict[str, Route]] = {
             EVENTS_PATH: {"POST": self._track_events},
             ATTRIBUTES_PATH: {"PATCH": self._set_attributes},
@@ -217,9 +227,30 @@ class PersonalizeEdge:
         }
 
     def reset(self) -> None:
-        """Forget every project, user, event, attribute and merge."""
+        """Forget every project, user, event, attribute, merge and duplicate count."""
         self._projects.clear()
         self._arrivals = itertools.count()
+        self._seen.clear()
+
+    def duplicates(self) -> dict[str, dict[str, int]]:
+        """``{project: {user: n}}``: how many accepted requests for each user repeated an
+        earlier accepted one exactly (same method, path and JSON body, keys in any order).
+
+        Only users with at least one repeat are listed. A merge counts under its
+        ``targetUserUid``; requests that change nothing (an empty array or object) and refused
+        ones are not counted. The counts are kept under the UIDs sent: a merge moves none.
+        """
+        found: dict[str, dict[str, int]] = {}
+        for (project_uid, user_uid), seen in self._seen.items():
+            repeats = sum(times - 1 for times in seen.values())
+            if repeats:
+                found.setdefault(project_uid, {})[user_uid] = repeats
+        return found
+
+    def _note(self, project_uid: str, user_uid: str, request: Request, body: Any) -> None:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        fingerprint = f"{request.method} {request.path} {canonical}"
+        self._seen.setdefault((project_uid, user_uid), Counter())[fingerprint] += 1
 
     # Endpoints
 
@@ -233,6 +264,7 @@ class PersonalizeEdge:
         if body:
             user = self._project(project_uid).users.setdefault(user_uid, _User())
             user.events.extend((next(self._arrivals), _recorded_event(item)) for item in body)
+            self._note(project_uid, user_uid, request, body)
         return Response(200, {"message": "Events triggered successfully"})
 
     def _set_attributes(self, request: Request) -> Response:
@@ -245,6 +277,7 @@ class PersonalizeEdge:
         if body:
             user = self._project(project_uid).users.setdefault(user_uid, _User())
             user.attributes.update(body)
+            self._note(project_uid, user_uid, request, body)
         return Response(200, {"message": "User Attributes added successfully"})
 
     def _merge_users(self, request: Request) -> Response:
@@ -262,6 +295,7 @@ class PersonalizeEdge:
             into.attributes = {**into.attributes, **moved.attributes}
             into.events = sorted(into.events + moved.events, key=lambda pair: pair[0])
         project.merges.append({"sourceUserUid": source, "targetUserUid": target})
+        self._note(project_uid, target, request, body)
         return Response(200, {"message": "User Attributes merged successfully"})
 
     # Checks shared by the endpoints
@@ -303,7 +337,9 @@ class ContentstackEmulator(EmulatorServer):
 
     ``edge`` is its :class:`PersonalizeEdge` (see it for ``project_uid``, ``defined_events``
     and ``defined_attributes``); see :class:`~framework.emulators.server.EmulatorServer` for the
-    rest: :meth:`state`, :meth:`reset`, :meth:`inject`, :meth:`fail_for`, :attr:`requests`.
+    rest: :meth:`state`, :meth:`reset`, :meth:`inject`, :meth:`fail_for`,
+    :meth:`start_outage`, :meth:`end_outage`, :attr:`requests`. :meth:`duplicates` (and
+    ``GET /_emulator/duplicates``) counts requests that repeated an earlier one.
     """
 
     def __init__(
@@ -314,7 +350,21 @@ class ContentstackEmulator(EmulatorServer):
         *,
         defined_events: Iterable[str] | None = None,
         defined_attributes: Iterable[str] | None = None,
-        max_logged_requests: int = 1000,
+        max_logged_requests: int | None = 1000,
     ) -> None:
         self.edge = PersonalizeEdge(project_uid, defined_events, defined_attributes)
         super().__init__(self.edge, host=host, port=port, max_logged_requests=max_logged_requests)
+
+    def duplicates(self) -> dict[str, dict[str, int]]:
+        """Per project and user, the accepted requests that repeated an earlier one exactly
+        (see :meth:`PersonalizeEdge.duplicates`)."""
+        with self._lock:
+            return self.edge.duplicates()
+
+    def control_routes(self) -> dict[str, dict[str, Route]]:
+        """The server's control endpoints, plus ``GET /_emulator/duplicates``."""
+        routes = super().control_routes()
+        routes[CONTROL_PREFIX + "duplicates"] = {
+            "GET": lambda _: Response(200, {"duplicates": self.duplicates()})
+        }
+        return routes

@@ -23,7 +23,11 @@ class Fault:
       ``retry_after`` seconds when given (e.g. 429 with ``retry_after=2``).
     - ``"delay"``: wait ``seconds``, then answer as ``"status"`` does (a slow failure, to make
       a client time out).
-    - ``"drop"``: read the request, then close the connection without answering.
+    - ``"drop"``: read the request, then close the connection without answering. With
+      ``after_effect=False`` (the default) the request never reaches the emulated API, so it
+      changes nothing; with ``after_effect=True`` the emulated API handles it first (events
+      recorded, attributes set, merge done) and only the answer is lost, so a client that
+      retries sends it twice.
     - ``"outage"``: answer ``status`` to every request for ``seconds`` from when it is injected
       (same as :meth:`EmulatorServer.fail_for`), or, when ``seconds`` is 0, to the next
       ``count`` requests (an outage measured in requests, for tests that must not race the
@@ -38,6 +42,7 @@ class Fault:
     retry_after: float | None = None
     seconds: float = 0.0
     path: str | None = None
+    after_effect: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -58,6 +63,10 @@ class Fault:
             raise ValueError(f"a {self.kind} fault needs seconds greater than 0.")
         if self.path is not None and not (isinstance(self.path, str) and self.path[:1] == "/"):
             raise ValueError("path must start with '/'.")
+        if not isinstance(self.after_effect, bool):
+            raise ValueError("after_effect must be true or false.")
+        if self.after_effect and self.kind != "drop":
+            raise ValueError("after_effect applies only to a drop fault.")
 
     @classmethod
     def from_json(cls, data: object) -> Fault:
@@ -80,6 +89,7 @@ class Fault:
             "retry_after": self.retry_after,
             "seconds": self.seconds,
             "path": self.path,
+            "after_effect": self.after_effect,
         }
 
     def matches(self, path: str) -> bool:

@@ -7,16 +7,21 @@ answers every error as JSON, records requests, counts answers, and plays injecte
 
 Faults (:class:`Fault`) wait in a queue; each applies to the next ``count`` requests to its
 ``path`` (any API path when ``None``). A faulted request never reaches the emulated API, so it
-changes no state. An outage (:meth:`EmulatorServer.fail_for`) answers every API request with
-one status until a deadline, or for a number of requests; it is checked before the queue,
-which it leaves untouched.
+changes no state, except a drop ``after_effect``, which is handled and then not answered. An
+outage answers every API request with one status until a deadline
+(:meth:`EmulatorServer.fail_for`), for a number of requests, or until it is ended
+(:meth:`EmulatorServer.start_outage`, :meth:`EmulatorServer.end_outage`); it is checked
+before the queue, which it leaves untouched.
 
 Control endpoints, never faulted, logged or counted::
 
-    GET  /_emulator/state      the emulated API's state, plus answer counters
-    POST /_emulator/reset      forget state, counters, request log and faults
-    POST /_emulator/faults     queue a fault (a JSON object) or several (an array)
-    GET  /_emulator/requests   the request log, oldest first
+    GET    /_emulator/state      the emulated API's state, plus answer counters
+    POST   /_emulator/reset      forget state, counters, request log, faults and outage
+    POST   /_emulator/faults     queue a fault (a JSON object) or several (an array)
+    GET    /_emulator/requests   the request log, in arrival order
+    GET    /_emulator/outage     the outage going on, or null
+    POST   /_emulator/outage     start an outage that lasts until it is ended
+    DELETE /_emulator/outage     end the outage
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -71,7 +76,13 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One API request in the log: what came in, the status answered (None when dropped)."""
+    """One API request in the log: what came in, the status answered (None when dropped).
+
+    ``applied``: the emulated API handled the request and accepted it (a 2xx), so it took
+    effect, including when a drop ``after_effect`` then lost the answer. ``number``: its place
+    in arrival order, from 1, counted since the last reset (it goes on when the log forgets
+    the oldest entries, so a gap shows what was forgotten).
+    """
 
     method: str
     path: str
@@ -79,6 +90,8 @@ class RecordedRequest:
     raw_body: bytes
     status: int | None
     fault: FaultKind | None = None
+    applied: bool = False
+    number: int = 0
 
     @property
     def body(self) -> Any:
@@ -102,6 +115,8 @@ class RecordedRequest:
             "body": self.body,
             "status": self.status,
             "fault": self.fault,
+            "applied": self.applied,
+            "number": self.number,
         }
         if self.raw_body and entry["body"] is None:
             entry["text"] = self.text[:2000]
@@ -118,12 +133,37 @@ class _Pending:
         self.remaining = fault.count
 
 
+class _Outage:
+    """The outage going on: until ``deadline`` (monotonic), for ``remaining`` requests, or,
+    when both are None, until it is ended."""
+
+    __slots__ = ("answered", "deadline", "fault", "remaining")
+
+    def __init__(self, fault: Fault, deadline: float | None, remaining: int | None) -> None:
+        self.fault = fault
+        self.deadline = deadline
+        self.remaining = remaining
+        self.answered = 0
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        ends = "deadline" if self.deadline is not None else "count" if self.remaining else "ended"
+        return {
+            "status": self.fault.status,
+            "retry_after": self.fault.retry_after,
+            "path": self.fault.path,
+            "ends": ends,
+            "seconds_left": None if self.deadline is None else max(0.0, self.deadline - now),
+            "requests_left": self.remaining,
+            "answered": self.answered,
+        }
+
+
 class EmulatorServer:
     """Serves an emulated API on loopback, in a background thread; a context manager.
 
     ``port=0`` picks a free port; :attr:`url` is the base URL once started. Requests (API
-    paths only) are logged, up to ``max_logged_requests`` (the oldest are forgotten); bodies
-    larger than ``max_body_bytes`` are refused with 413.
+    paths only) are logged, up to ``max_logged_requests`` (the oldest are forgotten; None
+    keeps them all); bodies larger than ``max_body_bytes`` are refused with 413.
     """
 
     def __init__(
@@ -132,20 +172,22 @@ class EmulatorServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        max_logged_requests: int = 1000,
+        max_logged_requests: int | None = 1000,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        if max_logged_requests < 0:
+        if max_logged_requests is not None and max_logged_requests < 0:
             raise ValueError("max_logged_requests must be 0 or more.")
         self.app = app
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
         self._lock = threading.Lock()
+        # Notified whenever a request is logged (see wait_until).
+        self._logged = threading.Condition(self._lock)
         self._faults: deque[_Pending] = deque()
-        # The outage: its deadline (None: it lasts a number of requests), and the fault.
-        self._outage: tuple[float | None, _Pending] | None = None
+        self._outage: _Outage | None = None
         self._log: deque[RecordedRequest] = deque(maxlen=max_logged_requests)
+        self._arrivals = 0
         self._counters: dict[str, dict[str, int]] = {}
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -225,13 +267,29 @@ class EmulatorServer:
             self.app.reset()
             self._counters.clear()
             self._log.clear()
+            self._arrivals = 0
             self._faults.clear()
             self._outage = None
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """The logged API requests, oldest first (a copy)."""
+        """The logged API requests, in arrival order, oldest first (a copy)."""
         with self._lock:
+            return list(self._log)
+
+    def wait_until(
+        self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 30.0
+    ) -> list[RecordedRequest]:
+        """Wait until ``predicate(requests)`` is true of the log; returns the log then.
+
+        The predicate is tried now and each time a request is logged. ``timeout`` (seconds) is
+        only a safety net for a test that would otherwise hang: ``TimeoutError`` when reached.
+        """
+        with self._logged:
+            if not self._logged.wait_for(lambda: predicate(list(self._log)), timeout):
+                raise TimeoutError(
+                    f"The emulator's request log did not reach the expected state in {timeout:g} s."
+                )
             return list(self._log)
 
     def inject(self, *faults: Fault) -> None:
@@ -240,10 +298,46 @@ class EmulatorServer:
         with self._lock:
             for fault in faults:
                 if fault.kind == "outage":
-                    deadline = now + fault.seconds if fault.seconds > 0 else None
-                    self._outage = (deadline, _Pending(fault))
+                    if fault.seconds > 0:
+                        self._outage = _Outage(fault, now + fault.seconds, None)
+                    else:
+                        self._outage = _Outage(fault, None, fault.count)
                 else:
                     self._faults.append(_Pending(fault))
+
+    def start_outage(
+        self, status: int = 503, *, retry_after: float | None = None, path: str | None = None
+    ) -> None:
+        """Answer ``status`` (with ``Retry-After`` when given) to every API request (to
+        ``path``, if given) from now until :meth:`end_outage`; it replaces any outage going on.
+
+        Raises ``ValueError`` when a value is out of range (as :class:`Fault` does).
+        """
+        fault = Fault("outage", status=status, retry_after=retry_after, path=path)
+        with self._lock:
+            self._outage = _Outage(fault, None, None)
+
+    def end_outage(self) -> bool:
+        """End the outage going on, whichever way it was started; False if there was none."""
+        with self._lock:
+            ongoing = self._outage_locked(time.monotonic()) is not None
+            self._outage = None
+            return ongoing
+
+    def outage(self) -> dict[str, Any] | None:
+        """The outage going on, or None: its ``status``, ``retry_after`` and ``path``, how it
+        ``ends`` (``"deadline"``, ``"count"`` or ``"ended"``: by :meth:`end_outage`),
+        ``seconds_left``, ``requests_left`` and the number of requests it ``answered``."""
+        now = time.monotonic()
+        with self._lock:
+            outage = self._outage_locked(now)
+            return None if outage is None else outage.to_json(now)
+
+    def _outage_locked(self, now: float) -> _Outage | None:
+        outage = self._outage
+        if outage is not None and outage.deadline is not None and now >= outage.deadline:
+            self._outage = outage = None
+        return outage
 
     def fail_for(
         self,
@@ -277,16 +371,14 @@ class EmulatorServer:
     def take_fault(self, path: str) -> Fault | None:
         """The fault to play on a request for ``path`` (the outage first), if any."""
         with self._lock:
-            if self._outage is not None:
-                deadline, outage = self._outage
-                if deadline is not None and time.monotonic() >= deadline:
-                    self._outage = None
-                elif outage.fault.matches(path):
-                    if deadline is None:
-                        outage.remaining -= 1
-                        if outage.remaining == 0:
-                            self._outage = None
-                    return outage.fault
+            outage = self._outage_locked(time.monotonic())
+            if outage is not None and outage.fault.matches(path):
+                outage.answered += 1
+                if outage.remaining is not None:
+                    outage.remaining -= 1
+                    if outage.remaining == 0:
+                        self._outage = None
+                return outage.fault
             for pending in self._faults:
                 if pending.fault.matches(path):
                     pending.remaining -= 1
@@ -299,35 +391,76 @@ class EmulatorServer:
         """Ask the emulated API (under the lock), and log and count the answer."""
         with self._lock:
             response = _respond(self.app.handle, request)
-            self._record_locked(request, response.status, None)
+            self._record_locked(request, response.status, None, _accepted(response))
             return response
+
+    def apply_and_drop(self, request: Request) -> None:
+        """Let the emulated API handle a request whose answer a drop fault will lose; log it."""
+        with self._lock:
+            response = _respond(self.app.handle, request)
+            self._record_locked(request, None, "drop", _accepted(response))
 
     def record(self, request: Request, status: int | None, fault: FaultKind | None) -> None:
         """Log a request and count its answer (``status`` None: the connection was dropped)."""
         with self._lock:
-            self._record_locked(request, status, fault)
+            self._record_locked(request, status, fault, False)
 
-    def _record_locked(self, request: Request, status: int | None, fault: FaultKind | None) -> None:
+    def _record_locked(
+        self, request: Request, status: int | None, fault: FaultKind | None, applied: bool
+    ) -> None:
+        self._arrivals += 1
         self._log.append(
             RecordedRequest(
-                request.method, request.path, request.headers, request.body, status, fault
+                request.method,
+                request.path,
+                request.headers,
+                request.body,
+                status,
+                fault,
+                applied,
+                self._arrivals,
             )
         )
         counts = self._counters.setdefault(request.path, {})
         key = "dropped" if status is None else str(status)
         counts[key] = counts.get(key, 0) + 1
+        self._logged.notify_all()
 
     def control(self, request: Request) -> Response:
         """Answer a request to one of the ``/_emulator/`` control endpoints."""
-        routes: dict[str, dict[str, Route]] = {
+        routes = self.control_routes()
+        return _respond(lambda request: dispatch(routes, request), request)
+
+    def control_routes(self) -> dict[str, dict[str, Route]]:
+        """The control endpoints, ``{path: {method: handler}}``; a subclass may add its own."""
+        return {
             CONTROL_PREFIX + "state": {"GET": lambda _: Response(200, self.state())},
             CONTROL_PREFIX + "reset": {"POST": self._control_reset},
             CONTROL_PREFIX + "faults": {"POST": self._control_faults},
             CONTROL_PREFIX + "requests": {
                 "GET": lambda _: Response(200, [entry.to_json() for entry in self.requests])
             },
+            CONTROL_PREFIX + "outage": {
+                "GET": lambda _: Response(200, {"outage": self.outage()}),
+                "POST": self._control_start_outage,
+                "DELETE": lambda _: Response(200, {"ended": self.end_outage()}),
+            },
         }
-        return _respond(lambda request: dispatch(routes, request), request)
+
+    def _control_start_outage(self, request: Request) -> Response:
+        data = request.json() if request.body else {}
+        allowed = {"status", "retry_after", "path"}
+        if not isinstance(data, dict):
+            raise ApiError(400, "INVALID_OUTAGE", "An outage must be a JSON object.")
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            message = f"Unknown outage keys: {', '.join(unknown)}; use status, retry_after, path."
+            raise ApiError(400, "INVALID_OUTAGE", message)
+        try:
+            self.start_outage(**data)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "INVALID_OUTAGE", str(exc)) from exc
+        return Response(200, {"outage": self.outage()})
 
     def _control_reset(self, _: Request) -> Response:
         self.reset()
@@ -345,6 +478,10 @@ class EmulatorServer:
                 raise ApiError(400, "INVALID_FAULT", f"{where}{exc}") from exc
         self.inject(*faults)
         return Response(200, {"queued": [fault.to_json() for fault in faults]})
+
+
+def _accepted(response: Response) -> bool:
+    return 200 <= response.status < 300
 
 
 def _respond(handler: Route, request: Request) -> Response:

@@ -126,7 +126,10 @@ class Handler(BaseHTTPRequestHandler):
             self._write(emulator.answer(request))
             return
         if fault.kind == "drop":
-            emulator.record(request, None, "drop")
+            if fault.after_effect:
+                emulator.apply_and_drop(request)
+            else:
+                emulator.record(request, None, "drop")
             # Nothing is written: closing the socket is the client's only answer.
             self.close_connection = True
             return
