@@ -282,8 +282,10 @@ class EmulatorServer:
     ) -> list[RecordedRequest]:
         """Wait until ``predicate(requests)`` is true of the log; returns the log then.
 
-        The predicate is tried now and each time a request is logged. ``timeout`` (seconds) is
-        only a safety net for a test that would otherwise hang: ``TimeoutError`` when reached.
+        The predicate is tried now and each time a request is logged, under the emulator's
+        lock: it must only look at the list it is given (calling the emulator would deadlock).
+        ``timeout`` (seconds) is only a safety net for a test that would otherwise hang:
+        ``TimeoutError`` when reached.
         """
         with self._logged:
             if not self._logged.wait_for(lambda: predicate(list(self._log)), timeout):
