@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,3 +92,12 @@ def serving(app: Starlette) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 30) -> None:
+    """Poll ``condition`` until it holds; the deadline only keeps a broken test from hanging."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,6 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 from redis_server import RedisServer, redis_server
-from server_helpers import PROJECT, WRITE_KEY, server_config, serving, write_instance
 from starlette.applications import Starlette
 
 from framework.cli.main import cli
@@ -33,21 +31,20 @@ from framework.emulators.server import Fault
 from framework.queue.base import QueuedEvent
 from framework.queue.redis_stream import RedisStreamQueue
 from framework.server import create_app, create_embedded_app
+from tests.server_helpers import (
+    PROJECT,
+    WRITE_KEY,
+    server_config,
+    serving,
+    wait_until,
+    write_instance,
+)
 
 EVENT = {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "m-1"}
 
 
 def dlq(*args: str) -> Result:
     return CliRunner().invoke(cli, ["dlq", *args])
-
-
-def wait_until(condition: Any, seconds: float = 20) -> None:
-    """Poll ``condition`` until it holds (the deadline only stops a broken test)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def metric(text: str, name: str) -> float | None:

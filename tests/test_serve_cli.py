@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,14 @@ from click.testing import CliRunner
 
 from framework.cli.main import cli
 from framework.emulators import ContentstackEmulator
-from tests.server_helpers import PROJECT, WRITE_KEY, dead_url, server_config, write_instance
+from tests.server_helpers import (
+    PROJECT,
+    WRITE_KEY,
+    dead_url,
+    server_config,
+    wait_until,
+    write_instance,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,14 +68,6 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
-
-
-def wait_until(condition: Any, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def post(url: str, events: list[dict[str, Any]]) -> httpx.Response:

@@ -8,7 +8,6 @@ import functools
 import gzip
 import json
 import re
-import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -29,7 +28,14 @@ from framework.errors import DefinitionError
 from framework.queue import Entry
 from framework.queue.sqlite import SqliteQueue
 from framework.server import create_app, create_embedded_app, load_server_config
-from tests.server_helpers import PROJECT, WRITE_KEY, dead_url, server_config, serving
+from tests.server_helpers import (
+    PROJECT,
+    WRITE_KEY,
+    dead_url,
+    server_config,
+    serving,
+    wait_until,
+)
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather its TestClient ran on httpx2, which is not installed; the
@@ -431,14 +437,6 @@ def post_like_analytics_python(url: str, batch: list[dict[str, Any]]) -> httpx.R
         },
         timeout=10,
     )
-
-
-def wait_until(condition: Any, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def users(api: ContentstackEmulator) -> dict[str, Any]:

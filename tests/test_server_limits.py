@@ -15,7 +15,6 @@ import json
 import select
 import socket
 import threading
-import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -37,7 +36,7 @@ from framework.queue import Entry
 from framework.queue.sqlite import SqliteQueue
 from framework.server import ServerConfig, create_app, header_deadline_protocol
 from framework.server.tracking import iso_ms
-from tests.server_helpers import WRITE_KEY, server_config
+from tests.server_helpers import WRITE_KEY, server_config, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -192,15 +191,6 @@ def uvicorn_serving(app: Starlette, config: ServerConfig) -> Iterator[int]:
         server.should_exit = True
         thread.join(30)
         sock.close()
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait for ``condition``; the bound only keeps a broken test from hanging."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.01)
 
 
 @contextmanager

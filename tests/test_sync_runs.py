@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
-from server_helpers import serving
 from sync_fixtures import attributes, instance_file, sync_document, user, write_sqlite
 
 from framework.cli.main import cli
@@ -27,6 +25,7 @@ from framework.errors import SourceError
 from framework.sync.config import SyncConfig, load_sync_config
 from framework.sync.history import RunHistory
 from framework.sync.runner import run_sync
+from tests.server_helpers import serving, wait_until
 
 
 @pytest.fixture
@@ -256,15 +255,6 @@ def user_attributes(index: int) -> dict[str, Any]:
     }
 
 
-def _wait_for(condition: Any, seconds: float = 60) -> None:
-    """Poll ``condition`` until it holds (the deadline only stops a broken test)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
 def _statuses(history: Path) -> list[str]:
     if not history.exists():
         return []
@@ -290,7 +280,7 @@ def test_a_sync_killed_with_kill_9_is_shown_interrupted_not_running(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(lambda: _statuses(history) == ["running"])
+        wait_until(lambda: _statuses(history) == ["running"], seconds=60)
         assert process.poll() is None
     finally:
         os.kill(process.pid, signal.SIGKILL)
