@@ -16,6 +16,7 @@ problem is. The tree branches first by what the caller should do, then by phase:
     ├── DeliveryError                   DELIVERY_FAILED         sending a request failed
     │   ├── RetryableError              RETRYABLE_ERROR         5xx, network; .retry_after
     │   │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
+    │   │   ├── EndpointPausedError     ENDPOINT_PAUSED         not sent: endpoint paused, open circuit
     │   │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
     │   │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
     │   ├── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it
@@ -53,6 +54,7 @@ __all__ = [
     "DefinitionError",
     "DeliveryError",
     "DeliveryTimeoutError",
+    "EndpointPausedError",
     "EventError",
     "EventJsonError",
     "InputError",
@@ -320,6 +322,13 @@ class RateLimitedError(RetryableError):
         self, message: str, *, status: int | None = 429, retry_after: float | None = None
     ) -> None:
         super().__init__(message, status=status, retry_after=retry_after)
+
+
+class EndpointPausedError(RetryableError):
+    """Not sent: the endpoint is paused (a Retry-After, an open circuit) for longer than the
+    sender may wait. ``retry_after`` is the seconds until it may be tried again."""
+
+    code = "ENDPOINT_PAUSED"
 
 
 class DeliveryTimeoutError(RetryableError):

@@ -27,11 +27,20 @@ class QueuedEvent:
     """What ingestion puts on a queue: a Segment event and the instances it routes to.
 
     ``instances`` are instance names (a write key's routes); empty means every instance of
-    the router that consumes it.
+    the router that consumes it. The other fields are its retry state, kept by the consumer
+    across tries (:meth:`EventQueue.defer`); a freshly queued event has none.
     """
 
     event: dict[str, Any]
     instances: tuple[str, ...] = ()
+    done: tuple[tuple[str, str], ...] = ()
+    """``(instance, mapping)`` pairs whose delivery already ended on an earlier try."""
+    retries: int = 0
+    """How many times the event was put back to wait after a retryable failure."""
+    first_failed_at: float | None = None
+    """When (a Unix time) its first retryable failure happened: the retry horizon counts from it."""
+    last_error: str | None = None
+    """Why the last try did not end every delivery (codes and subscriptions, no event values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,18 @@ class EventQueue(Protocol):
     dead entries with ``error`` (kept apart, never handed out again; listed by
     ``dead_entries``, counted by ``dead_count``, given up by ``remove_dead``, and told to
     ``on_dead`` when set). Failures of the store raise :class:`framework.errors.QueueError`.
+
+    Order: each entry has the keys of the users its event touches
+    (:func:`framework.queue.ordering.order_keys`, computed by ``put``). ``take`` never hands out
+    an entry while an earlier entry sharing one of its keys is still stored and not handed out
+    in the same take (leased to a consumer, waiting for a later try, or simply not taken), so a
+    user's entries are in a consumer's hands in queue order, one run at a time. An entry with
+    several keys (an alias) is handed out only as the first of each of its keys' runs, and
+    ends them: nothing after it sharing a key is handed out in the same take.
+
+    Retries: ``defer`` keeps an entry, with its updated retry state, to be handed out again at
+    a given time; meanwhile it holds its keys' order (nothing after it sharing a key is handed
+    out). ``waiting`` counts the entries deferred to a time still to come.
     """
 
     on_dead: OnDead | None
@@ -82,6 +103,20 @@ class EventQueue(Protocol):
 
     async def fail(self, entry: Entry, error: str) -> None:
         """Hand ``entry`` back for another try, or dead-letter it after too many."""
+        ...
+
+    async def defer(self, entry: Entry, item: QueuedEvent, *, at: float) -> None:
+        """Keep ``entry`` as ``item`` (its new retry state), to be handed out again at ``at``.
+
+        ``at`` is a Unix time (``time.time()``); one already past hands it out again as soon as
+        its keys allow. The take that handed it out does not count as a try (its ``tries``
+        count only takes that ended in no ack, defer or fail). Until the entry is acked or
+        set aside, no later entry sharing one of its keys is handed out.
+        """
+        ...
+
+    async def waiting(self) -> int:
+        """How many entries are deferred to a time still to come."""
         ...
 
     async def depth(self) -> int:

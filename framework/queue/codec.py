@@ -1,13 +1,17 @@
 """How a queued event is stored: one compact JSON object, the same in every queue.
 
-``{"event": {...}, "instances": [...]}``, UTF-8 kept as is. A queue written by one version
-of actionkit is read by the next; a text that is not such an object decodes to None, so that
-a queue can set it aside (dead-letter it) rather than fail on it.
+``{"event": {...}, "instances": [...]}``, UTF-8 kept as is, and the retry state when there is
+one: ``"done": [[instance, mapping], ...]``, ``"retries"``, ``"first_failed_at"``,
+``"last_error"`` (absent when empty, so a fresh entry is stored as before). A queue written by
+one version of actionkit is read by the next; a text that is not such an object, or whose
+retry state is not of those types, decodes to None, so that a queue can set it aside
+(dead-letter it) rather than fail on it.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from framework.errors import EventJsonError
 from framework.event_json import MAX_DEPTH, decode_event_json
@@ -21,11 +25,41 @@ _ITEM_DEPTH = 1
 
 def encode_item(item: QueuedEvent) -> str:
     """The stored form of ``item``."""
-    return json.dumps(
-        {"event": item.event, "instances": list(item.instances)},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    data: dict[str, Any] = {"event": item.event, "instances": list(item.instances)}
+    if item.done:
+        data["done"] = [list(pair) for pair in item.done]
+    if item.retries:
+        data["retries"] = item.retries
+    if item.first_failed_at is not None:
+        data["first_failed_at"] = item.first_failed_at
+    if item.last_error is not None:
+        data["last_error"] = item.last_error
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _state(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The retry state of a stored item, checked; None when a field has the wrong type."""
+    done = data.get("done", [])
+    retries = data.get("retries", 0)
+    first = data.get("first_failed_at")
+    error = data.get("last_error")
+    if not isinstance(done, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+        for pair in done
+    ):
+        return None
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        return None
+    if first is not None and (isinstance(first, bool) or not isinstance(first, int | float)):
+        return None
+    if error is not None and not isinstance(error, str):
+        return None
+    return {
+        "done": tuple((pair[0], pair[1]) for pair in done),
+        "retries": retries,
+        "first_failed_at": float(first) if first is not None else None,
+        "last_error": error,
+    }
 
 
 def decode_item(text: str | None) -> QueuedEvent | None:
@@ -44,4 +78,7 @@ def decode_item(text: str | None) -> QueuedEvent | None:
         return None
     if not isinstance(event, dict) or not isinstance(instances, list):
         return None
-    return QueuedEvent(event, tuple(str(name) for name in instances))
+    state = _state(data)
+    if state is None:
+        return None
+    return QueuedEvent(event, tuple(str(name) for name in instances), **state)

@@ -442,6 +442,14 @@ class SqliteQueue:
         if self._arrived is not None:
             self._arrived.set()
 
+    async def defer(self, entry: Entry, item: QueuedEvent, *, at: float) -> None:
+        """Not yet supported by this queue (the retry horizon is being built)."""
+        raise NotImplementedError("defer is not supported by this queue yet")
+
+    async def waiting(self) -> int:
+        """Not yet supported by this queue: nothing is ever deferred here."""
+        return 0
+
     # -- inspection and closing ----------------------------------------------------------
 
     async def depth(self) -> int:
