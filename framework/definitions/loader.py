@@ -85,7 +85,9 @@ class ProblemCollector:
         except ValidationError as exc:
             for error in exc.errors():
                 where = pointer + join_pointer(*error["loc"])
-                self.add(Problem(where, error["msg"].rstrip(".") + ".", "MODEL"))
+                # A validator's ValueError reads "Value error, <its sentence>": keep the sentence.
+                message = error["msg"].removeprefix("Value error, ")
+                self.add(Problem(where, message.rstrip(".") + ".", "MODEL"))
             return None
 
 

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from framework.definitions.durations import format_duration, parse_duration
 
 FieldType = Literal[
     "string", "text", "number", "integer", "boolean", "datetime", "object", "password"
@@ -179,6 +188,10 @@ class MappingEntry(ConfigModel):
     mapping: dict[str, Any] | None = None
 
 
+MAX_RETRY_FOR = 7 * 86400.0
+"""The longest retry horizon an instance may set: a week."""
+
+
 class DeliveryOptions(ConfigModel):
     """How an instance's requests are sent; what is left unset takes the router's default."""
 
@@ -192,6 +205,22 @@ class DeliveryOptions(ConfigModel):
     """Whether requests may go to private and link-local addresses (docs/delivery.md)."""
     allow_loopback: bool = False
     """The testing switch: whether requests may go to loopback addresses (a local emulator)."""
+    retry_for: float | None = None
+    """How long a queue keeps retrying a delivery that fails retryably (seconds; the file
+    may say ``4h``), from its first failure; None: the queue's default, 4 hours."""
+
+    @field_validator("retry_for", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds > MAX_RETRY_FOR:
+            raise ValueError(
+                f"retryFor may be at most {format_duration(MAX_RETRY_FOR)} (a queue keeps an "
+                "event no longer than that)."
+            )
+        return seconds
 
 
 class InstanceDefinition(ConfigModel):
