@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +34,10 @@ class Fault:
       ``count`` requests (an outage measured in requests, for tests that must not race the
       clock). Either way it goes before the queued faults, which wait for it to end.
 
+    ``header`` (a ``(name, value)`` pair) narrows a fault to the requests carrying that header
+    with that value, e.g. ``("x-cs-personalize-user-uid", "user-7")`` for one user's requests;
+    the name is matched in any case, the value exactly.
+
     Raises ``ValueError`` when a value is out of range.
     """
 
@@ -43,6 +48,7 @@ class Fault:
     seconds: float = 0.0
     path: str | None = None
     after_effect: bool = False
+    header: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -67,6 +73,12 @@ class Fault:
             raise ValueError("after_effect must be true or false.")
         if self.after_effect and self.kind != "drop":
             raise ValueError("after_effect applies only to a drop fault.")
+        if self.header is not None and not (
+            isinstance(self.header, tuple)
+            and len(self.header) == 2
+            and all(isinstance(part, str) and part for part in self.header)
+        ):
+            raise ValueError("header must be a pair of a header name and its value (strings).")
 
     @classmethod
     def from_json(cls, data: object) -> Fault:
@@ -78,6 +90,9 @@ class Fault:
             raise ValueError(f"Unknown fault keys: {', '.join(unknown)}.")
         if "kind" not in data:
             raise ValueError("A fault needs a kind.")
+        header = data.get("header")
+        if isinstance(header, list):  # JSON has no tuples
+            data = {**data, "header": tuple(header)}
         return cls(**data)
 
     def to_json(self) -> dict[str, Any]:
@@ -90,8 +105,15 @@ class Fault:
             "seconds": self.seconds,
             "path": self.path,
             "after_effect": self.after_effect,
+            "header": None if self.header is None else list(self.header),
         }
 
-    def matches(self, path: str) -> bool:
-        """Whether this fault applies to a request for ``path``."""
-        return self.path is None or self.path == path
+    def matches(self, path: str, headers: Mapping[str, str] | None = None) -> bool:
+        """Whether this fault applies to a request for ``path`` with ``headers`` (lower-case
+        names; None: a fault narrowed to a header does not apply)."""
+        if self.path is not None and self.path != path:
+            return False
+        if self.header is None:
+            return True
+        name, value = self.header
+        return headers is not None and headers.get(name.lower()) == value

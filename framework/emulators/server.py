@@ -370,11 +370,18 @@ class EmulatorServer:
             else:
                 self._connections.discard(connection)
 
-    def take_fault(self, path: str) -> Fault | None:
-        """The fault to play on a request for ``path`` (the outage first), if any."""
+    def clear_faults(self) -> int:
+        """Forget the queued faults (not an outage going on); returns how many were queued."""
+        with self._lock:
+            count = len(self._faults)
+            self._faults.clear()
+            return count
+
+    def take_fault(self, path: str, headers: Mapping[str, str] | None = None) -> Fault | None:
+        """The fault to play on a request for ``path`` with ``headers`` (the outage first)."""
         with self._lock:
             outage = self._outage_locked(time.monotonic())
-            if outage is not None and outage.fault.matches(path):
+            if outage is not None and outage.fault.matches(path, headers):
                 outage.answered += 1
                 if outage.remaining is not None:
                     outage.remaining -= 1
@@ -382,7 +389,7 @@ class EmulatorServer:
                         self._outage = None
                 return outage.fault
             for pending in self._faults:
-                if pending.fault.matches(path):
+                if pending.fault.matches(path, headers):
                     pending.remaining -= 1
                     if pending.remaining == 0:
                         self._faults.remove(pending)
@@ -438,7 +445,10 @@ class EmulatorServer:
         return {
             CONTROL_PREFIX + "state": {"GET": lambda _: Response(200, self.state())},
             CONTROL_PREFIX + "reset": {"POST": self._control_reset},
-            CONTROL_PREFIX + "faults": {"POST": self._control_faults},
+            CONTROL_PREFIX + "faults": {
+                "POST": self._control_faults,
+                "DELETE": lambda _: Response(200, {"cleared": self.clear_faults()}),
+            },
             CONTROL_PREFIX + "requests": {
                 "GET": lambda _: Response(200, [entry.to_json() for entry in self.requests])
             },

@@ -121,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         if request.path.startswith(CONTROL_PREFIX):
             self._write(emulator.control(request))
             return
-        fault = emulator.take_fault(request.path)
+        fault = emulator.take_fault(request.path, request.headers)
         if fault is None:
             self._write(emulator.answer(request))
             return
