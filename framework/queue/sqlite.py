@@ -52,6 +52,8 @@ from framework.queue.base import (
     check_queue_bounds,
 )
 from framework.queue.codec import decode_item, encode_item
+from framework.queue.ordering import order_keys
+from framework.queue.sqlite_order import choose, forget, prepare, record_keys
 
 __all__ = ["SqliteDeadEntries", "SqliteQueue"]
 
@@ -63,9 +65,11 @@ CREATE TABLE IF NOT EXISTS entries (
     item TEXT NOT NULL,
     tries INTEGER NOT NULL DEFAULT 0,
     lease_until REAL NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    visible_at REAL NOT NULL DEFAULT 0,
+    waits INTEGER NOT NULL DEFAULT 0,
+    nkeys INTEGER NOT NULL DEFAULT -1
 );
-CREATE INDEX IF NOT EXISTS entries_lease ON entries (lease_until, id);
 CREATE TABLE IF NOT EXISTS dead_entries (
     id INTEGER PRIMARY KEY,
     item TEXT NOT NULL,
@@ -80,6 +84,9 @@ _UNREADABLE = "The entry is not a queued event."
 
 _FULL_RETRY_AFTER = 1.0
 """Seconds a client is asked to wait when the queue is full."""
+
+_MIN_WAKE = 0.001
+"""Seconds a take waits at least for a deferred entry's time (no spinning on clock skew)."""
 
 _BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another connection's write (a ``dlq replay`` removing a row)."""
@@ -214,6 +221,7 @@ class SqliteQueue:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_entries)")}
             if "code" not in columns:  # a file written before dead entries had a code
                 connection.execute("ALTER TABLE dead_entries ADD COLUMN code TEXT")
+            prepare(connection)  # keys and visible-at, for a file of an earlier version too
             # The lock is ours: any lease left in the file belongs to a process that ended,
             # so its entries are handed out again now.
             connection.execute("UPDATE entries SET lease_until = 0 WHERE lease_until > 0")
@@ -321,16 +329,25 @@ class SqliteQueue:
                     cursor = db.execute(
                         "INSERT INTO entries (item) VALUES (?)", (encode_item(item),)
                     )
-                    ids.append(str(cursor.lastrowid))
+                    entry_id = cursor.lastrowid
+                    if entry_id is None:  # never after an INSERT: the driver's type allows it
+                        raise QueueError(f"The queue file {self.path} gave no id to an entry.")
+                    record_keys(db, entry_id, order_keys(item.event))
+                    ids.append(str(entry_id))
                 depth += len(items)
                 results.append(ids)
         self._depth = depth
         return results
 
-    # -- take, ack, fail -----------------------------------------------------------------
+    # -- take, ack, fail, defer ---------------------------------------------------------
 
     async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:
-        """Up to ``max_count`` entries, waiting at most ``block`` seconds for the first."""
+        """Up to ``max_count`` entries, waiting at most ``block`` seconds for the first.
+
+        Each user's entries in queue order (see :mod:`framework.queue.sqlite_order`). While
+        it waits, a put, an ack, a fail or a defer due now wakes it, and so does the time the
+        earliest deferred entry becomes visible.
+        """
         if max_count < 1:
             return []
         if self._arrived is None:
@@ -338,44 +355,53 @@ class SqliteQueue:
         deadline = time.monotonic() + block
         while True:
             self._arrived.clear()
-            entries = await self._run(lambda: self._take(max_count))
+            entries, wake_at = await self._run(lambda: self._take(max_count))
             remaining = deadline - time.monotonic()
             if entries or remaining <= 0:
                 return entries
+            delay = remaining
+            if wake_at is not None:
+                # At least a millisecond: the loop's clock may fire a hair before the wall's.
+                delay = min(remaining, max(wake_at - time.time(), _MIN_WAKE))
             try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                await asyncio.wait_for(self._arrived.wait(), delay)
             except TimeoutError:
-                # One more look: a lease may have expired meanwhile.
-                return await self._run(lambda: self._take(max_count))
+                if delay >= remaining:
+                    # One more look: a lease may have expired meanwhile.
+                    entries, _ = await self._run(lambda: self._take(max_count))
+                    return entries
 
-    def _take(self, max_count: int) -> list[Entry]:
+    def _take(self, max_count: int) -> tuple[list[Entry], float | None]:
+        """The entries handed out now, and when the next deferred one becomes visible."""
         db = self._db()
         now = time.time()
-        held = self._held
         # Held entries are in flight in this process: never hand them out twice. An entry
-        # leaves ``held`` when its ack or fail ends, even one that failed to reach the file;
-        # such an entry is handed out again once its lease expires.
-        rows = db.execute(
-            "SELECT id, item, tries FROM entries WHERE lease_until <= ? ORDER BY id LIMIT ?",
-            (now, max_count + len(held)),
-        ).fetchall()
-        chosen = [row for row in rows if row[0] not in held][:max_count]
+        # leaves ``held`` when its ack, fail or defer ends, even one that failed to reach the
+        # file; such an entry is handed out again once its lease expires.
+        chosen = choose(db, max_count, now, self._held)
         if not chosen:
-            return []
+            row = db.execute(
+                "SELECT MIN(visible_at) FROM entries WHERE visible_at > ?", (now,)
+            ).fetchone()
+            return [], row[0]
         lease = now + self.claim_idle
         with _transaction(db):
             db.executemany(
                 "UPDATE entries SET tries = tries + 1, lease_until = ? WHERE id = ?",
-                [(lease, row[0]) for row in chosen],
+                [(lease, key) for key in chosen],
             )
+            rows = [
+                db.execute("SELECT item, tries FROM entries WHERE id = ?", (key,)).fetchone()
+                for key in chosen
+            ]
         entries: list[Entry] = []
         unreadable: list[int] = []
-        for key, text, tries in chosen:
+        for key, (text, tries) in zip(chosen, rows, strict=True):
             item = decode_item(text)
             if item is None:
                 unreadable.append(key)
             else:
-                entries.append(Entry(str(key), item, tries + 1))
+                entries.append(Entry(str(key), item, tries))
         if unreadable:
             # Not one of ours (a file edited by hand, a newer format): set it aside, never
             # fail the consumer on it.
@@ -385,15 +411,24 @@ class SqliteQueue:
                     " SELECT id, item, tries, ?, ?, ? FROM entries WHERE id = ?",
                     [(_UNREADABLE, now, DEAD_NOT_QUEUED_EVENT, key) for key in unreadable],
                 )
+                forget(db, unreadable)
                 db.executemany("DELETE FROM entries WHERE id = ?", [(key,) for key in unreadable])
             self._depth -= len(unreadable)
             for _ in unreadable:
                 self._tell_dead(DEAD_NOT_QUEUED_EVENT, _UNREADABLE)
-        held.update(int(entry.id) for entry in entries)
-        return entries
+        self._held.update(int(entry.id) for entry in entries)
+        return entries, None
+
+    def _wake(self) -> None:
+        """Tell a waiting take that something may be handed out now."""
+        if self._arrived is not None:
+            self._arrived.set()
 
     async def ack(self, ids: list[str]) -> None:
-        """Remove these entries for good: every delivery of each has ended."""
+        """Remove these entries for good: every delivery of each has ended.
+
+        The user's next entries may then be handed out.
+        """
         keys = [int(entry_id) for entry_id in ids]
         if not keys:
             return
@@ -402,6 +437,7 @@ class SqliteQueue:
             db = self._db()
             try:
                 with _transaction(db):
+                    forget(db, keys)
                     cursor = db.executemany(
                         "DELETE FROM entries WHERE id = ?", [(key,) for key in keys]
                     )
@@ -410,9 +446,13 @@ class SqliteQueue:
                 self._held.difference_update(keys)
 
         await self._run(work)
+        self._wake()
 
     async def fail(self, entry: Entry, error: str) -> None:
-        """Hand ``entry`` back for another try, or move it to ``dead_entries`` after too many."""
+        """Hand ``entry`` back for another try, or move it to ``dead_entries`` after too many.
+
+        A dead entry no longer holds its users' later entries back.
+        """
         key = int(entry.id)
 
         def work() -> bool:
@@ -430,6 +470,7 @@ class SqliteQueue:
                         " code) SELECT id, item, tries, ?, ?, ? FROM entries WHERE id = ?",
                         (error, time.time(), DEAD_TRIES_EXHAUSTED, key),
                     )
+                    forget(db, [key])
                     cursor = db.execute("DELETE FROM entries WHERE id = ?", (key,))
                 moved = cursor.rowcount > 0
                 self._depth -= max(cursor.rowcount, 0)
@@ -439,16 +480,47 @@ class SqliteQueue:
 
         if await self._run(work):
             self._tell_dead(DEAD_TRIES_EXHAUSTED, error)
-        if self._arrived is not None:
-            self._arrived.set()
+        self._wake()
 
     async def defer(self, entry: Entry, item: QueuedEvent, *, at: float) -> None:
-        """Not yet supported by this queue (the retry horizon is being built)."""
-        raise NotImplementedError("defer is not supported by this queue yet")
+        """Keep ``entry`` as ``item`` (its new retry state), to be handed out again at ``at``.
+
+        One transaction stores the item, its visible-at time (kept across a restart, unlike a
+        lease) and gives back the try its take counted. Until it is acked or set aside, its
+        users' later entries stay behind it.
+        """
+        key = int(entry.id)
+        text = encode_item(item)
+
+        def work() -> None:
+            db = self._db()
+            try:
+                with _transaction(db):
+                    db.execute(
+                        "UPDATE entries SET item = ?, visible_at = ?, lease_until = 0,"
+                        " tries = MAX(tries - 1, 0), last_error = ? WHERE id = ?",
+                        (text, at, item.last_error, key),
+                    )
+            finally:
+                self._held.discard(key)
+
+        await self._run(work)
+        # Due now, it may be handed out; due later, a waiting take must learn its time (it
+        # wakes up by itself then, from the file's earliest visible-at).
+        self._wake()
 
     async def waiting(self) -> int:
-        """Not yet supported by this queue: nothing is ever deferred here."""
-        return 0
+        """How many entries are deferred to a time still to come."""
+
+        def work() -> int:
+            row = (
+                self._db()
+                .execute("SELECT COUNT(*) FROM entries WHERE visible_at > ?", (time.time(),))
+                .fetchone()
+            )
+            return int(row[0])
+
+        return await self._run(work)
 
     # -- inspection and closing ----------------------------------------------------------
 
