@@ -18,6 +18,13 @@ are handed out again at once. Within the process, an entry is leased for ``claim
 seconds when taken and is not handed out again while its handler runs; should its ack or fail
 not reach the file, it is handed out again once the lease expires.
 
+Order and retries: each entry's keys (the users its event touches) are stored beside it by
+the put, and a take hands out a user's entries in queue order, one run at a time
+(:mod:`framework.queue.sqlite_order`). A deferred entry keeps its retry state and the time it
+is due (``visible_at``); unlike a lease that time is kept on open, so an entry waiting for a
+retry waits across restarts, and it holds its users' later entries meanwhile. A file written
+before keys were kept is brought up to date on open.
+
 The database itself is in SQLite's normal locking mode, so WAL lets another process read it
 while the owner writes: :class:`SqliteDeadEntries` lists, counts and removes the
 ``dead_entries`` of a file whose server is running (``actionkit dlq``). It never takes the
@@ -159,8 +166,9 @@ class SqliteQueue:
     ``max_length``: entries stored at most; a put that would pass it raises
     :class:`~framework.errors.QueueFullError` and stores nothing. ``claim_idle``: seconds an
     entry stays leased to its taker. ``max_tries``: takes after which a failed entry moves to
-    the ``dead_entries`` table with its code and error (``on_dead``, when set, is told). The
-    file is opened on the first call; use ``async with`` or call :meth:`close`.
+    the ``dead_entries`` table with its code and error (``on_dead``, when set, is told); a
+    take that ends in a defer is not counted. The file is opened on the first call; use
+    ``async with`` or call :meth:`close`.
     """
 
     def __init__(
