@@ -552,31 +552,55 @@ def _write_server(directory: Path, url: str) -> tuple[Path, Path]:
     return instance, config
 
 
-def _waiter(
-    events: list[dict[str, Any]], wanted: set[int]
-) -> Callable[[list[RecordedRequest]], bool]:
-    """A wait_until predicate: true once every wanted event's number was applied.
+class Progress:
+    """Which generated events the emulator's log shows applied, read incrementally."""
 
-    It reads only the entries logged since its last call (it runs under the emulator's lock
-    at each logged request).
-    """
-    merges = {
-        (str(e["previousId"]), str(e["userId"])): n
-        for n, e in enumerate(events)
-        if e["type"] == "alias"
-    }
-    seen: set[int] = set()
-    position = 0
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.merges = {
+            (str(e["previousId"]), str(e["userId"])): n
+            for n, e in enumerate(events)
+            if e["type"] == "alias"
+        }
+        self.seen: set[int] = set()
+        self.position = 0
 
-    def done(log: list[RecordedRequest]) -> bool:
-        nonlocal position
-        for request in log[position:]:
+    def update(self, log: list[RecordedRequest]) -> set[int]:
+        """Read the entries logged since the last call; returns every number seen so far."""
+        for request in log[self.position :]:
             if request.applied:
-                seen.update(carried(request, merges))
-        position = len(log)
-        return wanted <= seen
+                self.seen.update(carried(request, self.merges))
+        self.position = len(log)
+        return self.seen
 
-    return done
+
+def dead_numbers(rows: list[dict[str, Any]]) -> set[int]:
+    """The numbers of the generated events (messageId ``m-NNNNN``) among dead-letter rows."""
+    found = set()
+    for row in rows:
+        message = str(row.get("message_id") or (row.get("event") or {}).get("messageId") or "")
+        if message.startswith("m-") and message[2:].isdigit():
+            found.add(int(message[2:]))
+    return found
+
+
+def wait_settled(
+    api: ContentstackEmulator,
+    events: list[dict[str, Any]],
+    wanted: set[int],
+    dead: Callable[[], list[dict[str, Any]]],
+) -> bool:
+    """Wait until every wanted event was applied (True) or is applied or dead-lettered
+    (False); the dead letters are read every few seconds, the log at every request."""
+    progress = Progress(events)
+    deadline = time.monotonic() + GUARD
+    while time.monotonic() < deadline:
+        try:
+            api.wait_until(lambda log: wanted <= progress.update(log), timeout=5)
+            return True
+        except TimeoutError:
+            if wanted - progress.seen <= dead_numbers(dead()):
+                return False
+    raise RuntimeError("timed out waiting for every event to be applied or dead-lettered")
 
 
 def serving_run(
@@ -653,25 +677,32 @@ def serving_run(
         outage_state = api.outage()
         figures.notes["outage_answers"] = outage_state["answered"] if outage_state else None
         api.end_outage()
-        try:
-            api.wait_until(_waiter(events, wanted), timeout=GUARD)
-        except TimeoutError:
-            figures.notes["timed_out"] = True
+        places = ["--store", "dead-letters.sqlite", "--queue", "queue.sqlite"]
+        if redis_url:
+            places = ["--redis", redis_url, "--queue", "none.sqlite", "--store", "dead-w0.sqlite"]
+
+        def dead() -> list[dict[str, Any]]:
+            rows = dlq_rows(processes, *places)
+            for k in range(1, len(worker_procs)):
+                rows += dlq_rows(
+                    processes, "--store", f"dead-w{k}.sqlite", "--queue", "none.sqlite"
+                )
+            return rows
+
+        figures.notes["all_applied"] = wait_settled(api, events, wanted, dead)
         figures.wall_seconds = time.monotonic() - started
         figures.notes["after_outage_s"] = round(time.monotonic() - outage_began - outage, 1)
         if not redis_url:
-            poll(lambda: (health(url) or {}).get("queue_depth") == 0, "the queue to drain", 120)
+            try:
+                poll(lambda: (health(url) or {}).get("queue_depth") == 0, "the queue", 120)
+            except RuntimeError:
+                figures.notes["queue_left"] = (health(url) or {}).get("queue_depth")
         figures.notes["refused_posts"] = refused
         for process in [server, *worker_procs]:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(120)
-        places = ["--store", "dead-letters.sqlite", "--queue", "queue.sqlite"]
-        if redis_url:
-            places = ["--redis", redis_url, "--queue", "none.sqlite", "--store", "dead-w0.sqlite"]
-        rows = dlq_rows(processes, *places)
-        for k in range(1, len(worker_procs)):
-            rows += dlq_rows(processes, "--store", f"dead-w{k}.sqlite", "--queue", "none.sqlite")
+        rows = dead()
         figures.dead_lettered = len(rows)
         log = api.requests
         state = api.state()
@@ -709,8 +740,8 @@ def permanent_run(directory: Path) -> Figures:
         server, url = processes.serve("server", config)
         started = time.monotonic()
         figures.notes["refused_posts"] = post(url, events, batch=50)
-        api.wait_until(_waiter(events, wanted), timeout=GUARD)
         places = ("--store", "dead-letters.sqlite", "--queue", "queue.sqlite")
+        wait_settled(api, events, wanted, lambda: dlq_rows(processes, *places))
         poll(lambda: len(dlq_rows(processes, *places)) > 0, "the dead letter", 120)
         figures.wall_seconds = time.monotonic() - started
         rows = dlq_rows(processes, *places)

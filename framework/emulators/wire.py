@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,6 +76,10 @@ class HttpServer(ThreadingHTTPServer):
         self.server_port = int(port)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that dies (kill -9) or resets its connection is not a failure of ours.
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            logger.debug("A client reset its connection: %s", client_address)
+            return
         logger.exception("The emulator failed while serving %s", client_address)
 
 
