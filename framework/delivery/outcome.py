@@ -13,6 +13,7 @@ Outcome = Literal[
     "retryable_failure",
     "permanent_failure",
     "dead_lettered",
+    "held",
     "dry_run",
 ]
 """How a delivery ended.
@@ -20,8 +21,11 @@ Outcome = Literal[
 ``delivered``: the API accepted it. ``not_subscribed``: the trigger did not match.
 ``filtered``: the event's integrations object turned the destination off. ``invalid``: the
 event or the mapped payload is not valid (see the errors). ``retryable_failure`` /
-``permanent_failure``: sending finally failed and no dead-letter store is configured.
-``dead_lettered``: sending finally failed and the event is in the dead-letter store.
+``permanent_failure``: sending finally failed and no dead-letter store is configured (in
+defer mode, ``retryable_failure`` also means: not yet, it waits for a retry; see
+``retry_after``). ``dead_lettered``: sending finally failed and the event is in the
+dead-letter store. ``held`` (defer mode only): not sent, because an earlier request of the same
+user waits for a retry; it is not a failure, and is sent again after that one.
 ``dry_run``: the request was built and not sent.
 """
 
@@ -36,6 +40,8 @@ class Delivery:
     ``request`` is the request sent (password values masked), ``response`` the start of the
     API's answer, ``attempts`` how many times it was sent, ``batch_size`` how many events
     shared the request. ``errors`` lists payload problems for ``invalid`` deliveries.
+    ``retry_after``: for a ``retryable_failure``, the seconds the server (its Retry-After) or
+    the endpoint's gate (a pause, an open circuit) asked to wait, None when none did.
     """
 
     instance: str
@@ -54,6 +60,7 @@ class Delivery:
     errors: tuple[dict[str, str], ...] = ()
     reason: str | None = None
     dead_letter_id: int | None = None
+    retry_after: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -77,6 +84,7 @@ class Delivery:
             "errors": list(self.errors),
             "reason": self.reason,
             "dead_letter_id": self.dead_letter_id,
+            "retry_after": round(self.retry_after, 3) if self.retry_after is not None else None,
             "request": self.request,
             "response": self.response,
         }

@@ -1,10 +1,14 @@
 """When to try a delivery again, and how long to wait: pure functions, no clock, no I/O.
 
 Statuses follow Segment's rules: 408, 423, 429 and every 5xx except 501 and 505 are
-retryable; every other 4xx is not. Waits grow exponentially with full jitter (a random wait
-between zero and the exponential cap, as AWS's architecture blog recommends, so that many
-clients retrying together spread out), and a server's ``Retry-After`` is honoured when it asks
-for longer.
+retryable; every other 4xx is not.
+
+A delivery is retried until a horizon (``deadline``: seconds from its first try, waits
+included), with no limit on the number of tries unless ``max_attempts`` sets one. Waits grow
+exponentially up to ``max_delay`` (30 s by default), with jitter: a random wait between half
+the exponential cap and the cap, so that many clients retrying together spread out while a
+delivery that waits out a long outage still makes at most two tries per ``max_delay``, never
+a storm. A server's ``Retry-After`` is honoured when it asks for longer.
 """
 
 from __future__ import annotations
@@ -58,20 +62,22 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 class RetryPolicy:
     """How many times, and for how long, a delivery is tried.
 
-    ``max_attempts`` counts the first try. ``deadline`` bounds the whole delivery, waits
-    included: no retry starts that could not begin before it. ``max_retry_after`` caps how
-    long a server's Retry-After may make us wait (a longer one ends the retries).
+    ``deadline`` is the horizon: it bounds the whole delivery from its first try, waits
+    included, and no retry starts that could not begin before it (a wait for an endpoint
+    that has not had a try yet does not count). ``max_attempts`` counts the first try; None
+    (the default) sets no limit but the horizon. ``max_retry_after`` caps how long a server's
+    Retry-After may make us wait (a longer one ends the retries).
     """
 
-    max_attempts: int = 5
+    max_attempts: int | None = None
     base_delay: float = 0.2
-    max_delay: float = 10.0
-    deadline: float = 60.0
-    max_retry_after: float = 60.0
+    max_delay: float = 30.0
+    deadline: float = 600.0
+    max_retry_after: float = 3600.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1 (or None for no limit)")
         if self.base_delay < 0 or self.max_delay < 0 or self.deadline <= 0:
             raise ValueError("delays must be non-negative and the deadline positive")
 
@@ -80,7 +86,7 @@ class RetryPolicy:
         # The exponent is capped: 2**60 already exceeds any max_delay, and a larger power
         # would overflow a float.
         cap = min(self.max_delay, self.base_delay * (2.0 ** min(attempt - 1, 60)))
-        return rng.uniform(0.0, cap)
+        return rng.uniform(cap / 2, cap)
 
     def next_wait(
         self,
@@ -93,7 +99,7 @@ class RetryPolicy:
 
         ``attempt`` is the number of tries made, ``elapsed`` the seconds since the first.
         """
-        if attempt >= self.max_attempts:
+        if self.max_attempts is not None and attempt >= self.max_attempts:
             return None
         wait = self.backoff(attempt, rng)
         if retry_after is not None:

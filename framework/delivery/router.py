@@ -5,6 +5,12 @@ Async first (``async with Router(...) as router: await router.aroute(event)``); 
 its own in a background thread. Every event routed ends, for each enabled subscription of each
 instance, delivered, not subscribed, filtered (with the reason), invalid (with its errors), or
 failed; with a dead-letter store (the default), failures are stored for replay.
+
+A user's requests leave in the order of their events, across every mapping and action of an
+instance, and a retryable failure is tried again until a horizon (10 minutes by default) while
+the user's later requests wait behind it. A queue consumer routes in defer mode instead
+(``aroute(..., defer=True)``): a failure that lasts comes back for the queue to keep, and is
+given up on with :meth:`Router.bury` once the queue's horizon has passed.
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ import httpx
 
 from framework.definitions.instance import Instance, Planned, load_instance
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
-from framework.delivery.dispatch import DEFAULT_TIMEOUT, Dispatcher, Pending
+from framework.delivery.dispatch import (
+    DEFAULT_DEFER_POLICY,
+    DEFAULT_HOLD_LIMIT,
+    DEFAULT_TIMEOUT,
+    Dispatcher,
+    Pending,
+    dead_letter,
+    log_failure,
+)
+from framework.delivery.gate import EndpointState
 from framework.delivery.outcome import Delivery
 from framework.delivery.retry import RetryPolicy
 from framework.delivery.stats import DeliveryStats
@@ -40,6 +55,9 @@ DEFAULT_DEAD_LETTERS = Path(".actionkit") / "dead-letters.sqlite"
 
 DEFAULT_CONCURRENCY = 64
 """How many events ``route_many`` keeps in flight at once, by default."""
+
+DEFAULT_RETRY_FOR = 600.0
+"""Seconds a delivery that fails retryably is tried again, from its first try, by default."""
 
 T = TypeVar("T")
 
@@ -92,9 +110,15 @@ class Router:
     overrides it). ``batch_window``: seconds an idle batch lane waits for more events before
     sending, for every action (default: each action's ``batch.windowMs``; 0: batches form only
     while a user's previous request is in flight).
-    ``batching=False`` sends every event in a request of its own, in no particular order.
-    ``concurrency``: events ``route_many`` keeps in flight. ``transport``: an httpx transport
-    (tests use :class:`httpx.MockTransport`). ``seed``: seeds the retry jitter.
+    ``batching=False`` sends every event in a request of its own, each user's still in order.
+    ``retry_for``: the horizon, seconds from a delivery's first try until it is given up on
+    (default :data:`DEFAULT_RETRY_FOR`, with no limit on the number of tries; an instance's
+    ``delivery.maxAttempts`` and ``deadline`` override it); ``retry``: the whole policy,
+    overriding ``retry_for``. ``defer_policy``: the short try of defer mode, and
+    ``hold_limit``: the seconds a delivery in defer mode may wait for a paused or open
+    endpoint (see :meth:`aroute`). ``concurrency``: events ``route_many`` keeps in flight.
+    ``transport``: an httpx transport (tests use :class:`httpx.MockTransport`). ``seed``:
+    seeds the retry jitter.
     """
 
     def __init__(
@@ -104,6 +128,9 @@ class Router:
         dry_run: bool = False,
         dead_letters: str | Path | DeadLetterStore | None = DEFAULT_DEAD_LETTERS,
         retry: RetryPolicy | None = None,
+        retry_for: float | None = None,
+        defer_policy: RetryPolicy = DEFAULT_DEFER_POLICY,
+        hold_limit: float = DEFAULT_HOLD_LIMIT,
         timeout: float = DEFAULT_TIMEOUT,
         batch_window: float | None = None,
         batching: bool = True,
@@ -120,7 +147,16 @@ class Router:
             raise ValueError("concurrency must be at least 1")
         self.dry_run = dry_run
         self.concurrency = concurrency
-        self._retry = retry or RetryPolicy()
+        if retry_for is not None and retry_for <= 0:
+            raise ValueError("retry_for must be positive")
+        if hold_limit < 0:
+            raise ValueError("hold_limit must not be negative")
+        self._retry = retry or RetryPolicy(
+            max_attempts=None,
+            deadline=retry_for if retry_for is not None else DEFAULT_RETRY_FOR,
+        )
+        self._defer_policy = defer_policy
+        self._hold_limit = hold_limit
         self._timeout = timeout
         self._batch_window = batch_window
         self._batching = batching
@@ -153,6 +189,8 @@ class Router:
             batching=self._batching,
             transport=self._transport,
             seed=self._seed,
+            defer_policy=self._defer_policy,
+            hold_limit=self._hold_limit,
         )
 
     async def _close(self) -> None:
@@ -216,13 +254,24 @@ class Router:
         only: tuple[str, str] | None = None,
         dead_letter: bool = True,
         instances: Collection[str] | None = None,
+        skip: Collection[tuple[str, str]] = (),
+        defer: bool = False,
     ) -> list[Delivery]:
         """Route one event through every instance; one Delivery per enabled subscription.
 
         ``instances`` (names) restricts routing to those instances, as a write key's routes
         do; ``only`` (instance name, mapping name) restricts it to one subscription, as a
-        replay does; ``dead_letter=False`` keeps failures out of the dead-letter store. A
-        malformed event gives one ``invalid`` Delivery per instance.
+        replay does; ``skip`` lists (instance name, mapping name) pairs that ended on an
+        earlier try: they are not sent or returned. ``dead_letter=False`` keeps failures out
+        of the dead-letter store. A malformed event gives one ``invalid`` Delivery per
+        instance.
+
+        ``defer=True`` is for queue consumers, which keep the event and try it again later:
+        a delivery still failing retryably after the short defer policy (or held at the gate
+        longer than ``hold_limit``) comes back ``retryable_failure`` with ``retry_after``,
+        not dead-lettered, and the later requests of its user in this router come back
+        ``held``, unsent, while it has any waiting. Permanent failures are dead-lettered as
+        usual. Give one up with :meth:`bury`.
         """
         await self._start()
         dispatcher = self._dispatcher
@@ -254,13 +303,17 @@ class Router:
             for plan in plans:
                 if only is not None and plan.mapping != only[1]:
                     continue
+                if (instance.name, plan.mapping) in skip:
+                    continue
                 immediate = _immediate(plan, event, dry_run=self.dry_run)
                 if immediate is not None:
                     self._stats.record(instance.name, plan.action, immediate.outcome, None)
                     results.append(immediate)
                     continue
                 future: asyncio.Future[Delivery] = loop.create_future()
-                dispatcher.submit(Pending(instance, plan, event, future, dead_letter))
+                dispatcher.submit(
+                    Pending(instance, plan, event, future, dead_letter=dead_letter, defer=defer)
+                )
                 results.append(future)
         return [item if isinstance(item, Delivery) else await item for item in results]
 
@@ -299,6 +352,42 @@ class Router:
             yield future.result()
 
     # -- dead letters and stats ----------------------------------------------------------
+
+    def bury(self, event: Any, delivery: Delivery) -> Delivery:
+        """Give up on a ``retryable_failure`` of defer mode: store it as a dead letter.
+
+        Returns the ``dead_lettered`` Delivery (with its ``dead_letter_id``); with no
+        dead-letter store, or for any other outcome, ``delivery`` unchanged.
+        """
+        store = self.dead_letters
+        if store is None or delivery.outcome != "retryable_failure":
+            return delivery
+        buried = dead_letter(store, event, delivery)
+        self._stats.record(buried.instance, buried.action, buried.outcome, None)
+        log_failure(buried)
+        return buried
+
+    def endpoints(self) -> list[EndpointState]:
+        """The endpoints held (paused, circuit open), slowed, or seen failing lately.
+
+        For ``/health``, ``/metrics`` and progress lines; empty before the router starts.
+        Safe to call from any thread.
+        """
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and threading.current_thread() is not thread:
+            # The gate lives on the router's loop: read it there, not under its feet.
+            future = asyncio.run_coroutine_threadsafe(self._aendpoints(), loop)
+            try:
+                return future.result(timeout=5.0)
+            except (TimeoutError, RuntimeError):  # the router is closing
+                future.cancel()
+                return []
+        dispatcher = self._dispatcher
+        return dispatcher.endpoints() if dispatcher is not None else []
+
+    async def _aendpoints(self) -> list[EndpointState]:
+        dispatcher = self._dispatcher
+        return dispatcher.endpoints() if dispatcher is not None else []
 
     async def areplay(self, ids: Iterable[int] | None = None) -> list[tuple[DeadLetter, Delivery]]:
         """Send dead letters again; a letter whose delivery succeeds leaves the store.
