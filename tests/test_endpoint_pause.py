@@ -1,11 +1,16 @@
-"""Endpoint-wide pauses (framework.delivery.pause), driven by a fake clock."""
+"""Endpoint-wide pauses (framework.delivery.pause) on a fake clock, and what the dispatcher
+reports to its endpoint gate."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import httpx
 import pytest
 
+from framework import Delivery, Instance, RetryPolicy, Router, load_instance
+from framework.delivery.gate import EndpointState
 from framework.delivery.pause import EndpointPauses, endpoint_of
 
 
@@ -122,3 +127,67 @@ def test_an_ended_pause_is_forgotten() -> None:
     clock.now += 1
     assert pauses.is_open("http://a:80")
     assert pauses._until == {}
+
+
+# -- what the dispatcher reports to its gate (framework.delivery.gate), seen in endpoints() --
+
+QUICK = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.002, deadline=10.0)
+
+
+def _instance() -> Instance:
+    return load_instance(
+        {
+            "destination": "contentstack",
+            "name": "cs",
+            "settings": {
+                "personalizeProjectId": "proj",
+                "personalizeEdgeApiBaseUrl": "https://edge.example",
+            },
+            "mappings": [{"name": "events", "preset": "events-sync"}],
+        }
+    )
+
+
+def _endpoints_after(
+    handler: Any, policy: RetryPolicy = QUICK
+) -> tuple[list[Delivery], list[EndpointState]]:
+    async def scenario() -> tuple[list[Delivery], list[EndpointState]]:
+        async with Router(
+            [_instance()],
+            dead_letters=None,
+            transport=httpx.MockTransport(handler),
+            defer_policy=policy,
+        ) as router:
+            deliveries = await router.aroute(
+                {"type": "track", "userId": "u1", "event": "E"}, defer=True
+            )
+            return deliveries, router.endpoints()
+
+    return asyncio.run(scenario())
+
+
+def test_connection_failures_are_reported_and_open_the_circuit() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    [delivery], endpoints = _endpoints_after(refuse)
+    assert (delivery.outcome, delivery.error_code) == ("retryable_failure", "CONNECTION_FAILED")
+    [state] = endpoints
+    assert (state.endpoint, state.state, state.failures) == ("https://edge.example:443", "open", 5)
+    assert state.resumes_in is not None
+
+
+def test_a_429_without_retry_after_is_reported_as_rate_limited() -> None:
+    one_try = RetryPolicy(max_attempts=1)
+    [delivery], endpoints = _endpoints_after(lambda request: httpx.Response(429), one_try)
+    assert (delivery.outcome, delivery.error_code) == ("retryable_failure", "RATE_LIMITED")
+    [state] = endpoints
+    assert (state.state, state.failures) == ("closed", 0)  # a 429 is not a failure
+    assert state.rate is not None  # but it cut the endpoint's rate
+
+
+def test_a_permanent_answer_tells_the_gate_the_endpoint_is_up() -> None:
+    answers = iter([httpx.Response(503), httpx.Response(400)])
+    [delivery], endpoints = _endpoints_after(lambda request: next(answers))
+    assert (delivery.outcome, delivery.error_code) == ("permanent_failure", "INTEGRATION_ERROR")
+    assert endpoints == []  # the failure in a row ended: nothing held, slowed or failing

@@ -113,3 +113,26 @@ def test_a_permanent_answer_is_not_retried_whatever_its_retry_after() -> None:
     error = error_for(Answer(status=400, body="", retry_after=1.0, elapsed=0.0))
     assert error is not None
     assert (error.code, error.retryable) == ("INTEGRATION_ERROR", False)
+
+
+def test_the_default_policy_is_a_horizon_with_no_attempt_limit() -> None:
+    policy = RetryPolicy()
+    assert (policy.max_attempts, policy.deadline, policy.max_delay) == (None, 600.0, 30.0)
+    rng = random.Random(3)
+    assert policy.next_wait(10_000, 0.0, None, rng) is not None  # attempts never end it
+    assert policy.next_wait(3, 599.9, None, rng) is None  # the horizon does
+
+
+def test_waits_are_between_half_the_cap_and_the_cap() -> None:
+    # So that a delivery waiting out a long outage tries at most about twice per max_delay.
+    policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
+    rng = random.Random(5)
+    for attempt, cap in [(1, 1.0), (3, 4.0), (5, 16.0), (6, 30.0), (40, 30.0)]:
+        waits = [policy.backoff(attempt, rng) for _ in range(200)]
+        assert all(cap / 2 <= wait <= cap for wait in waits)
+
+
+@pytest.mark.parametrize("attempts", [0, -1])
+def test_an_attempt_limit_must_be_at_least_one(attempts: int) -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=attempts)
