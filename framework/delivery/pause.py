@@ -2,8 +2,9 @@
 
 When an API answers 429 or 503 with ``Retry-After``, it speaks for itself, not for the one
 request that got the answer: sending the others meanwhile only earns more refusals. The
-dispatcher therefore calls :meth:`EndpointPauses.pause` with the time the server named and,
-before each send, awaits :meth:`EndpointPauses.wait_until_open`. A paused request waits; it
+endpoint gate (:class:`~framework.delivery.gate.EndpointGate`, which every try of the
+dispatcher passes) therefore calls :meth:`EndpointPauses.pause` with the time the server
+named, and lets no request to the endpoint go until it has passed. A paused request waits; it
 is not failed and uses no attempt. When the pause ends, the waiting requests go, each lane
 still in order (a lane sends one request at a time, and that request is the one waiting).
 
