@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -463,3 +464,57 @@ def test_the_dispatcher_splits_a_lane_whose_requests_differ_whatever_the_key(
     assert sent_by_pair(api) == {(a, b): [f"{a}|{b}|{i}" for i in range(3)] for a, b in COLLIDING}
     # All six were submitted before the lane first ran: one request per user's run.
     assert len(api.requests) == 2
+
+
+def test_a_users_batch_is_a_run_of_consecutive_requests_of_one_mapping() -> None:
+    # u1's lane holds events, events, an attributes PATCH, events, events: the PATCH ends
+    # the first batch, and the events after it go in a request of their own, after it.
+    log: list[tuple[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        log.append((request.method, json.loads(request.content)))
+        return httpx.Response(200, json={})
+
+    instance = load_instance(
+        {
+            "destination": "contentstack",
+            "name": "cs",
+            "settings": {
+                "personalizeProjectId": "proj",
+                "personalizeEdgeApiBaseUrl": "https://edge.example",
+            },
+            "mappings": [
+                {"name": "events", "preset": "events-sync"},
+                {
+                    "name": "attributes",
+                    "preset": "custom-attributes-sync",
+                    "trigger": 'type = "identify"',
+                },
+            ],
+        }
+    )
+    events: list[dict[str, Any]] = [
+        {"type": "track", "userId": "u1", "event": "A"},
+        {"type": "track", "userId": "u1", "event": "B"},
+        {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}},
+        {"type": "track", "userId": "u1", "event": "C"},
+        {"type": "track", "userId": "u1", "event": "D"},
+    ]
+
+    async def scenario() -> list[list[Delivery]]:
+        async with Router(
+            [instance],
+            dead_letters=None,
+            transport=httpx.MockTransport(answer),
+            batch_window=0,
+        ) as router:
+            return list(await asyncio.gather(*(router.aroute(event) for event in events)))
+
+    results = asyncio.run(scenario())
+    sizes = [d.batch_size for per_event in results for d in per_event if d.outcome == "delivered"]
+    assert sizes == [2, 2, 1, 2, 2]
+    assert log == [
+        ("POST", [{"type": "EVENT", "eventKey": "A"}, {"type": "EVENT", "eventKey": "B"}]),
+        ("PATCH", {"plan": "pro"}),
+        ("POST", [{"type": "EVENT", "eventKey": "C"}, {"type": "EVENT", "eventKey": "D"}]),
+    ]
