@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from framework import RetryPolicy, Router, load_instance
-from framework.queue import Entry, QueuedEvent, consume
+from framework.delivery.deadletter import DeadLetterStore
+from framework.queue import Entry, QueueBackoff, QueuedEvent, Retrying, consume
 
 ONE_TRY = RetryPolicy(max_attempts=1)
+QUICK = QueueBackoff(base=0.001, cap=0.001)
 
 
 class MemoryQueue:
@@ -26,6 +28,7 @@ class MemoryQueue:
         self.tries: dict[str, int] = {}
         self.acked: list[str] = []
         self.dead: dict[str, str] = {}
+        self.deferred: list[tuple[str, QueuedEvent, float]] = []
         self._ids = itertools.count()
 
     async def put(self, items: list[QueuedEvent]) -> list[str]:
@@ -57,6 +60,16 @@ class MemoryQueue:
             self.dead[entry.id] = error
         else:
             self.ready.append(entry.id)
+
+    async def defer(self, entry: Entry, item: QueuedEvent, *, at: float) -> None:
+        # Handed out again at once (the tests' backoffs are short); the time is recorded.
+        self.stored[entry.id] = item
+        self.deferred.append((entry.id, item, at))
+        self.tries[entry.id] -= 1
+        self.ready.append(entry.id)
+
+    async def waiting(self) -> int:
+        return 0
 
     async def depth(self) -> int:
         return len(self.stored)
@@ -112,41 +125,155 @@ def test_entries_are_acked_after_delivery_in_queue_order() -> None:
     assert sent == [f"E{i}" for i in range(20)]  # one user's events keep the queue's order
 
 
-def test_an_entry_whose_delivery_failed_with_nowhere_to_keep_it_is_given_back() -> None:
+def test_a_retryable_failure_waits_in_the_queue_and_is_tried_again() -> None:
     calls = itertools.count()
 
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503 if next(calls) < 2 else 200, json={})
 
     async def scenario() -> MemoryQueue:
-        queue = MemoryQueue(max_tries=5)
+        queue = MemoryQueue(max_tries=1)  # a deferred try is not a failed one
         await queue.put([QueuedEvent(track("u1", "E"))])
         transport = httpx.MockTransport(answer)
         async with Router(
-            [instance("a")], dead_letters=None, transport=transport, retry=ONE_TRY
+            [instance("a")],
+            dead_letters=None,
+            transport=transport,
+            defer_policy=ONE_TRY,
+            hold_limit=0,
         ) as router:
-            await drain(router, queue)
+            await drain(router, queue, retrying=Retrying(backoff=QUICK))
         return queue
 
     queue = asyncio.run(scenario())
     assert queue.acked == ["0"]
-    assert queue.tries["0"] == 3  # two 503s given back, the third try delivered
+    assert queue.dead == {}
+    retries = [(item.retries, item.last_error) for _, item, _ in queue.deferred]
+    assert [count for count, _ in retries] == [1, 2]
+    assert all("a/events" in (error or "") and "503" in (error or "") for _, error in retries)
+    firsts = {item.first_failed_at for _, item, _ in queue.deferred}
+    assert len(firsts) == 1  # the horizon counts from the first failure, kept across tries
 
 
-def test_an_entry_that_keeps_failing_ends_in_the_queues_dead_letters() -> None:
+def test_past_its_horizon_a_delivery_is_dead_lettered_and_the_entry_acked(
+    tmp_path: Any,
+) -> None:
+    async def scenario() -> tuple[MemoryQueue, int]:
+        queue = MemoryQueue()
+        await queue.put([QueuedEvent(track("u1", "E"))])
+        transport = httpx.MockTransport(lambda request: httpx.Response(503, json={}))
+        store = DeadLetterStore(tmp_path / "dead.sqlite")
+        async with Router(
+            [instance("a")],
+            dead_letters=store,
+            transport=transport,
+            defer_policy=ONE_TRY,
+            hold_limit=0,
+        ) as router:
+            await drain(router, queue, retrying=Retrying(backoff=QUICK, retry_for=0.05))
+        letters = len(store.list())
+        store.close()
+        return queue, letters
+
+    queue, letters = asyncio.run(scenario())
+    assert queue.acked == ["0"]
+    assert letters == 1
+    assert queue.deferred  # it waited first
+
+
+def test_past_its_horizon_with_no_store_the_entry_ends_in_the_queues_dead_entries() -> None:
     async def scenario() -> MemoryQueue:
         queue = MemoryQueue(max_tries=2)
         await queue.put([QueuedEvent(track("u1", "E"))])
         transport = httpx.MockTransport(lambda request: httpx.Response(503, json={}))
         async with Router(
-            [instance("a")], dead_letters=None, transport=transport, retry=ONE_TRY
+            [instance("a")],
+            dead_letters=None,
+            transport=transport,
+            defer_policy=ONE_TRY,
+            hold_limit=0,
         ) as router:
-            await drain(router, queue)
+            await drain(router, queue, retrying=Retrying(backoff=QUICK, retry_for=0.05))
         return queue
 
     queue = asyncio.run(scenario())
     assert queue.acked == []
     assert "retryable_failure" in queue.dead["0"]
+
+
+def test_an_instance_s_retry_for_is_its_horizon() -> None:
+    async def scenario() -> MemoryQueue:
+        queue = MemoryQueue(max_tries=1)
+        await queue.put([QueuedEvent(track("u1", "E"))])
+        transport = httpx.MockTransport(lambda request: httpx.Response(503, json={}))
+        short = load_instance(
+            {
+                "destination": "contentstack",
+                "name": "a",
+                "settings": {
+                    "personalizeProjectId": "p",
+                    "personalizeEdgeApiBaseUrl": "https://edge.example.com",
+                },
+                "mappings": [{"name": "events", "preset": "events-sync"}],
+                "delivery": {"retryFor": "50ms"},
+            }
+        )
+        async with Router(
+            [short], dead_letters=None, transport=transport, defer_policy=ONE_TRY, hold_limit=0
+        ) as router:
+            # The consumer's default horizon is hours: only the instance's makes this end.
+            await drain(router, queue, retrying=Retrying(backoff=QUICK))
+        return queue
+
+    queue = asyncio.run(scenario())
+    assert list(queue.dead) == ["0"]
+
+
+def test_a_subscription_that_ended_is_not_sent_again_on_the_next_try() -> None:
+    paths: list[str] = []
+    patches = itertools.count()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path.endswith("user-attributes") and next(patches) == 0:
+            return httpx.Response(503, json={})
+        return httpx.Response(200, json={})
+
+    async def scenario() -> MemoryQueue:
+        both = load_instance(
+            {
+                "destination": "contentstack",
+                "name": "a",
+                "settings": {
+                    "personalizeProjectId": "p",
+                    "personalizeEdgeApiBaseUrl": "https://edge.example.com",
+                },
+                "mappings": [
+                    {"name": "events", "preset": "events-sync"},
+                    {"name": "traits", "preset": "custom-attributes-sync"},
+                ],
+            }
+        )
+        queue = MemoryQueue()
+        await queue.put(
+            [
+                QueuedEvent(
+                    {"type": "track", "userId": "u1", "event": "E", "context": {"traits": {"a": 1}}}
+                )
+            ]
+        )
+        transport = httpx.MockTransport(answer)
+        async with Router(
+            [both], dead_letters=None, transport=transport, defer_policy=ONE_TRY, hold_limit=0
+        ) as router:
+            await drain(router, queue, retrying=Retrying(backoff=QUICK))
+        return queue
+
+    queue = asyncio.run(scenario())
+    assert queue.acked == ["0"]
+    [(_, item, _)] = queue.deferred
+    assert item.done == (("a", "events"),)
+    assert sorted(paths) == sorted(["/events", "/user-attributes", "/user-attributes"])
 
 
 def test_an_entry_routes_only_to_its_instances() -> None:

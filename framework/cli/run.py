@@ -17,7 +17,9 @@ from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
 from framework.cli._output import console, json_option, print_table, table
+from framework.cli._pauses import PauseReporter
 from framework.cli._search import destinations_option
+from framework.definitions.durations import parse_duration
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
@@ -92,6 +94,16 @@ def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:
     show_default=True,
     help="Events in flight at once.",
 )
+@click.option(
+    "--retry-for",
+    "retry_for",
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda ctx, param, value: _duration(value),
+    help="How long a delivery that fails retryably is tried again (600, 90s, 10m, 1h) "
+    "before it is dead-lettered; an outage or a rate limit shorter than that is waited out.",
+)
 @json_option
 @destinations_option
 def run_command(
@@ -101,6 +113,7 @@ def run_command(
     emulate: bool,
     dead_letters: Path,
     concurrency: int,
+    retry_for: float,
     as_json: bool,
 ) -> None:
     """Route a file of events (JSON lines; `-` for stdin) through a destination instance.
@@ -110,6 +123,10 @@ def run_command(
     the destination's local emulator takes the requests and its resulting state is shown.
     With --json: `{summary: {"action/outcome": count}, stats, deliveries: [one per event and
     mapping, with its input line], emulator_state}`.
+
+    A destination that is down or rate-limits is waited out for up to --retry-for (10
+    minutes by default), each user's events still in order; a line on standard error says
+    when its endpoint is paused, why, and when it resumes.
 
     \b
     Examples:
@@ -135,7 +152,16 @@ def run_command(
             emulator = stack.enter_context(ContentstackEmulator())
             instance = _pointed_at(instance, emulator.url)
         router = stack.enter_context(
-            Router([instance], dry_run=dry_run, dead_letters=dead_letters, concurrency=concurrency)
+            Router(
+                [instance],
+                dry_run=dry_run,
+                dead_letters=dead_letters,
+                concurrency=concurrency,
+                retry_for=retry_for,
+            )
+        )
+        stack.enter_context(
+            PauseReporter(router.endpoints, lambda line: click.echo(line, err=True))
         )
         # Streamed: events are read as the router takes them (at most `concurrency` ahead),
         # so a file of any size, or an endless stdin, runs in bounded memory. Lines that are
@@ -202,6 +228,18 @@ def run_command(
             )
     if dead:
         sys.exit(EXIT_INVALID_INPUT)
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _duration(value: str) -> float:
+    """The seconds of a duration option, or a usage error saying what is accepted."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def _unreadable(number: int, error: EventJsonError) -> dict[str, Any]:

@@ -7,18 +7,22 @@ acknowledges an entry only once every one of its deliveries has ended.
 
 from framework.queue.base import Entry, EventQueue, QueuedEvent
 from framework.queue.consumer import (
-    ENDED_OUTCOMES,
+    Retrying,
     consume,
     consume_supervised,
     finish_within,
     handle_entry,
 )
+from framework.queue.horizon import DEFAULT_RETRY_FOR, ENDED_OUTCOMES, QueueBackoff
 
 __all__ = [
+    "DEFAULT_RETRY_FOR",
     "ENDED_OUTCOMES",
     "Entry",
     "EventQueue",
+    "QueueBackoff",
     "QueuedEvent",
+    "Retrying",
     "consume",
     "consume_supervised",
     "finish_within",

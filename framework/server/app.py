@@ -236,7 +236,15 @@ def create_app(
                 503,
             )
         else:
-            response = JSONResponse({"status": "ok", "queue_depth": depth})
+            body: dict[str, Any] = {"status": "ok", "queue_depth": depth}
+            try:
+                body["queue_waiting"] = await queue.waiting()
+            except QueueError as exc:
+                logger.error("reading the waiting entries failed: [%s] %s", exc.code, exc)
+            endpoints = getattr(request.app.state, "endpoints", None)
+            if endpoints is not None:  # the embedded consumer's router
+                body["endpoints"] = [state.to_dict() for state in endpoints()]
+            response = JSONResponse(body)
         metrics.requests.labels("health", str(response.status_code)).inc()
         return response
 
@@ -245,8 +253,10 @@ def create_app(
             metrics.queue_depth.set(await queue.depth())
             # Read here too, not only counted by the consumer: with --redis there is none.
             metrics.queue_dead_entries.set(await queue.dead_count())
+            metrics.queue_waiting.set(await queue.waiting())
         except QueueError as exc:
             logger.error("reading the queue depth failed: [%s] %s", exc.code, exc)
+        metrics.refresh_endpoints()
         return Response(metrics.render(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     async def not_found(request: Request, exc: Exception) -> Response:

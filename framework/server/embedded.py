@@ -24,7 +24,7 @@ from framework.delivery.retry import RetryPolicy
 from framework.delivery.router import Router
 from framework.errors import QueueError
 from framework.queue.base import EventQueue
-from framework.queue.consumer import consume_supervised, finish_within
+from framework.queue.consumer import Retrying, consume_supervised, finish_within
 from framework.queue.sqlite import SqliteQueue
 from framework.server.app import Lifespan, create_app
 from framework.server.config import ServerConfig
@@ -79,6 +79,8 @@ def _lifespan(
                 config.instances, dead_letters=config.dead_letters, retry=retry, transport=transport
             )
             await router.__aenter__()
+            metrics.track(router.endpoints)
+            app.state.endpoints = router.endpoints  # GET /health tells them
             stop = asyncio.Event()
             task = asyncio.create_task(
                 consume_supervised(
@@ -87,6 +89,7 @@ def _lifespan(
                     stop,
                     on_handled=metrics.handled,
                     on_restart=_restarting,
+                    retrying=Retrying(on_deferred=metrics.deferred_entry),
                 )
             )
             try:

@@ -18,6 +18,16 @@ workers in one process (tests, an embedding program) never mix their counts. Nam
 - ``actionkit_queue_depth``: entries stored and not yet acked, read when scraped.
 - ``actionkit_queue_dead_entries``: entries set aside in the queue's dead entries (read when
   the consumer starts and at each scrape, counted between); ``actionkit dlq list`` shows them.
+- ``actionkit_queue_waiting_entries``: entries waiting in the queue for a later try (read when
+  scraped).
+- ``actionkit_deferred_total{code}``: deliveries put back in the queue to wait, by the error
+  code of their retryable failure (``HELD`` for those held behind an earlier request of their
+  user).
+- ``actionkit_endpoint_state{endpoint, state}``: 1 for each endpoint's circuit state
+  (``closed``, ``half_open``, ``open``), 0 for the others; with
+  ``actionkit_endpoint_resumes_in_seconds{endpoint}`` (0 when requests may go) and
+  ``actionkit_endpoint_rate{endpoint}`` (the adaptive rate after a 429, requests per second;
+  absent when not limited), read from the router when scraped.
 - ``actionkit_delivery_latency_seconds``: routing to the API's answer, per delivery sent.
 - ``actionkit_event_latency_seconds``: ``receivedAt`` to the end of the event's last
   delivery, per event the consumer finished.
@@ -26,13 +36,20 @@ workers in one process (tests, an embedding program) never mix their counts. Nam
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from framework.delivery.gate import EndpointState
 from framework.delivery.outcome import Delivery
 from framework.queue.base import Entry, EventQueue
+
+EndpointStates = Callable[[], list[EndpointState]]
+"""What a router tells of its endpoints (:meth:`framework.Router.endpoints`)."""
+
+_BREAKER_STATES = ("closed", "half_open", "open")
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "ConsumerMetrics", "ServerMetrics"]
 
@@ -71,6 +88,36 @@ class ConsumerMetrics:
             "Entries stored in the queue and not yet acked.",
             registry=self.registry,
         )
+        self.queue_waiting = Gauge(
+            "actionkit_queue_waiting_entries",
+            "Entries waiting in the queue for a later try.",
+            registry=self.registry,
+        )
+        self.deferred = Counter(
+            "actionkit_deferred",
+            "Deliveries put back in the queue to wait, by error code (HELD: behind their user).",
+            ["code"],
+            registry=self.registry,
+        )
+        self.endpoint_state = Gauge(
+            "actionkit_endpoint_state",
+            "1 for each endpoint's circuit state (closed, half_open, open), 0 for the others.",
+            ["endpoint", "state"],
+            registry=self.registry,
+        )
+        self.endpoint_resumes_in = Gauge(
+            "actionkit_endpoint_resumes_in_seconds",
+            "Seconds until requests may go to the endpoint again (0: they may now).",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.endpoint_rate = Gauge(
+            "actionkit_endpoint_rate",
+            "The adaptive rate of an endpoint after a 429, in requests per second.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self._endpoints: EndpointStates | None = None
         self.delivery_latency = Histogram(
             "actionkit_delivery_latency_seconds",
             "Seconds from routing a delivery to the API's answer.",
@@ -108,9 +155,37 @@ class ConsumerMetrics:
         queue.on_dead = self.dead
 
     async def refresh(self, queue: EventQueue) -> None:
-        """Read the queue's gauges now (depth and dead entries), as a scrape does."""
+        """Read the queue's gauges now (depth, waiting and dead entries) and the endpoints'."""
         self.queue_depth.set(await queue.depth())
+        self.queue_waiting.set(await queue.waiting())
         self.queue_dead_entries.set(await queue.dead_count())
+        self.refresh_endpoints()
+
+    def track(self, endpoints: EndpointStates) -> None:
+        """Read the endpoints' states from ``endpoints`` at each scrape (a router's)."""
+        self._endpoints = endpoints
+
+    def refresh_endpoints(self) -> None:
+        """Set the endpoint gauges from the tracked router (nothing when none is tracked)."""
+        if self._endpoints is None:
+            return
+        for gauge in (self.endpoint_state, self.endpoint_resumes_in, self.endpoint_rate):
+            gauge.clear()  # an endpoint the router forgot is not reported forever
+        for state in self._endpoints():
+            for name in _BREAKER_STATES:
+                value = 1.0 if state.state == name else 0.0
+                self.endpoint_state.labels(state.endpoint, name).set(value)
+            self.endpoint_resumes_in.labels(state.endpoint).set(state.resumes_in or 0.0)
+            if state.rate is not None:
+                self.endpoint_rate.labels(state.endpoint).set(state.rate)
+
+    def deferred_entry(self, entry: Entry, deliveries: list[Delivery], at: float) -> None:
+        """Count the deliveries of an entry put back to wait (the consumer's ``on_deferred``)."""
+        for delivery in deliveries:
+            if delivery.outcome == "retryable_failure":
+                self.deferred.labels(delivery.error_code or "RETRYABLE_ERROR").inc()
+            elif delivery.outcome == "held":
+                self.deferred.labels("HELD").inc()
 
     def dead(self, code: str, error: str) -> None:
         """Count one entry the queue set aside (the queue's ``on_dead`` callback)."""
