@@ -1,4 +1,7 @@
-"""The Redis stream queue on a real redis-server: at least once, claims, dead stream, bounds."""
+"""The Redis queue on a real redis-server: at least once, takeovers, dead stream, bounds.
+
+Order, ownership, defer and the earlier single stream: tests/test_redis_partitions.py.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +48,15 @@ def track(n: int, user: str = "u1") -> QueuedEvent:
     return QueuedEvent({"type": "track", "userId": user, "event": f"E{n}"}, ("a",))
 
 
+def partition_streams(stream: str, partitions: int = 16) -> list[str]:
+    return [f"{{{stream}}}:p{index}" for index in range(partitions)]
+
+
+def stored(admin: redis.Redis, stream: str) -> int:
+    """Entries in the queue's partition streams, as Redis sees them."""
+    return sum(int(admin.xlen(key)) for key in partition_streams(stream))
+
+
 def run(coroutine: Awaitable[T]) -> T:
     async def main() -> T:
         return await coroutine
@@ -67,6 +79,7 @@ async def die(queue: RedisStreamQueue) -> None:
     """End a consumer as a crash would: no ack, no fail, no goodbye to the group."""
     if queue._keeper is not None:
         queue._keeper.cancel()
+    queue._closed = True
     await queue._redis.aclose()
 
 
@@ -93,8 +106,8 @@ def test_put_take_ack_round_trip_keeps_order_and_instances(
     assert {entry.item.instances for entry in entries} == {("a",)}
     assert {entry.tries for entry in entries} == {1}
     assert (before, after, again) == (3, 0, [])
-    # Acked entries are deleted, not only acknowledged: the stream holds nothing.
-    assert admin.xlen(stream) == 0
+    # Acked entries are deleted, not only acknowledged: the partitions hold nothing.
+    assert stored(admin, stream) == 0
 
 
 def test_events_put_before_any_worker_existed_are_delivered(
@@ -109,44 +122,61 @@ def test_events_put_before_any_worker_existed_are_delivered(
     assert [entry.item.event["event"] for entry in run(scenario())] == ["E0", "E1"]
 
 
-def test_two_consumers_of_a_group_share_the_entries_without_overlap(
+def test_two_workers_share_the_partitions_and_never_the_same_entry(
     server: RedisServer, stream: str
 ) -> None:
-    async def scenario() -> tuple[list[Entry], list[Entry]]:
+    async def scenario() -> tuple[list[Entry], list[Entry], set[int], set[int]]:
         async with (
-            queue_for(server, stream, consumer="a") as first,
-            queue_for(server, stream, consumer="b") as second,
+            queue_for(server, stream, consumer="a", claim_idle=0.3) as first,
+            queue_for(server, stream, consumer="b", claim_idle=0.3) as second,
         ):
-            await first.put([track(i) for i in range(10)])
-            taken_a = await first.take(4, block=0.1)
-            taken_b = await second.take(10, block=0.1)
-        return taken_a, taken_b
+            await first.put([track(i, user=f"u{i}") for i in range(40)])
+            taken_a: list[Entry] = []
+            taken_b: list[Entry] = []
+            deadline = time.monotonic() + 30  # bounds a hang only
+            while time.monotonic() < deadline and (
+                len(taken_a) + len(taken_b) < 40
+                or len(first.ownership.owned) != 8
+                or len(second.ownership.owned) != 8
+            ):
+                for queue, taken in ((first, taken_a), (second, taken_b)):
+                    entries = await queue.take(40, block=0.02)
+                    await queue.ack([entry.id for entry in entries])  # done: free to give up
+                    taken += entries
+            return (
+                taken_a,
+                taken_b,
+                set(first.ownership.owned),
+                set(second.ownership.owned),
+            )
 
-    taken_a, taken_b = run(scenario())
-    assert len(taken_a) == 4
-    assert len(taken_b) == 6
+    taken_a, taken_b, owned_a, owned_b = run(scenario())
+    assert len(taken_a) + len(taken_b) == 40
     assert not {e.id for e in taken_a} & {e.id for e in taken_b}
+    assert not owned_a & owned_b  # one owner a partition
+    assert len(owned_a) == len(owned_b) == 8  # shared fairly once both are known
+    # Each entry came from a partition its taker owned when it took it.
+    assert {int(e.id.split("/")[0]) for e in taken_b} <= set(range(16))
 
 
-def test_an_entry_left_by_a_dead_consumer_is_claimed_after_claim_idle(
-    server: RedisServer, stream: str
+def test_an_entry_left_by_a_dead_worker_is_handed_out_by_the_next_owner(
+    server: RedisServer, stream: str, admin: redis.Redis
 ) -> None:
-    async def scenario() -> tuple[list[Entry], list[Entry], list[Entry]]:
+    async def scenario() -> tuple[list[Entry], bool, list[Entry]]:
         dead = queue_for(server, stream, consumer="dead", claim_idle=0.3)
         await dead.put([track(0)])
         taken = await dead.take(1, block=0.1)
+        [partition] = {int(entry.id.split("/")[0]) for entry in taken}
         await die(dead)
-        async with (
-            queue_for(server, stream, consumer="patient", claim_idle=60) as patient,
-            queue_for(server, stream, consumer="other", claim_idle=0.3) as other,
-        ):
-            not_yet = await patient.take(1, block=0.05)
+        # While its lease lasts, the partition is the dead worker's: nobody takes from it.
+        leased = str(admin.get(f"{{{stream}}}:lease:{partition}") or "").startswith("dead:")
+        async with queue_for(server, stream, consumer="other", claim_idle=0.3) as other:
             claimed = await take_until(other, 1)
             await other.ack([claimed[0].id])
-        return taken, not_yet, claimed
+        return taken, leased, claimed
 
-    taken, not_yet, claimed = run(scenario())
-    assert not_yet == []  # idle far less than 60 s: still the dead consumer's
+    taken, leased, claimed = run(scenario())
+    assert leased
     assert claimed[0].id == taken[0].id
     assert claimed[0].item == taken[0].item
     assert claimed[0].tries == 2
@@ -156,7 +186,8 @@ def test_concurrent_acks_share_round_trips_and_all_take_effect(
     server: RedisServer, stream: str, admin: redis.Redis
 ) -> None:
     def xack_calls() -> int:
-        return int(admin.info("commandstats").get("cmdstat_xack", {}).get("calls", 0))
+        """Scripts run: each ack round trip runs one (the keeper, every 10 s, no more here)."""
+        return int(admin.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
 
     async def scenario() -> tuple[int, int]:
         async with queue_for(server, stream) as queue:
@@ -171,43 +202,34 @@ def test_concurrent_acks_share_round_trips_and_all_take_effect(
     assert calls < 50
 
 
-def test_an_entry_in_hand_is_kept_from_other_consumers_past_claim_idle(
+def test_a_partition_in_hand_is_kept_from_other_workers_past_claim_idle(
     server: RedisServer, stream: str, admin: redis.Redis
 ) -> None:
-    claim_idle = 6.0  # the holder refreshes every 2 s; only a 6 s stall could lose the entry
+    claim_idle = 0.6  # the holder renews its leases every 0.2 s
 
-    def idle_ms(entry_id: str) -> int:
-        [pending] = admin.xpending_range(stream, "actionkit", entry_id, entry_id, 1)
-        assert pending["consumer"] == "slow"
-        return int(pending["time_since_delivered"])
-
-    async def scenario() -> tuple[list[Entry], int]:
-        async with (
-            queue_for(server, stream, consumer="slow", claim_idle=claim_idle) as slow,
-            queue_for(server, stream, consumer="other", claim_idle=claim_idle) as other,
-        ):
+    async def scenario() -> tuple[list[Entry], int, bool]:
+        async with queue_for(server, stream, consumer="slow", claim_idle=claim_idle) as slow:
             await slow.put([track(0)])
-            [entry] = await slow.take(1, block=0.1)
-            # As Redis sees it, "slow" has now held the entry for three claim_idle periods
-            # (XCLAIM to its own holder with IDLE, not a try): unrefreshed, it is claimable.
-            admin.xclaim(
-                stream, "actionkit", "slow", 0, [entry.id], idle=int(claim_idle * 3000), justid=True
-            )
-            assert idle_ms(entry.id) >= claim_idle * 1000
-            # Wait for the holder's refresh, on Redis's clock, however late it comes.
-            deadline = time.monotonic() + 60
-            while idle_ms(entry.id) >= claim_idle * 1000:
-                if time.monotonic() > deadline:
-                    raise AssertionError("the holder never refreshed the entry it holds")
-                await asyncio.sleep(0.05)
-            # The entry was delivered long past claim_idle ago, but is refreshed: not claimed.
-            stolen = await other.take(1, block=0.05)
+            [entry] = await take_until(slow, 1)
+            lease = f"{{{stream}}}:lease:{entry.id.split('/')[0]}"
+            # Three renewals seen on Redis's clock: the lease outlived its first claim_idle.
+            renewals, last = 0, admin.pttl(lease)
+            deadline = time.monotonic() + 60  # bounds a hang only
+            while renewals < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                now = admin.pttl(lease)
+                renewals += now > last
+                last = now
+            async with queue_for(server, stream, consumer="other", claim_idle=claim_idle) as other:
+                stolen = await other.take(1, block=0.05)
+                mine = int(entry.id.split("/")[0]) in other.ownership.owned
             await slow.ack([entry.id])
-            return stolen, await slow.depth()
+            return stolen, renewals, mine
 
-    stolen, depth = run(scenario())
+    stolen, renewals, mine = run(scenario())
+    assert renewals == 3
     assert stolen == []
-    assert depth == 0
+    assert not mine
 
 
 def test_fail_hands_back_with_the_try_counted_then_dead_letters_after_max_tries(
@@ -267,9 +289,13 @@ def test_an_entry_that_is_not_a_queued_event_is_dead_lettered_not_handed_out(
 ) -> None:
     async def scenario() -> tuple[list[Entry], list[dict[str, Any]]]:
         async with queue_for(server, stream) as queue:
-            admin.xadd(stream, {"item": "{not json"})
+            admin.xadd(f"{{{stream}}}:p0", {"item": "{not json", "keys": "[]"})
             await queue.put([track(2)])
             entries = await take_until(queue, 1)
+            await queue.ack([entry.id for entry in entries])
+            deadline = time.monotonic() + 30  # bounds a hang only
+            while await queue.depth() and time.monotonic() < deadline:
+                entries += await queue.take(1, block=0.02)
             return entries, await queue.dead_entries()
 
     entries, dead = run(scenario())
@@ -306,7 +332,7 @@ def test_the_bound_holds_exactly_under_concurrent_puts(server: RedisServer, stre
 
         async def put_one(n: int) -> bool:
             try:
-                await queues[n % 4].put([track(n)])
+                await queues[n % 4].put([track(n, user=f"u{n % 9}")])
             except QueueFullError:
                 return False
             return True
@@ -320,7 +346,7 @@ def test_the_bound_holds_exactly_under_concurrent_puts(server: RedisServer, stre
         return sum(results), len(results) - sum(results), depth
 
     accepted, refused, depth = run(scenario())
-    assert (accepted, refused, depth) == (25, 75, 25)
+    assert (accepted, refused, depth) == (25, 75, 25)  # one bound over every partition
 
 
 def test_an_unreachable_redis_is_a_queue_error_without_the_password(stream: str) -> None:
@@ -355,31 +381,38 @@ def test_a_key_of_the_wrong_type_is_a_queue_error(
     assert stream in str(raised.value)
 
 
-def test_a_stream_deleted_under_the_workers_is_created_again(
+def test_partitions_deleted_under_the_workers_are_created_again(
     server: RedisServer, stream: str, admin: redis.Redis
 ) -> None:
     async def scenario() -> list[Entry]:
         async with queue_for(server, stream) as queue:
-            admin.delete(stream)
-            await queue.put([track(5)])  # XADD alone makes the stream, without the group
+            await queue.put([track(4)])
+            [first] = await take_until(queue, 1)
+            await queue.ack([first.id])
+            admin.delete(*partition_streams(stream))
+            await queue.put([track(5)])
             return await take_until(queue, 1)
 
     assert [entry.item.event["event"] for entry in run(scenario())] == ["E5"]
 
 
-def test_closing_removes_an_idle_consumer_and_keeps_one_with_pending_entries(
+def test_closing_gives_the_partitions_up_at_once_and_the_next_owner_hands_out_their_entries(
     server: RedisServer, stream: str, admin: redis.Redis
 ) -> None:
-    async def scenario() -> None:
-        async with queue_for(server, stream, consumer="idle") as idle:
-            await idle.take(1, block=0.01)
-        async with queue_for(server, stream, consumer="busy") as busy:
-            await busy.put([track(0)])
-            await busy.take(1, block=0.1)
+    async def scenario() -> tuple[list[Entry], list[Entry], list[str]]:
+        async with queue_for(server, stream, consumer="leaving", claim_idle=3600) as leaving:
+            await leaving.put([track(0), track(1, user="u2")])
+            taken = await take_until(leaving, 2)
+        leases = [str(key) for key in admin.keys(f"{{{stream}}}:lease:*")]
+        async with queue_for(server, stream, consumer="next", claim_idle=3600) as following:
+            again = await take_until(following, 2)  # no lease to wait for: an hour otherwise
+            await following.ack([entry.id for entry in again])
+        return taken, again, leases
 
-    run(scenario())
-    consumers = admin.xinfo_consumers(stream, "actionkit")
-    assert [(c["name"], c["pending"]) for c in consumers] == [("busy", 1)]
+    taken, again, leases = run(scenario())
+    assert leases == []
+    assert sorted(entry.id for entry in again) == sorted(entry.id for entry in taken)
+    assert {entry.tries for entry in again} == {2}
 
 
 def test_entries_survive_a_redis_crash_with_the_append_only_file(stream: str) -> None:
@@ -418,7 +451,8 @@ def test_the_same_queue_recovers_once_redis_is_back(stream: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("max_length", 0), ("claim_idle", 0), ("max_tries", 0)]
+    ("option", "value"),
+    [("max_length", 0), ("claim_idle", 0), ("max_tries", 0), ("partitions", 0)],
 )
 def test_options_out_of_range_are_refused(option: str, value: float) -> None:
     with pytest.raises(ValueError, match=option):

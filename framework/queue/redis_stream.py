@@ -1,41 +1,56 @@
-"""The scale-out event queue: a Redis stream read by a consumer group of workers.
+"""The scale-out event queue: partitioned Redis streams, each consumed by one worker at a time.
 
-Each queued event is one stream entry (field ``item``: the event and its instances, as JSON).
-Servers append with XADD; workers read with XREADGROUP as consumers of one group, so each
-entry goes to one worker, and stays in the group's pending list until it is acknowledged.
+The queue is ``partitions`` streams (16 by default; every server and worker of a stream must
+agree: the count is stored in Redis on first use and a different one is refused). ``put``
+sends each event to the partition of its user (:mod:`framework.queue.redis_partitions`): the
+user's ``userId`` or ``anonymousId``, and for an alias its ``previousId``. Each partition is
+consumed by one worker at a time, which holds its lease; partitions are shared fairly among
+the live workers, and a dead worker's go to the others once its leases end (``claim_idle``).
 
-At least once: :meth:`RedisStreamQueue.ack` is XACK and XDEL together, sent only once every
-delivery of the entry has ended. An entry whose worker died stays pending; once it has been
-idle ``claim_idle`` seconds, any worker's :meth:`~RedisStreamQueue.take` claims it
-(XAUTOCLAIM), and its ``tries`` is the delivery count Redis kept for it. :meth:`fail` leaves
-an entry pending, so it is tried again after ``claim_idle`` (a backoff), until it has been
-tried ``max_tries`` times: it then moves to the dead-letter stream ``{stream}:dead`` with its
-error. An entry claimed more than ``max_tries`` times without ever being acked or failed (one
-that kills its worker) is moved there too.
+Order (the rule of :class:`~framework.queue.EventQueue`), within a partition: an entry is
+handed out only when no earlier entry of its users is in hand, waiting for a retry, or parked;
+one take may hand out a run of one user's entries, oldest first; an alias only as the first of
+its users' runs. The bookkeeping is in Redis, changed by Lua scripts
+(:mod:`framework.queue.redis_scripts`): entries behind a waiting one are parked there, not in a
+worker's memory, and a new owner hands out first, in order, what the previous one had in hand.
 
-Bounds: acked entries are deleted, so the stream's length is exactly the entries not yet
-acked. The bound is checked and the entries appended in one Lua script, atomically: when
-``max_length`` would be passed, :meth:`put` raises :class:`~framework.errors.QueueFullError`
-and appends nothing, and the server answers 503 with ``Retry-After``. XADD's ``MAXLEN`` or
-``MINID`` trimming is not used: it would drop the oldest entries, unread or pending ones
-included, which are events already answered 200.
+Retries: :meth:`RedisStreamQueue.defer` keeps the entry, with its new retry state, in the
+partition's sorted set of waiting entries, until its time: it survives restarts of the workers,
+and of Redis with persistence. :meth:`~RedisStreamQueue.fail` defers the entry ``claim_idle``
+seconds, counting the try, until it has been tried ``max_tries`` times: it then moves to the
+dead-letter stream ``{stream}:dead`` with its code and error. An entry handed out more than
+``max_tries`` times without ever being acked, deferred or failed (one that kills its worker) is
+moved there too.
 
-Durability is Redis's own: with ``appendonly yes`` and ``appendfsync always`` an entry whose
-XADD was answered survives a crash of Redis; with the default ``everysec``, up to a second of
-entries can be lost on a power cut; without persistence, a restart of Redis loses the stream.
+At least once: :meth:`~RedisStreamQueue.ack` deletes the entry once every delivery ended. Two
+owners of one partition at once are impossible while leases are renewed (a take checks the
+lease in the same script); a worker paused past its lease (a stalled machine) loses its
+partitions, and the entries it still held are handed out again by the new owner: they may be
+delivered twice. A crash between a delivery and its ack does the same.
+
+Bounds: the streams hold exactly the entries not yet acked; ``put`` checks their total against
+``max_length`` and appends in one script, all or none, else raises
+:class:`~framework.errors.QueueFullError`. Durability is Redis's own (``appendonly yes`` and
+``appendfsync always`` to survive a crash).
+
+Upgrading: entries left in the single stream of earlier versions (``stream`` itself, read by
+the consumer group ``group``) are moved into the partitions by the first worker that runs, in
+their order, after the entries already there; stop the earlier workers first (an entry one of
+them still held is moved too, and may be delivered twice).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -51,107 +66,65 @@ from framework.queue.base import (
     check_queue_bounds,
 )
 from framework.queue.codec import decode_item, encode_item
+from framework.queue.ordering import order_keys
+from framework.queue.redis_dead import (
+    DEAD_PAGE,
+    UNREADABLE,
+    after,
+    dead_entry,
+    decode_fields,
+    safe_url,
+)
+from framework.queue.redis_partitions import DEFAULT_PARTITIONS, Ownership, StreamKeys
+from framework.queue.redis_scripts import DEFER, PUT, REMOVE, TAKE
 
-__all__ = ["RedisStreamQueue"]
+__all__ = ["DEFAULT_PARTITIONS", "RedisStreamQueue"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("actionkit.queue")
 
-_UNREADABLE = "The entry is not a queued event."
-
 _FULL_RETRY_AFTER = 1.0
-"""Seconds a client is asked to wait when the stream is full."""
+"""Seconds a client is asked to wait when the queue is full."""
 
-DEAD_PAGE = 1000
-"""Dead-letter stream entries read per XRANGE: the stream is read whole, a page at a time."""
+_POLL = 0.1
+"""Seconds a take waits at most before looking at its partitions again."""
 
-# KEYS[1]: the stream. ARGV[1]: max_length; ARGV[2..]: the items. Returns the new entry IDs,
-# or the stream's length (a number) when the items would take it past max_length.
-_PUT_SCRIPT = """
-local length = redis.call('XLEN', KEYS[1])
-if length + #ARGV - 1 > tonumber(ARGV[1]) then
-    return length
-end
-local ids = {}
-for i = 2, #ARGV do
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'item', ARGV[i])
-end
-return ids
-"""
+_SCAN = 1000
+"""New entries a take scans at most in one partition (parking those that must wait)."""
 
-
-def _decode(fields: dict[str, str] | None) -> QueuedEvent | None:
-    """The queued event of an entry's fields; None when they are not one of ours."""
-    return decode_item((fields or {}).get("item"))
-
-
-def _legacy_code(error: str) -> str:
-    """The code of a dead entry buried before dead entries had one."""
-    if error == _UNREADABLE:
-        return DEAD_NOT_QUEUED_EVENT
-    if "never acknowledged" in error:
-        return DEAD_NEVER_ACKNOWLEDGED
-    return DEAD_TRIES_EXHAUSTED
-
-
-def _after(stream_id: str) -> str:
-    """The smallest stream ID after ``stream_id`` (``ms-seq``): where the next page starts."""
-    millis, _, seq = stream_id.partition("-")
-    return f"{millis}-{int(seq) + 1}"
-
-
-def _dead_entry(dead_id: str, fields: dict[str, str]) -> dict[str, Any]:
-    """A dead-letter stream entry as :meth:`RedisStreamQueue.dead_entries` lists it."""
-    item = _decode(fields)
-    return {
-        "id": dead_id,
-        "entry_id": fields.get("entry_id"),
-        "code": fields.get("code") or _legacy_code(fields.get("error", "")),
-        "event": item.event if item else None,
-        "instances": list(item.instances) if item else [],
-        "tries": int(_number(fields.get("tries"))),
-        "error": fields.get("error", ""),
-        "failed_at": _number(fields.get("failed_at")),
-    }
-
-
-def _number(text: str | None) -> float:
-    """A dead entry's number field; 0 when it is missing or not a number (edited by hand)."""
-    try:
-        return float(text or 0)
-    except ValueError:
-        return 0.0
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+_MOVE_PAGE = 500
+"""Entries of the earlier single stream moved into partitions per round trip."""
 
 
 def _default_consumer_name() -> str:
-    """``hostname-pid``: unique among the workers of a group, and says where each one runs."""
+    """``hostname-pid``: unique among the workers, and says where each one runs."""
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class RedisStreamQueue:
-    """An :class:`~framework.queue.EventQueue` on a Redis stream (see the module doc).
+def _split(entry_id: str) -> tuple[int, str] | None:
+    """``(partition, stream ID)`` of an entry ID ``3/1712345678901-0``; None if not one."""
+    partition, slash, stream_id = entry_id.partition("/")
+    if not slash or not partition.isdigit():
+        return None
+    return int(partition), stream_id
 
-    ``url``: a redis-py URL (``redis://host:6379/0``, ``rediss://``, ``unix://``).
-    ``stream`` and ``group`` name the stream and its consumer group (created, with the
-    stream, on first use; a group created here reads the stream from its start, so events
-    queued before any worker ran are delivered). ``consumer`` names this reader in the group
-    (by default ``hostname-pid``; two live workers must not share a name). ``max_length``:
-    entries not yet acked, at most. ``claim_idle``: seconds an entry stays with its reader
-    before another may claim it; longer than any one delivery may take, retries included.
-    ``max_tries``: takes after which a failing entry moves to ``{stream}:dead``.
+
+def _keys_text(item: QueuedEvent | None) -> str:
+    return json.dumps(list(order_keys(item.event)) if item is not None else [])
+
+
+class RedisStreamQueue:
+    """An :class:`~framework.queue.EventQueue` on partitioned Redis streams (see the module doc).
+
+    ``url``: a redis-py URL (``redis://host:6379/0``, ``rediss://``, ``unix://``). ``stream``
+    names the queue (its keys are ``{stream}:p0``...; ``stream`` itself and ``group`` are the
+    single stream of earlier versions, emptied into the partitions). ``consumer`` names this
+    worker in its leases (by default ``hostname-pid``). ``max_length``: entries not yet acked,
+    at most. ``claim_idle``: seconds a dead worker's partitions stay its own (its leases' time
+    to live; renewed every third of it while it runs). ``max_tries``: tries after which a
+    failing entry moves to ``{stream}:dead``. ``partitions``: how many streams. ``clock``: the
+    Unix time deferred entries are compared with (``time.time``; tests pass their own).
     """
 
     def __init__(
@@ -164,6 +137,8 @@ class RedisStreamQueue:
         max_length: int = 1_000_000,
         claim_idle: float = 30.0,
         max_tries: int = 5,
+        partitions: int = DEFAULT_PARTITIONS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         check_queue_bounds(max_length, claim_idle, max_tries)
         self.url = url
@@ -174,12 +149,22 @@ class RedisStreamQueue:
         self.max_length = max_length
         self.claim_idle = claim_idle
         self.max_tries = max_tries
+        self.keys = StreamKeys(stream, partitions)
+        self.partitions = partitions
+        self.clock = clock
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
-        self._put_script = self._redis.register_script(_PUT_SCRIPT)
-        self._group_ready = False
-        self._claim_cursor = "0-0"
-        self._next_claim = 0.0
-        self._held: set[str] = set()
+        self._put = self._redis.register_script(PUT)
+        self._take = self._redis.register_script(TAKE)
+        self._remove = self._redis.register_script(REMOVE)
+        self._defer = self._redis.register_script(DEFER)
+        self.ownership = Ownership(
+            self._redis, self.keys, f"{self.consumer}:{uuid.uuid4().hex[:8]}", claim_idle
+        )
+        self._layout_checked = False
+        self._flight: dict[int, set[str]] = {}
+        self._next_due: dict[int, float] = {}
+        self._turn = 0
+        self._wake = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         self._acks: list[tuple[list[str], asyncio.Future[None]]] = []
         self._ack_task: asyncio.Task[None] | None = None
@@ -188,7 +173,7 @@ class RedisStreamQueue:
 
     async def __aenter__(self) -> RedisStreamQueue:
         try:
-            await self._call(self._ensure_group)
+            await self._call(self._check_layout)
         except BaseException:
             await self.close()
             raise
@@ -199,192 +184,216 @@ class RedisStreamQueue:
 
     # -- Redis calls, errors translated in one place -----------------------------------------
 
-    async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
+    def _error(self, exc: RedisError) -> QueueError:
+        where = f"The Redis queue {self.stream} at {safe_url(self.url)}"
+        if isinstance(exc, ResponseError):
+            return QueueError(f"{where} refused a command: {exc}.")
+        return QueueError(f"{where} cannot be used: {str(exc).rstrip('.')}.")
+
+    async def _call(self, work: Callable[[], Awaitable[T]], *, layout: bool = False) -> T:
         if self._closed:
             raise QueueError("The queue is closed.")
         try:
-            if not self._group_ready:
-                await self._ensure_group()
-            try:
-                return await work()
-            except ResponseError as exc:
-                if not str(exc).startswith("NOGROUP"):
-                    raise
-                # The stream or its group was removed (a Redis restarted without persistence,
-                # an operator's DEL): create them again, and try once more.
-                await self._ensure_group()
-                return await work()
-        except ResponseError as exc:
-            raise QueueError(
-                f"The Redis stream {self.stream} at {_safe_url(self.url)} refused a command: {exc}."
-            ) from exc
+            if layout and not self._layout_checked:
+                await self._check_layout()
+            return await work()
         except RedisError as exc:
-            raise QueueError(
-                f"The Redis stream {self.stream} at {_safe_url(self.url)} cannot be used: "
-                f"{str(exc).rstrip('.')}."
-            ) from exc
+            raise self._error(exc) from exc
 
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if not str(exc).startswith("BUSYGROUP"):
-                raise
-        self._group_ready = True
+    async def _check_layout(self) -> None:
+        """Store the partition count on first use, refuse another; check the keys' types."""
+        await self._redis.set(self.keys.count, self.partitions, nx=True)
+        stored = str(await self._redis.get(self.keys.count))
+        if stored != str(self.partitions):
+            raise QueueError(
+                f"The Redis queue {self.stream} has {stored} partitions and this process was "
+                f"started with {self.partitions}: give every server and worker of a stream "
+                f"the same --partitions ({stored})."
+            )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in [self.stream, *self.keys.streams]:
+                pipe.type(key)
+            types = await pipe.execute()
+        for key, kind in zip([self.stream, *self.keys.streams], types, strict=True):
+            if kind not in ("none", "stream"):
+                raise QueueError(
+                    f"The Redis key {key} of the queue {self.stream} at {safe_url(self.url)} "
+                    f"holds a {kind}, not a stream: remove it or choose another stream name."
+                )
+        self._layout_checked = True
 
     # -- put ---------------------------------------------------------------------------------
 
     async def put(self, items: list[QueuedEvent]) -> list[str]:
-        """Append ``items`` to the stream, all or none; returns their entry IDs in order.
+        """Append each item to its user's partition, all or none; returns their entry IDs.
 
-        Raises :class:`~framework.errors.QueueFullError` when they would take the stream past
+        Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
         ``max_length`` (nothing is appended), :class:`~framework.errors.QueueError` when Redis
         cannot be used.
         """
         if not items:
             return []
-        args: list[str | int] = [self.max_length, *(encode_item(item) for item in items)]
+        places = [self.keys.partition_of(item) for item in items]
+        args: list[str | int] = [self.max_length, len(items)]
+        for place, item in zip(places, items, strict=True):
+            args += [place + 1, encode_item(item), _keys_text(item)]
 
         async def work() -> Any:
-            return await self._put_script(keys=[self.stream], args=args)
+            return await self._put(keys=self.keys.streams, args=args)
 
-        result = await self._call(work)
+        result = await self._call(work, layout=True)
         if isinstance(result, int):
             raise QueueFullError(
-                f"The event stream is full ({self.max_length} entries not yet delivered); "
+                f"The event queue is full ({self.max_length} entries not yet delivered); "
                 "try again shortly.",
                 retry_after=_FULL_RETRY_AFTER,
             )
-        return [str(entry_id) for entry_id in result]
+        return [f"{place}/{entry_id}" for place, entry_id in zip(places, result, strict=True)]
 
     # -- take --------------------------------------------------------------------------------
 
     async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:
-        """Up to ``max_count`` entries, waiting at most ``block`` seconds for the first.
+        """Up to ``max_count`` entries of the partitions this worker owns, in their order.
 
-        Entries idle for ``claim_idle`` in the pending list (their reader died, or they
-        failed) come first, claimed for this consumer; then new entries of the stream.
+        Waits at most ``block`` seconds for the first. The first take joins the workers and
+        acquires this worker's share of the partitions.
         """
         if max_count < 1:
             return []
+        loop = asyncio.get_running_loop()
         if self._keeper is None and not self._closed:
-            self._keeper = asyncio.get_running_loop().create_task(self._keep_held())
-        entries = await self._claim(max_count)
-        remaining = max_count - len(entries)
-        if remaining > 0:
-            entries.extend(await self._read(remaining, block=0 if entries else block))
-        self._held.update(entry.id for entry in entries)
+            await self._call(self._round, layout=True)
+            self._keeper = loop.create_task(self._keep())
+        deadline = loop.time() + block
+        while True:
+            self._wake.clear()
+            entries = await self._take_once(max_count)
+            left = deadline - loop.time()
+            if entries or left <= 0 or self._closed:
+                return entries
+            now = self.clock()
+            due = min(self._next_due.values(), default=now + left) - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, min(left, _POLL, due)))
+
+    async def _take_once(self, max_count: int) -> list[Entry]:
+        active = self.ownership.active()
+        if not active:
+            return []
+        self._turn += 1
+        start = self._turn % len(active)
+        entries: list[Entry] = []
+        for partition in active[start:] + active[:start]:
+            if len(entries) >= max_count:
+                break
+            entries += await self._take_from(partition, max_count - len(entries))
         return entries
 
-    async def _keep_held(self) -> None:
-        """Keep the entries this consumer is handling from looking idle to other consumers.
+    async def _take_from(self, partition: int, count: int) -> list[Entry]:
+        recover = partition in self.ownership.new
+        args: list[str | int | float] = [
+            self.ownership.token,
+            count,
+            self.clock(),
+            "1" if recover else "0",
+            _SCAN,
+        ]
+        keys = [self.keys.streams[partition], self.keys.lease(partition)]
 
-        A delivery may take longer than ``claim_idle`` (retries with backoff): every third of
-        it, XCLAIM ... JUSTID resets the idle time of the entries held here, without counting
-        a try. Entries of a worker that died are no longer refreshed, and are claimed.
-        """
-        interval = self.claim_idle / 3
-        while True:
-            await asyncio.sleep(interval)
-            held: list[int | bytes | str | memoryview] = list(self._held)
-            if not held:
-                continue
-            try:
-                await self._redis.xclaim(
-                    self.stream, self.group, self.consumer, 0, held, justid=True
-                )
-            except RedisError as exc:
-                # Not fatal: at worst another consumer claims an entry still in hand, and it
-                # is delivered twice (at least once). The next take reports the outage.
-                logger.warning("Cannot refresh the entries held by %s: %s", self.consumer, exc)
+        async def work() -> Any:
+            return await self._take(keys=keys, args=args)
 
-    async def _claim(self, max_count: int) -> list[Entry]:
-        now = time.monotonic()
-        if now < self._next_claim:
+        reply = await self._call(work)
+        if reply[0] != "ok":
+            self.ownership.lost(partition)
             return []
-        idle_ms = int(self.claim_idle * 1000)
-
-        async def work() -> tuple[str, list[tuple[str, dict[str, str] | None]]]:
-            reply = await self._redis.xautoclaim(
-                self.stream,
-                self.group,
-                self.consumer,
-                min_idle_time=idle_ms,
-                start_id=self._claim_cursor,
-                count=max_count,
-            )
-            return str(reply[0]), list(reply[1])
-
-        cursor, claimed = await self._call(work)
-        self._claim_cursor = cursor
-        if cursor == "0-0" and len(claimed) < max_count:
-            # The whole pending list was scanned: look again in a while, not on every take.
-            self._next_claim = now + min(self.claim_idle / 2, 5.0)
-        if not claimed:
-            return []
-        ids = [entry_id for entry_id, _ in claimed]
-
-        async def counts() -> list[Any]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for entry_id in ids:
-                    pipe.xpending_range(
-                        self.stream, self.group, entry_id, entry_id, 1, self.consumer
-                    )
-                return list(await pipe.execute())
-
-        tries_by_id: dict[str, int] = {}
-        for reply in await self._call(counts):
-            for pending in reply:
-                tries_by_id[str(pending["message_id"])] = int(pending["times_delivered"])
+        self.ownership.new.discard(partition)
+        if reply[1]:
+            self._next_due[partition] = float(reply[1])
+        else:
+            self._next_due.pop(partition, None)
+        flight = self._flight.setdefault(partition, set())
         entries: list[Entry] = []
-        for entry_id, fields in claimed:
-            tries = tries_by_id.get(entry_id)
-            if tries is None or entry_id in self._held:
-                continue  # acked meanwhile, claimed by another consumer, or still in hand here
-            item = _decode(fields)
+        for index in range(3, len(reply), 3):
+            stream_id, text, tries = str(reply[index]), reply[index + 1], int(reply[index + 2])
+            entry_id = f"{partition}/{stream_id}"
+            item = decode_item(text)
             if item is None:
-                await self._bury(entry_id, fields, tries, DEAD_NOT_QUEUED_EVENT, _UNREADABLE)
+                await self._bury(entry_id, text, tries, DEAD_NOT_QUEUED_EVENT, UNREADABLE)
             elif tries > self.max_tries:
                 await self._bury(
                     entry_id,
-                    fields,
+                    text,
                     tries - 1,
                     DEAD_NEVER_ACKNOWLEDGED,
                     f"The entry was taken {tries - 1} times and never acknowledged "
                     "(its worker stopped while handling it each time).",
                 )
             else:
+                flight.add(stream_id)
                 entries.append(Entry(entry_id, item, tries))
         return entries
 
-    async def _read(self, max_count: int, *, block: float) -> list[Entry]:
-        block_ms = int(block * 1000) if block > 0 else None
-        if block_ms is not None:
-            block_ms = max(block_ms, 1)
+    # -- the keeper: leases, heartbeat, the earlier single stream -----------------------------
 
-        async def work() -> Any:
-            return await self._redis.xreadgroup(
-                self.group, self.consumer, {self.stream: ">"}, count=max_count, block=block_ms
-            )
+    async def _round(self) -> None:
+        """One round of the keeper: the layout, the leases, entries of the earlier stream."""
+        if not self._layout_checked:
+            await self._check_layout()
+        busy = [partition for partition, ids in self._flight.items() if ids]
+        before = set(self.ownership.active())
+        await self.ownership.round(busy)
+        if set(self.ownership.active()) - before:
+            self._wake.set()
+        await self._move_earlier_stream()
 
-        reply = await self._call(work)
-        entries: list[Entry] = []
-        for _stream, messages in reply or []:
-            for entry_id, fields in messages:
-                item = _decode(fields)
-                if item is None:
-                    await self._bury(entry_id, fields, 1, DEAD_NOT_QUEUED_EVENT, _UNREADABLE)
-                else:
-                    entries.append(Entry(str(entry_id), item, 1))
-        return entries
+    async def _keep(self) -> None:
+        """Run a round every third of ``claim_idle`` until closed; a failure is logged."""
+        while True:
+            await asyncio.sleep(self.claim_idle / 3)
+            try:
+                await self._round()
+            except (RedisError, QueueError) as exc:
+                # Not fatal: leases not renewed in time end, and the partitions go to other
+                # workers (the entries in hand here may then be delivered twice).
+                logger.warning("%s cannot renew its partitions: %s", self.consumer, exc)
 
-    # -- ack, fail, dead letters -------------------------------------------------------------
+    async def _earlier_page(self) -> list[tuple[str, dict[str, str]]]:
+        reply: Any = await self._redis.xrange(self.stream, count=_MOVE_PAGE)
+        return [(str(entry_id), dict(fields or {})) for entry_id, fields in reply or []]
+
+    async def _move_earlier_stream(self) -> None:
+        """Move the entries of the earlier versions' single stream into the partitions."""
+        if not await self._redis.xlen(self.stream):
+            return
+        token = self.ownership.token
+        if not await self._redis.set(self.keys.migrating, token, nx=True, px=60_000):
+            return  # another worker is moving them
+        moved = 0
+        try:
+            while batch := list(await self._earlier_page()):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for _entry_id, fields in batch:
+                        item = decode_fields(fields)
+                        place = self.keys.partition_of(item) if item else 0
+                        text = (fields or {}).get("item", "")
+                        new = {"item": text, "keys": _keys_text(item)}
+                        pipe.xadd(self.keys.streams[place], new)  # type: ignore[arg-type]
+                    pipe.xdel(self.stream, *[str(entry_id) for entry_id, _ in batch])
+                    await pipe.execute()
+                moved += len(batch)
+        finally:
+            if await self._redis.get(self.keys.migrating) == token:
+                await self._redis.delete(self.keys.migrating)
+        logger.info("moved %d entries of the stream %s into its partitions", moved, self.stream)
+
+    # -- ack, defer, fail, dead letters -------------------------------------------------------
 
     async def ack(self, ids: list[str]) -> None:
-        """Acknowledge and delete these entries (XACK and XDEL, in one transaction).
+        """Remove these entries; the next entry of each of their users may be handed out.
 
         Acks asked for while another is on its way to Redis are sent together, in the next
-        transaction: under load, one round trip acknowledges many entries.
+        round trip: under load, one round trip acknowledges many entries.
         """
         if not ids:
             return
@@ -395,19 +404,31 @@ class RedisStreamQueue:
         try:
             await future
         finally:
-            # Acked, or not: either way no longer refreshed; if the ack did not reach Redis,
-            # the entry is claimed again after claim_idle.
-            self._held.difference_update(ids)
+            self._done_with(ids)
+
+    def _done_with(self, ids: list[str]) -> None:
+        for entry_id in ids:
+            place = _split(entry_id)
+            if place is not None:
+                self._flight.get(place[0], set()).discard(place[1])
+        self._wake.set()
 
     async def _flush_acks(self) -> None:
         while self._acks:
             waiting, self._acks = self._acks, []
-            ids = [entry_id for group, _ in waiting for entry_id in group]
+            by_partition: dict[int, list[str]] = {}
+            for group, _ in waiting:
+                for entry_id in group:
+                    place = _split(entry_id)
+                    if place is not None and place[0] < self.partitions:
+                        by_partition.setdefault(place[0], []).append(place[1])
 
-            async def work(ids: list[str] = ids) -> None:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.xack(self.stream, self.group, *ids)
-                    pipe.xdel(self.stream, *ids)
+            async def work(by_partition: dict[int, list[str]] = by_partition) -> None:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for partition, stream_ids in by_partition.items():
+                        await self._remove(
+                            keys=[self.keys.streams[partition]], args=stream_ids, client=pipe
+                        )
                     await pipe.execute()
 
             try:
@@ -421,41 +442,68 @@ class RedisStreamQueue:
                 if not future.done():
                     future.set_result(None)
 
+    async def defer(self, entry: Entry, item: QueuedEvent, *, at: float) -> None:
+        """Keep ``entry`` as ``item`` until ``at`` (a Unix time), holding its users' order.
+
+        The take that handed it out is not counted as a try.
+        """
+        await self._set_back(entry, item, at, not_a_try=True)
+
+    async def _set_back(
+        self, entry: Entry, item: QueuedEvent, at: float, *, not_a_try: bool
+    ) -> None:
+        place = _split(entry.id)
+        if place is None:
+            raise QueueError(f"The entry ID {entry.id!r} is not one of this queue's.")
+        args: list[str | float] = [place[1], encode_item(item), at, "1" if not_a_try else "0"]
+
+        async def work() -> Any:
+            return await self._defer(keys=[self.keys.streams[place[0]]], args=args)
+
+        try:
+            await self._call(work)
+        finally:
+            self._done_with([entry.id])
+
     async def fail(self, entry: Entry, error: str) -> None:
         """Hand ``entry`` back, or dead-letter it once it has been tried ``max_tries`` times.
 
-        Handed back, it stays pending and is claimed again after ``claim_idle`` seconds (by
-        any worker); dead-lettered, it moves to ``{stream}:dead`` with ``error``.
+        Handed back, it waits ``claim_idle`` seconds (holding its users' order) and is handed
+        out again; dead-lettered, it moves to ``{stream}:dead`` with ``error``.
         """
-        self._held.discard(entry.id)
         if entry.tries < self.max_tries:
             logger.info("Entry %s failed (try %d); it is tried again later.", entry.id, entry.tries)
+            await self._set_back(entry, entry.item, self.clock() + self.claim_idle, not_a_try=False)
             return
         await self._bury(
-            entry.id, {"item": encode_item(entry.item)}, entry.tries, DEAD_TRIES_EXHAUSTED, error
+            entry.id, encode_item(entry.item), entry.tries, DEAD_TRIES_EXHAUSTED, error
         )
 
-    async def _bury(
-        self, entry_id: str, fields: dict[str, str] | None, tries: int, code: str, error: str
-    ) -> None:
-        """Move an entry to the dead-letter stream with its code and error; ack and delete it."""
+    async def _bury(self, entry_id: str, text: str, tries: int, code: str, error: str) -> None:
+        """Move an entry to the dead-letter stream with its code and error, then remove it.
+
+        Two steps (the dead stream is not in the partitions' hash slot): a crash between them
+        leaves the entry in its partition too, to be handed out and buried again.
+        """
         dead = {
-            "item": (fields or {}).get("item", ""),
+            "item": text,
             "entry_id": entry_id,
             "tries": str(tries),
             "code": code,
             "error": error,
             "failed_at": repr(time.time()),
         }
+        place = _split(entry_id)
 
         async def work() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(self.dead_stream, dead)  # type: ignore[arg-type]
-                pipe.xack(self.stream, self.group, entry_id)
-                pipe.xdel(self.stream, entry_id)
-                await pipe.execute()
+            await self._redis.xadd(self.dead_stream, dead)  # type: ignore[arg-type]
+            if place is not None and place[0] < self.partitions:
+                await self._remove(keys=[self.keys.streams[place[0]]], args=[place[1]])
 
-        await self._call(work)
+        try:
+            await self._call(work)
+        finally:
+            self._done_with([entry_id])
         if self.on_dead is not None:
             self.on_dead(code, error)
 
@@ -477,10 +525,10 @@ class RedisStreamQueue:
                 return await self._redis.xrange(self.dead_stream, min=start, count=page)
 
             batch = await self._call(work)
-            result += [_dead_entry(str(dead_id), fields) for dead_id, fields in batch]
+            result += [dead_entry(str(dead_id), fields) for dead_id, fields in batch]
             if len(batch) < page:
                 return result
-            start = _after(str(batch[-1][0]))
+            start = after(str(batch[-1][0]))
 
     async def dead_count(self) -> int:
         """How many entries the dead-letter stream holds."""
@@ -500,29 +548,36 @@ class RedisStreamQueue:
 
         return await self._call(work)
 
-    async def defer(self, entry: Entry, item: QueuedEvent, *, at: float) -> None:
-        """Not yet supported by this queue (the retry horizon is being built)."""
-        raise NotImplementedError("defer is not supported by this queue yet")
-
-    async def waiting(self) -> int:
-        """Not yet supported by this queue: nothing is ever deferred here."""
-        return 0
-
     # -- inspection and closing --------------------------------------------------------------
 
-    async def depth(self) -> int:
-        """How many entries are stored and not yet acked (the stream's length)."""
+    async def waiting(self) -> int:
+        """How many entries are deferred to a time still to come, in every partition."""
+        now = self.clock()
 
         async def work() -> int:
-            return int(await self._redis.xlen(self.stream))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in self.keys.streams:
+                    pipe.zcount(f"{key}:waiting", f"({now!r}", "+inf")
+                return sum(int(count) for count in await pipe.execute())
+
+        return await self._call(work)
+
+    async def depth(self) -> int:
+        """How many entries are stored and not yet acked (the partitions' lengths, with any
+        left in the earlier single stream)."""
+
+        async def work() -> int:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in [self.stream, *self.keys.streams]:
+                    pipe.xlen(key)
+                return sum(int(length) for length in await pipe.execute())
 
         return await self._call(work)
 
     async def close(self) -> None:
-        """Close the connections; entries taken and not acked stay pending, to be claimed.
+        """Give the partitions up and close; entries in hand and not acked stay stored.
 
-        A consumer with nothing pending is removed from the group, so that the group lists
-        only workers that are alive or left work behind.
+        The next owner of each partition hands them out again first.
         """
         if self._closed:
             return
@@ -533,15 +588,8 @@ class RedisStreamQueue:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
-        try:
-            if self._group_ready:
-                pending = await self._redis.xpending_range(
-                    self.stream, self.group, "-", "+", 1, self.consumer
-                )
-                if not pending:
-                    await self._redis.xgroup_delconsumer(self.stream, self.group, self.consumer)
-        except RedisError:
-            pass  # nothing is lost: the consumer's name stays listed in the group
-        finally:
-            self._closed = True
-            await self._redis.aclose()
+            with contextlib.suppress(RedisError):
+                await self.ownership.release_all()
+        self._closed = True
+        self._wake.set()
+        await self._redis.aclose()
