@@ -22,7 +22,7 @@ from framework.server.embedded import SHUTDOWN_GRACE, create_embedded_app, queue
 from framework.server.header_deadline import header_deadline_protocol
 
 
-def _redis_app(config: ServerConfig, url: str) -> Starlette:
+def _redis_app(config: ServerConfig, url: str, partitions: int) -> Starlette:
     """The app putting events on a Redis stream; workers (``actionkit worker``) consume it."""
     # Imported here: the embedded mode needs neither redis-py nor the stream queue.
     from framework.queue.redis_stream import RedisStreamQueue
@@ -33,6 +33,7 @@ def _redis_app(config: ServerConfig, url: str) -> Starlette:
         max_length=settings.max_length,
         claim_idle=settings.claim_idle,
         max_tries=settings.max_tries,
+        partitions=partitions,
     )
 
     @asynccontextmanager
@@ -71,11 +72,21 @@ def _redis_app(config: ServerConfig, url: str) -> Starlette:
     "--redis",
     "redis_url",
     metavar="URL",
-    help="Append accepted events to a Redis stream instead, for workers to deliver.",
+    help="Append accepted events to a Redis queue instead, for workers to deliver.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 4096),
+    help="With --redis: the queue's partition streams, as its workers have [default: 16].",
 )
 @destinations_option
 def serve_command(
-    config_path: Path, host: str, port: int, queue_path: Path | None, redis_url: str | None
+    config_path: Path,
+    host: str,
+    port: int,
+    queue_path: Path | None,
+    redis_url: str | None,
+    partitions: int | None,
 ) -> None:
     """Serve Segment's HTTP Tracking API (POST /v1/track, /v1/batch, ...) until SIGTERM.
 
@@ -90,12 +101,14 @@ def serve_command(
     """
     if queue_path is not None and redis_url is not None:
         raise click.UsageError("--queue and --redis exclude each other: pick one queue.")
+    if partitions is not None and redis_url is None:
+        raise click.UsageError("--partitions is a setting of the Redis queue: add --redis URL.")
     try:
         config = load_server_config(config_path)
     except DefinitionError as exc:
         fail(exc)
     if redis_url is not None:
-        app = _redis_app(config, redis_url)
+        app = _redis_app(config, redis_url, partitions or 16)
         mode = f"queueing on Redis at {redis_url.split('@')[-1]}"
     else:
         if queue_path is not None:

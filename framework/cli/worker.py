@@ -53,9 +53,23 @@ def _log_to_stderr(as_json: bool) -> None:
     help="A destination instance to deliver to (YAML or JSON); repeat for several.",
 )
 @click.option("--stream", default="actionkit:events", show_default=True, help="The stream.")
-@click.option("--group", default="actionkit", show_default=True, help="The consumer group.")
 @click.option(
-    "--consumer", metavar="NAME", help="This worker's name in the group [default: hostname-pid]."
+    "--group",
+    default="actionkit",
+    show_default=True,
+    help="The consumer group of the earlier single stream (its entries are moved in).",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 4096),
+    default=16,
+    show_default=True,
+    help="Partition streams of the queue: the same for every server and worker of a stream.",
+)
+@click.option(
+    "--consumer",
+    metavar="NAME",
+    help="This worker's name in its leases and logs [default: hostname-pid].",
 )
 @click.option(
     "--in-flight",
@@ -69,7 +83,7 @@ def _log_to_stderr(as_json: bool) -> None:
     type=click.FloatRange(0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds after which a dead worker's entries are claimed by another.",
+    help="Seconds after which a dead worker's partitions go to the others.",
 )
 @click.option(
     "--max-tries",
@@ -105,6 +119,7 @@ def worker_command(
     instance_paths: tuple[Path, ...],
     stream: str,
     group: str,
+    partitions: int,
     consumer: str | None,
     in_flight: int,
     claim_idle: float,
@@ -114,11 +129,12 @@ def worker_command(
     metrics_host: str,
     as_json: bool,
 ) -> None:
-    """Deliver the events of a Redis stream (`actionkit serve --redis`) until SIGTERM.
+    """Deliver the events of a Redis queue (`actionkit serve --redis`) until SIGTERM.
 
-    Any number of workers, on any machines, share the stream as one consumer group. An entry
-    is acknowledged once each of its deliveries ended; a dead worker's entries are claimed by
-    another after --claim-idle seconds; an entry that keeps failing goes to the dead stream.
+    Any number of workers, on any machines, share the queue's partitions: each partition is
+    consumed by one worker at a time, so each user's events are delivered in order. An entry
+    is acknowledged once each of its deliveries ended; a dead worker's partitions go to the
+    others after --claim-idle seconds; an entry that keeps failing goes to the dead stream.
     SIGTERM or Ctrl-C finishes the entries in flight, then stops (a second one stops at once,
     leaving them to the other workers). One log line on standard error at start and at stop.
 
@@ -153,6 +169,7 @@ def worker_command(
         instances,
         stream=stream,
         group=group,
+        partitions=partitions,
         consumer=consumer,
         in_flight=in_flight,
         claim_idle=claim_idle,

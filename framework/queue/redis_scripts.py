@@ -28,6 +28,7 @@ __all__ = [
     "PUT",
     "RELEASE",
     "REMOVE",
+    "RETRY_NOW",
     "TAKE",
 ]
 
@@ -264,3 +265,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 """KEYS: a partition's lease. ARGV: the token. Gives the lease up if the caller holds it."""
+
+RETRY_NOW = """
+local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+for _, id in ipairs(later) do redis.call('ZADD', KEYS[1], ARGV[1], id) end
+return #later
+"""
+"""KEYS: a partition's sorted set of waiting entries. ARGV: the Unix time now. Makes every
+entry due later due now; returns how many."""

@@ -76,7 +76,7 @@ from framework.queue.redis_dead import (
     safe_url,
 )
 from framework.queue.redis_partitions import DEFAULT_PARTITIONS, Ownership, StreamKeys
-from framework.queue.redis_scripts import DEFER, PUT, REMOVE, TAKE
+from framework.queue.redis_scripts import DEFER, PUT, REMOVE, RETRY_NOW, TAKE
 
 __all__ = ["DEFAULT_PARTITIONS", "RedisStreamQueue"]
 
@@ -157,6 +157,7 @@ class RedisStreamQueue:
         self._take = self._redis.register_script(TAKE)
         self._remove = self._redis.register_script(REMOVE)
         self._defer = self._redis.register_script(DEFER)
+        self._retry_now = self._redis.register_script(RETRY_NOW)
         self.ownership = Ownership(
             self._redis, self.keys, f"{self.consumer}:{uuid.uuid4().hex[:8]}", claim_idle
         )
@@ -561,6 +562,25 @@ class RedisStreamQueue:
                 return sum(int(count) for count in await pipe.execute())
 
         return await self._call(work)
+
+    async def retry_now(self) -> int:
+        """Make every waiting entry due now (a destination recovered); returns how many.
+
+        Their retry state is kept, and each still waits behind its users' earlier entries.
+        """
+        now = self.clock()
+
+        async def work() -> int:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in self.keys.streams:
+                    await self._retry_now(keys=[f"{key}:waiting"], args=[now], client=pipe)
+                return sum(int(count) for count in await pipe.execute())
+
+        count = await self._call(work)
+        for partition in self._next_due:
+            self._next_due[partition] = now
+        self._wake.set()
+        return count
 
     async def depth(self) -> int:
         """How many entries are stored and not yet acked (the partitions' lengths, with any

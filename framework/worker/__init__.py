@@ -1,8 +1,9 @@
-"""Scale-out workers: routers that share the events of a Redis stream as one consumer group.
+"""Scale-out workers: routers that share the partitions of a Redis queue, one owner each.
 
-``actionkit serve --redis URL`` appends accepted events to the stream; each ``actionkit worker``
-process runs a :class:`Worker` (a :class:`~framework.Router` over its instances, consuming the
-stream with :func:`~framework.queue.consume`). See docs/serving.md.
+``actionkit serve --redis URL`` appends accepted events to the partition of their user; each
+``actionkit worker`` process runs a :class:`Worker` (a :class:`~framework.Router` over its
+instances, consuming its share of the partitions with :func:`~framework.queue.consume`), so
+each user's events are delivered in order. See docs/serving.md.
 """
 
 from framework.worker.runner import (

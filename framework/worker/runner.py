@@ -1,6 +1,7 @@
-"""One worker: a router over some instances, consuming a Redis stream as one of its group.
+"""One worker: a router over some instances, consuming its share of a Redis queue's partitions.
 
-:class:`Worker` opens the :class:`~framework.queue.redis_stream.RedisStreamQueue`, starts a
+:class:`Worker` opens the :class:`~framework.queue.redis_stream.RedisStreamQueue` (its first take
+joins the live workers and leases a fair share of the partitions), starts a
 :class:`~framework.Router` and runs :func:`~framework.queue.consume` until its ``stop`` event is
 set. A failure of Redis while it runs is logged and the consumer started again a second later
 (entries in hand stay pending meanwhile); a Redis it cannot reach at the start is an error.
@@ -14,9 +15,9 @@ the embedded server's ``/metrics``); given a listening socket (``metrics_socket`
 
 Stopping: once ``stop`` is set, no entry is taken; the entries in flight are finished (acked, or
 handed back) for up to ``shutdown_grace`` seconds. What is still unfinished then is left
-pending: another worker claims it after ``claim_idle`` seconds. :func:`run_worker` wires
-SIGTERM and SIGINT to ``stop``; a second signal stops at once, leaving everything in flight
-pending.
+stored; the worker gives its partitions up, and their next owner hands it out first.
+:func:`run_worker` wires SIGTERM and SIGINT to ``stop``; a second signal stops at once, leaving
+everything in flight to the partitions' next owners.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
 from framework.errors import QueueError
 from framework.queue.base import Entry
 from framework.queue.consumer import DEFAULT_IN_FLIGHT, consume_supervised, finish_within
-from framework.queue.redis_stream import RedisStreamQueue
+from framework.queue.redis_stream import DEFAULT_PARTITIONS, RedisStreamQueue
 from framework.server.metrics import ConsumerMetrics
 from framework.worker.metrics import MetricsEndpoint
 
@@ -58,7 +59,8 @@ class WorkerSettings:
 
     ``instances`` are what the router delivers to (see :class:`~framework.Router`); the names
     a server's write keys route to must be among them. ``stream``, ``group``, ``consumer``,
-    ``claim_idle`` and ``max_tries`` are the queue's (``consumer`` None: ``hostname-pid``).
+    ``claim_idle``, ``max_tries`` and ``partitions`` are the queue's (``consumer`` None:
+    ``hostname-pid``; ``partitions`` must be the stream's, as its servers were given).
     ``dead_letters`` is the router's dead-letter store (None: a delivery that finally fails
     hands its entry back, and after ``max_tries`` the entry goes to the dead stream).
     """
@@ -71,6 +73,7 @@ class WorkerSettings:
     in_flight: int = DEFAULT_IN_FLIGHT
     claim_idle: float = 30.0
     max_tries: int = 5
+    partitions: int = DEFAULT_PARTITIONS
     dead_letters: str | Path | None = DEFAULT_DEAD_LETTERS
     shutdown_grace: float = SHUTDOWN_GRACE
 
@@ -129,6 +132,7 @@ class Worker:
             consumer=settings.consumer,
             claim_idle=settings.claim_idle,
             max_tries=settings.max_tries,
+            partitions=settings.partitions,
         )
         self.router = Router(
             settings.instances,
@@ -144,7 +148,7 @@ class Worker:
         self._hurry = False
 
     def abort(self) -> None:
-        """Stop at once: the entries in flight are left pending, for another worker to claim."""
+        """Stop at once: the entries in flight are left stored, for the partitions' next owner."""
         self._hurry = True
         if self._task is not None:
             self._task.cancel()
@@ -188,10 +192,10 @@ class Worker:
         if endpoint is not None:
             started["metrics"] = endpoint.url
         logger.info(
-            "worker %s started: stream %s, group %s, instances %s, %d in flight at most%s",
+            "worker %s started: stream %s, %d partitions, instances %s, %d in flight at most%s",
             self.queue.consumer,
             settings.stream,
-            settings.group,
+            settings.partitions,
             names,
             settings.in_flight,
             f"; metrics at {endpoint.url}" if endpoint is not None else "",

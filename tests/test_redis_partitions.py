@@ -1,0 +1,353 @@
+"""The Redis queue's partitions on a real redis-server: each user's order across workers,
+takeovers, defer and waiting across a restart of Redis, aliases, the earlier single stream."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis_server import RedisServer, redis_server
+
+from framework.errors import QueueError
+from framework.queue import Entry, QueuedEvent
+from framework.queue.codec import encode_item
+from framework.queue.redis_stream import RedisStreamQueue
+
+_streams = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+@pytest.fixture
+def admin(server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def stream() -> str:
+    return f"order:{next(_streams)}:{time.monotonic_ns()}"
+
+
+def event(user: str, n: int, **extra: Any) -> QueuedEvent:
+    return QueuedEvent({"type": "track", "userId": user, "event": f"{user}-{n}", **extra}, ())
+
+
+def name(entry: Entry) -> str:
+    return str(entry.item.event.get("event") or entry.item.event["type"])
+
+
+def partition(entry_id: str) -> int:
+    return int(entry_id.split("/")[0])
+
+
+async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 30.0) -> list[Entry]:
+    """Take until ``count`` entries came (the timeout bounds a hang only)."""
+    entries: list[Entry] = []
+    deadline = time.monotonic() + timeout
+    while len(entries) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"took {len(entries)} entries of {count}")
+        entries.extend(await queue.take(count - len(entries), block=0.05))
+    return entries
+
+
+async def die(queue: RedisStreamQueue) -> None:
+    """End a worker as a crash would: no ack, no goodbye, its leases left to expire."""
+    if queue._keeper is not None:
+        queue._keeper.cancel()
+    queue._closed = True
+    await queue._redis.aclose()
+
+
+class Log:
+    """What the workers handled, in the order they handled it, per user."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[str, list[int]] = {}
+        self.count = 0
+
+    def record(self, entry: Entry) -> None:
+        user, n = name(entry).rsplit("-", 1)
+        self.by_user.setdefault(user, []).append(int(n))
+        self.count += 1
+
+
+async def work(queue: RedisStreamQueue, log: Log, stop: asyncio.Event, rng: random.Random) -> None:
+    """A worker: each take's entries handled one after the other, in order, then acked."""
+    while not stop.is_set():
+        for entry in await queue.take(8, block=0.02):
+            await asyncio.sleep(rng.random() / 500)
+            log.record(entry)
+            await queue.ack([entry.id])
+
+
+def test_each_users_events_are_handled_in_order_by_three_workers_joining_a_run(
+    server: RedisServer, stream: str
+) -> None:
+    users = [f"user-{n}" for n in range(12)]
+    rng = random.Random(12)
+    events = [event(users[rng.randrange(len(users))], n) for n in range(400)]
+
+    async def scenario() -> tuple[Log, list[set[int]]]:
+        log, stop = Log(), asyncio.Event()
+        queues = [
+            RedisStreamQueue(server.url, stream=stream, consumer=f"w{n}", claim_idle=2.0)
+            for n in range(3)
+        ]
+        producer = RedisStreamQueue(server.url, stream=stream)
+        try:
+            await producer.put(events[:100])
+            tasks = [asyncio.create_task(work(queues[0], log, stop, random.Random(0)))]
+            for n, start in ((1, 100), (2, 200)):
+                while log.count < start // 2:  # the others join while the first is busy
+                    await asyncio.sleep(0.01)
+                await producer.put(events[start : start + 100])
+                tasks.append(asyncio.create_task(work(queues[n], log, stop, random.Random(n))))
+            await producer.put(events[300:])
+            deadline = time.monotonic() + 120  # bounds a hang only
+            while log.count < len(events) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            # Shares settle: each worker holds at most ceil(16 / 3) = 6, none twice.
+            while time.monotonic() < deadline and (
+                sum(len(queue.ownership.owned) for queue in queues) != 16
+                or max(len(queue.ownership.owned) for queue in queues) > 6
+            ):
+                await asyncio.sleep(0.02)
+            owned = [set(queue.ownership.owned) for queue in queues]
+            stop.set()
+            await asyncio.gather(*tasks)
+        finally:
+            for queue in [*queues, producer]:
+                await queue.close()
+        return log, owned
+
+    log, owned = run(scenario())
+    expected: dict[str, list[int]] = {}
+    for n, item in enumerate(events):
+        expected.setdefault(item.event["userId"], []).append(n)
+    assert log.by_user == expected  # every event once, each user's in the order put
+    assert set().union(*owned) == set(range(16))
+    assert sum(len(share) for share in owned) == 16
+    assert max(len(share) for share in owned) <= 6
+
+
+def test_a_worker_dying_mid_run_loses_nothing_and_its_partitions_are_taken_over(
+    server: RedisServer, stream: str
+) -> None:
+    events = [event(f"u{n % 5}", n) for n in range(120)]
+
+    async def scenario() -> tuple[Log, list[Entry], list[Entry]]:
+        log = Log()
+        doomed = RedisStreamQueue(server.url, stream=stream, consumer="doomed", claim_idle=0.5)
+        await doomed.put(events)
+        for entry in await take_until(doomed, 10):
+            log.record(entry)
+            await doomed.ack([entry.id])
+        held = await take_until(doomed, 10)  # taken, never handled: the worker dies
+        await die(doomed)
+        stop = asyncio.Event()
+        async with RedisStreamQueue(
+            server.url, stream=stream, consumer="survivor", claim_idle=0.5
+        ) as survivor:
+            first = await take_until(survivor, 1)
+            for entry in first:
+                log.record(entry)
+                await survivor.ack([entry.id])
+            task = asyncio.create_task(work(survivor, log, stop, random.Random(1)))
+            deadline = time.monotonic() + 60  # bounds a hang only
+            while await survivor.depth() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            stop.set()
+            await task
+        return log, held, first
+
+    log, held, first = run(scenario())
+    expected: dict[str, list[int]] = {}
+    for n, item in enumerate(events):
+        expected.setdefault(item.event["userId"], []).append(n)
+    assert log.by_user == expected  # nothing lost, nothing twice, each user in order
+    # The new owner's first take is what the dead one held, oldest first, a try counted.
+    assert (
+        first[0].id
+        == min(
+            (entry for entry in held if partition(entry.id) == partition(first[0].id)),
+            key=lambda entry: tuple(int(p) for p in entry.id.split("/")[1].split("-")),
+        ).id
+    )
+    assert first[0].tries == 2
+
+
+def test_a_deferred_entry_and_those_behind_it_survive_a_redis_restart(stream: str) -> None:
+    now = [1_000_000.0]
+
+    def queue(url: str, consumer: str) -> RedisStreamQueue:
+        return RedisStreamQueue(
+            url, stream=stream, consumer=consumer, claim_idle=0.5, clock=lambda: now[0]
+        )
+
+    with redis_server(appendonly=True) as durable:
+
+        async def before() -> tuple[list[str], list[str], int]:
+            async with queue(durable.url, "first") as first:
+                await first.put([event("u1", 0)])
+                [head] = await take_until(first, 1)
+                later = QueuedEvent(head.item.event, (), retries=1, last_error="p/E: RETRYABLE")
+                await first.defer(head, later, at=now[0] + 60)
+                await first.put([event("u1", 1), event("u2", 0)])
+                taken = await take_until(first, 1)
+                await first.ack([entry.id for entry in taken])
+                more = await first.take(10, block=0.05)
+                return [name(e) for e in taken], [name(e) for e in more], await first.waiting()
+
+        async def after() -> dict[str, Any]:
+            async with queue(durable.url, "second") as second:
+                seen: dict[str, Any] = {"waiting": await second.waiting()}
+                seen["early"] = await second.take(10, block=0.6)  # its lease comes free
+                now[0] += 61
+                [head] = await take_until(second, 1)
+                seen["head"] = (name(head), head.item.retries, head.item.last_error, head.tries)
+                seen["behind"] = await second.take(10, block=0.05)
+                seen["waiting_after"] = await second.waiting()
+                await second.ack([head.id])
+                seen["next"] = [name(e) for e in await take_until(second, 1)]
+                return seen
+
+        taken, more, waiting = run(before())
+        durable.kill()
+        durable.start()
+        seen = run(after())
+    assert taken == ["u2-0"]  # u1's second event waits behind the deferred first
+    assert more == []
+    assert waiting == 1
+    assert seen["waiting"] == 1  # kept by Redis's append-only file
+    assert seen["early"] == []  # not due yet
+    assert seen["head"] == ("u1-0", 1, "p/E: RETRYABLE", 1)  # the deferring take was no try
+    assert seen["behind"] == []
+    assert seen["waiting_after"] == 0
+    assert seen["next"] == ["u1-1"]
+
+
+def test_a_run_of_one_user_is_handed_out_in_one_take_and_holds_the_user_until_acked(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[list[str], list[Entry], list[str]]:
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            await queue.put([event("u1", n) for n in range(3)])
+            run_ = await take_until(queue, 3)
+            await queue.put([event("u1", 3)])
+            held = await queue.take(10, block=0.1)
+            await queue.ack([run_[1].id, run_[0].id])  # acks in any order
+            still = await queue.take(10, block=0.05)
+            await queue.ack([run_[2].id])
+            rest = await take_until(queue, 1)
+            return [name(e) for e in run_], held + still, [name(e) for e in rest]
+
+    first, held, rest = run(scenario())
+    assert first == ["u1-0", "u1-1", "u1-2"]
+    assert held == []
+    assert rest == ["u1-3"]
+
+
+def test_an_alias_goes_with_its_previous_id_and_waits_for_its_earlier_events(
+    server: RedisServer, stream: str
+) -> None:
+    anonymous = QueuedEvent({"type": "track", "anonymousId": "anon-7", "event": "viewed"}, ())
+    alias = QueuedEvent({"type": "alias", "userId": "user-9", "previousId": "anon-7"}, ())
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            ids = await queue.put([anonymous, alias])
+            first = await take_until(queue, 1)
+            alone = await queue.take(10, block=0.05)
+            await queue.ack([first[0].id])
+            then = await take_until(queue, 1)
+            return ids, [name(e) for e in first + alone], [name(e) for e in then]
+
+    ids, first, then = run(scenario())
+    assert partition(ids[0]) == partition(ids[1])  # the alias is in anon-7's partition
+    assert first == ["viewed"]  # and is no run member: it waits for anon-7's event
+    assert then == ["alias"]
+
+
+def test_entries_of_the_earlier_single_stream_are_moved_into_partitions_in_order(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    admin.xgroup_create(stream, "actionkit", id="0", mkstream=True)
+    for n in range(6):
+        admin.xadd(stream, {"item": encode_item(event(f"u{n % 2}", n))})
+    admin.xreadgroup("actionkit", "old-worker", {stream: ">"}, count=2)  # in an old worker's hands
+
+    async def scenario() -> tuple[int, list[Entry], int]:
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            depth = await queue.depth()
+            taken: list[Entry] = []
+            deadline = time.monotonic() + 30  # bounds a hang only
+            while len(taken) < 6 and time.monotonic() < deadline:
+                entries = await queue.take(10, block=0.05)
+                await queue.ack([entry.id for entry in entries])
+                taken += entries
+            return depth, taken, await queue.depth()
+
+    depth, taken, left = run(scenario())
+    assert depth == 6  # counted before they are moved
+    assert left == 0
+    assert admin.xlen(stream) == 0
+    for user in ("u0", "u1"):
+        mine = [name(e) for e in taken if e.item.event["userId"] == user]
+        assert mine == [f"{user}-{n}" for n in range(6) if f"u{n % 2}" == user]
+
+
+def test_a_different_partition_count_for_a_stream_is_refused(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[QueueError, int]:
+        async with RedisStreamQueue(server.url, stream=stream, partitions=16) as first:
+            await first.put([event("u1", 0)])
+            other = RedisStreamQueue(server.url, stream=stream, partitions=8)
+            try:
+                with pytest.raises(QueueError) as refused:
+                    await other.put([event("u1", 1)])
+            finally:
+                await other.close()
+            return refused.value, await first.depth()
+
+    refused, depth = run(scenario())
+    assert refused.code == "QUEUE_FAILED"
+    assert depth == 1
+
+
+def run(coroutine: Any) -> Any:
+    async def main() -> Any:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+def test_retry_now_makes_waiting_entries_due_keeping_their_state(
+    server: RedisServer, stream: str
+) -> None:
+    async def scenario() -> tuple[int, int, list[Entry], int]:
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            await queue.put([event("u1", 0)])
+            [entry] = await take_until(queue, 1)
+            await queue.defer(entry, QueuedEvent(entry.item.event, (), retries=2), at=4e9)
+            waiting = await queue.waiting()
+            made_due = await queue.retry_now()
+            again = await take_until(queue, 1)
+            return waiting, made_due, again, await queue.waiting()
+
+    waiting, made_due, again, after = run(scenario())
+    assert (waiting, made_due, after) == (1, 1, 0)
+    assert [(name(e), e.item.retries, e.tries) for e in again] == [("u1-0", 2, 1)]
