@@ -351,3 +351,35 @@ def test_retry_now_makes_waiting_entries_due_keeping_their_state(
     waiting, made_due, again, after = run(scenario())
     assert (waiting, made_due, after) == (1, 1, 0)
     assert [(name(e), e.item.retries, e.tries) for e in again] == [("u1-0", 2, 1)]
+
+
+def test_an_ack_lost_in_a_redis_outage_hands_the_entry_out_again_not_holding_its_user(
+    stream: str,
+) -> None:
+    with redis_server(appendonly=True) as durable:
+
+        async def scenario() -> tuple[list[str], str, list[str], list[Entry], int]:
+            async with RedisStreamQueue(durable.url, stream=stream) as queue:
+                await queue.put([event("u1", 0), event("u1", 1)])
+                taken = await take_until(queue, 2)
+                durable.kill()
+                with pytest.raises(QueueError) as down:
+                    await queue.ack([taken[0].id])
+                durable.start()
+                again = await take_until(queue, 1)  # u1-0 only: u1-1 is still in hand here
+                more = await queue.take(10, block=0.05)
+                await queue.ack([again[0].id, taken[1].id])
+                return (
+                    [name(e) for e in taken],
+                    down.value.code,
+                    [name(e) for e in again],
+                    more,
+                    await queue.depth(),
+                )
+
+        taken, code, again, more, depth = run(scenario())
+    assert taken == ["u1-0", "u1-1"]
+    assert code == "QUEUE_FAILED"
+    assert again == ["u1-0"]
+    assert more == []
+    assert depth == 0

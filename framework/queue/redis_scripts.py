@@ -102,13 +102,18 @@ local function stream_order(a, b)
     if am ~= bm then return am < bm end
     return as < bs
 end
--- 1. A new owner first hands out what the previous one had in hand, oldest first.
+-- 1. A new owner first hands out what the previous one had in hand, oldest first (but for
+--    the entries its caller still holds, ARGV[6..]).
 if ARGV[4] == '1' then
+    local here = {}
+    for i = 6, #ARGV do here[ARGV[i]] = true end
     local held = redis.call('HKEYS', P .. ':flight')
     table.sort(held, stream_order)
     for _, id in ipairs(held) do
-        local fields = fields_of(id)
-        if fields then give(id, fields) else forget(id) end
+        if not here[id] then
+            local fields = fields_of(id)
+            if fields then give(id, fields) else forget(id) end
+        end
     end
 end
 -- 2. Entries whose wait behind others has ended.
@@ -184,8 +189,9 @@ return out
 )
 """KEYS: the partition stream, its lease. ARGV: the owner's token, how many to hand out, the
 Unix time now, '1' to hand out first what is in flight (a new owner), how many new entries
-to scan at most. Returns ``{'lost'}`` when the lease is not the caller's, else ``{'ok',
-next due time or '', cursor, id, item, tries, ...}``."""
+to scan at most, then the entries the caller holds (not handed out again). Returns
+``{'lost'}`` when the lease is not the caller's, else ``{'ok', next due time or '', cursor,
+id, item, tries, ...}``."""
 
 REMOVE = (
     _COMMON

@@ -299,6 +299,8 @@ class RedisStreamQueue:
             "1" if recover else "0",
             _SCAN,
         ]
+        if recover:
+            args += sorted(self._flight.get(partition, ()))
         keys = [self.keys.streams[partition], self.keys.lease(partition)]
 
         async def work() -> Any:
@@ -404,14 +406,21 @@ class RedisStreamQueue:
             self._ack_task = asyncio.get_running_loop().create_task(self._flush_acks())
         try:
             await future
-        finally:
-            self._done_with(ids)
+        except QueueError:
+            self._done_with(ids, failed=True)
+            raise
+        self._done_with(ids)
 
-    def _done_with(self, ids: list[str]) -> None:
+    def _done_with(self, ids: list[str], *, failed: bool = False) -> None:
+        """Forget entries no longer in hand here. ``failed``: Redis did not hear of it, so they
+        are still marked in hand there; the next take of their partitions hands them out
+        again (as a new owner would), rather than leave their users waiting."""
         for entry_id in ids:
             place = _split(entry_id)
             if place is not None:
                 self._flight.get(place[0], set()).discard(place[1])
+                if failed and place[0] in self.ownership.owned:
+                    self.ownership.new.add(place[0])
         self._wake.set()
 
     async def _flush_acks(self) -> None:
@@ -463,8 +472,10 @@ class RedisStreamQueue:
 
         try:
             await self._call(work)
-        finally:
-            self._done_with([entry.id])
+        except QueueError:
+            self._done_with([entry.id], failed=True)
+            raise
+        self._done_with([entry.id])
 
     async def fail(self, entry: Entry, error: str) -> None:
         """Hand ``entry`` back, or dead-letter it once it has been tried ``max_tries`` times.
@@ -503,8 +514,10 @@ class RedisStreamQueue:
 
         try:
             await self._call(work)
-        finally:
-            self._done_with([entry_id])
+        except QueueError:
+            self._done_with([entry_id], failed=True)
+            raise
+        self._done_with([entry_id])
         if self.on_dead is not None:
             self.on_dead(code, error)
 
