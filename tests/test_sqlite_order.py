@@ -373,3 +373,25 @@ async def _scenario(path: Path, ops: list[Any]) -> None:
 def test_no_users_entries_ever_leave_out_of_order_and_none_is_lost(ops: list[Any]) -> None:
     with tempfile.TemporaryDirectory() as directory:
         run(_scenario(Path(directory) / "q.sqlite", ops))
+
+
+def test_retry_now_makes_waiting_entries_due_and_wakes_a_waiting_take(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int, list[str], int]:
+        async with SqliteQueue(tmp_path / "q.sqlite") as queue:
+            await queue.put([track("u1", "A"), track("u1", "B"), track("u2", "C")])
+            for entry in await queue.take(10, block=0):
+                if entry.item.event["event"] == "B":
+                    continue  # still in hand: it is not waiting
+                retried = QueuedEvent(entry.item.event, entry.item.instances, retries=3)
+                await queue.defer(entry, retried, at=time.time() + FAR)
+            waiting = await queue.waiting()
+            taker = asyncio.create_task(queue.take(10, block=60))
+            await asyncio.sleep(0)  # the take is waiting now
+            made_due = await queue.retry_now()
+            back = await asyncio.wait_for(taker, 120)  # bounds a hang
+            return waiting, made_due, names(back), back[0].item.retries
+
+    waiting, made_due, back, retries = run(scenario())
+    assert (waiting, made_due) == (2, 2)
+    assert back == ["A", "C"]  # both due now, in queue order
+    assert retries == 3  # the retry state is kept

@@ -119,6 +119,13 @@ class EventQueue(Protocol):
         """How many entries are deferred to a time still to come."""
         ...
 
+    async def retry_now(self) -> int:
+        """Make every waiting entry due now (a destination recovered); returns how many.
+
+        Their retry state is kept, and each still waits behind its users' earlier entries.
+        """
+        ...
+
     async def depth(self) -> int:
         """How many entries are stored and not yet acked."""
         ...

@@ -530,6 +530,25 @@ class SqliteQueue:
 
         return await self._run(work)
 
+    async def retry_now(self) -> int:
+        """Make every waiting entry due now (a destination recovered); returns how many.
+
+        Their retry state is kept; each still waits behind its users' earlier entries.
+        """
+
+        def work() -> int:
+            db = self._db()
+            with _transaction(db):
+                cursor = db.execute(
+                    "UPDATE entries SET visible_at = 0 WHERE visible_at > ?", (time.time(),)
+                )
+            return max(cursor.rowcount, 0)
+
+        count = await self._run(work)
+        if count:
+            self._wake()
+        return count
+
     # -- inspection and closing ----------------------------------------------------------
 
     async def depth(self) -> int:
