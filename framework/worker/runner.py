@@ -40,7 +40,12 @@ from framework.delivery.retry import RetryPolicy
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
 from framework.errors import QueueError
 from framework.queue.base import Entry
-from framework.queue.consumer import DEFAULT_IN_FLIGHT, consume_supervised, finish_within
+from framework.queue.consumer import (
+    DEFAULT_IN_FLIGHT,
+    Retrying,
+    consume_supervised,
+    finish_within,
+)
 from framework.queue.redis_stream import DEFAULT_PARTITIONS, RedisStreamQueue
 from framework.server.metrics import ConsumerMetrics
 from framework.worker.metrics import MetricsEndpoint
@@ -162,6 +167,7 @@ class Worker:
         try:
             async with self.queue:
                 await self.metrics.watch(self.queue)
+                self.metrics.track(self.router.endpoints)
                 if self._metrics_socket is not None:
                     endpoint = MetricsEndpoint(
                         self.metrics, self.queue, self._metrics_socket, asyncio.get_running_loop()
@@ -227,6 +233,7 @@ class Worker:
             in_flight=self.settings.in_flight,
             on_handled=self._handled,
             on_restart=self._restarting,
+            retrying=Retrying(on_deferred=self.metrics.deferred_entry),
         )
 
     def _handled(self, entry: Entry, deliveries: list[Delivery]) -> None:
