@@ -16,7 +16,7 @@ problem is. The tree branches first by what the caller should do, then by phase:
     ├── DeliveryError                   DELIVERY_FAILED         sending a request failed
     │   ├── RetryableError              RETRYABLE_ERROR         5xx, network; .retry_after
     │   │   ├── RateLimitedError        RATE_LIMITED            429, with the server's Retry-After
-    │   │   ├── EndpointPausedError     ENDPOINT_PAUSED         not sent: endpoint paused, open circuit
+    │   │   ├── EndpointPausedError     ENDPOINT_PAUSED         not sent: endpoint paused or open
     │   │   ├── DeliveryTimeoutError    TIMEOUT                 no answer in time
     │   │   └── ConnectionFailedError   CONNECTION_FAILED       refused, reset or dropped
     │   ├── IntegrationError            INTEGRATION_ERROR       permanent: the API refused it

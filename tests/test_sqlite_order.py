@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from framework.delivery.ordering import order_keys
 from framework.queue import Entry, QueuedEvent
 from framework.queue.codec import encode_item
-from framework.queue.ordering import order_keys
 from framework.queue.sqlite import SqliteQueue
 
 FAR = 3600.0

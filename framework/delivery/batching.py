@@ -1,6 +1,6 @@
 """Ordered lanes: one user's requests leave one at a time, in order, combined while they wait.
 
-Each key (an instance and a user: :func:`framework.queue.ordering.lane_key`) has a lane,
+Each key (an instance and a user: :func:`framework.delivery.ordering.lane_key`) has a lane,
 whatever mapping or action its items come from. A lane sends one request at a time, in the
 order its items were submitted; the items that arrive while it is busy wait. A request takes
 the lane's first item and the items right behind it that have the same batch group (the same

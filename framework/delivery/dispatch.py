@@ -3,7 +3,7 @@
 A :class:`Dispatcher` serves one router. The life of one item:
 
 1. A ready plan becomes a :class:`Pending` item with a future, and joins the lane of its user
-   in its instance (:func:`~framework.queue.ordering.lane_key`; an event with no user has a
+   in its instance (:func:`~framework.delivery.ordering.lane_key`; an event with no user has a
    lane of its own), whatever its mapping or action (see :mod:`.batching`).
 2. When its turn in the lane comes, it leaves with the items right behind it that make the
    same batch (same mapping and batch key), combined into one request.
@@ -46,6 +46,7 @@ from framework.delivery.batching import Lanes
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.delivery.gate import EndpointGate, EndpointState, Signal, Ticket
 from framework.delivery.http import Answer, HttpSender, error_for
+from framework.delivery.ordering import lane_key
 from framework.delivery.outcome import Delivery, Outcome
 from framework.delivery.pause import endpoint_of
 from framework.delivery.ratelimit import RateLimiter
@@ -236,10 +237,6 @@ class Dispatcher:
 
     def submit(self, pending: Pending) -> None:
         """Queue a ready plan in its user's lane; its future is settled when it ends."""
-        # Imported here: framework.queue's consumer imports the router, so a module-level
-        # import would make a cycle.
-        from framework.queue.ordering import lane_key
-
         instance = pending.instance
         user = lane_key(pending.event)
         pending.lane = (

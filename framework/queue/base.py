@@ -70,7 +70,7 @@ class EventQueue(Protocol):
     ``on_dead`` when set). Failures of the store raise :class:`framework.errors.QueueError`.
 
     Order: each entry has the keys of the users its event touches
-    (:func:`framework.queue.ordering.order_keys`, computed by ``put``). ``take`` never hands out
+    (:func:`framework.delivery.ordering.order_keys`, computed by ``put``). ``take`` never hands out
     an entry while an earlier entry sharing one of its keys is still stored and not handed out
     in the same take (leased to a consumer, waiting for a later try, or simply not taken), so a
     user's entries are in a consumer's hands in queue order, one run at a time. An entry with

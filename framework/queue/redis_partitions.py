@@ -7,7 +7,7 @@ count, fixed on first use), ``{S}:lease:3`` (the owner of partition 3), ``{S}:wo
 (live workers, by the time their heartbeat ends).
 
 Placement: an event goes to the partition of its user, ``crc32(key) % partitions``, where the
-key is :func:`~framework.queue.ordering.lane_key` and, for an alias, its ``previousId`` (the
+key is :func:`~framework.delivery.ordering.lane_key` and, for an alias, its ``previousId`` (the
 user merged away, whose earlier events the merge must follow); an event with no user is
 spread over the partitions.
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from framework.delivery.ordering import lane_key
 from framework.queue.base import QueuedEvent
-from framework.queue.ordering import lane_key
 from framework.queue.redis_scripts import ACQUIRE, HEARTBEAT, RELEASE
 
 __all__ = ["DEFAULT_PARTITIONS", "Ownership", "StreamKeys", "partition_key"]

@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from framework.delivery.ordering import order_keys
 from framework.errors import QueueError, QueueFullError
 from framework.queue.base import (
     DEAD_NEVER_ACKNOWLEDGED,
@@ -66,7 +67,6 @@ from framework.queue.base import (
     check_queue_bounds,
 )
 from framework.queue.codec import decode_item, encode_item
-from framework.queue.ordering import order_keys
 from framework.queue.redis_dead import (
     DEAD_PAGE,
     UNREADABLE,

@@ -49,6 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from framework.delivery.ordering import order_keys
 from framework.errors import QueueError, QueueFullError
 from framework.queue.base import (
     DEAD_NOT_QUEUED_EVENT,
@@ -59,7 +60,6 @@ from framework.queue.base import (
     check_queue_bounds,
 )
 from framework.queue.codec import decode_item, encode_item
-from framework.queue.ordering import order_keys
 from framework.queue.sqlite_order import choose, forget, prepare, record_keys
 
 __all__ = ["SqliteDeadEntries", "SqliteQueue"]

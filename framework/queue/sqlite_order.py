@@ -1,6 +1,6 @@
 """Each user's entries in order in the SQLite queue: the keys table and the ordered take.
 
-An entry's keys are the users its event touches (:func:`~framework.queue.ordering.order_keys`),
+An entry's keys are the users its event touches (:func:`~framework.delivery.ordering.order_keys`),
 stored in ``entry_keys (key, entry_id)`` by the put that stores the entry. Beside them each
 entry keeps two numbers: ``nkeys``, how many keys it has (-1: not recorded yet, an entry of a
 file written before keys were kept), and ``waits``, for how many of its keys an earlier entry
@@ -24,8 +24,8 @@ import heapq
 import sqlite3
 from collections.abc import Iterable
 
+from framework.delivery.ordering import order_keys
 from framework.queue.codec import decode_item
-from framework.queue.ordering import order_keys
 
 __all__ = ["choose", "forget", "prepare", "record_keys"]
 
