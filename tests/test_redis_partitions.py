@@ -260,24 +260,29 @@ def test_a_run_of_one_user_is_handed_out_in_one_take_and_holds_the_user_until_ac
     assert rest == ["u1-3"]
 
 
-def test_an_alias_goes_with_its_previous_id_and_waits_for_its_earlier_events(
+def test_an_alias_goes_with_its_user_id_and_waits_for_its_earlier_events(
     server: RedisServer, stream: str
 ) -> None:
-    anonymous = QueuedEvent({"type": "track", "anonymousId": "anon-7", "event": "viewed"}, ())
+    # The merge must follow user-9's earlier update: the merged-away user's values win it.
+    known = QueuedEvent({"type": "identify", "userId": "user-9", "traits": {"plan": "pro"}}, ())
     alias = QueuedEvent({"type": "alias", "userId": "user-9", "previousId": "anon-7"}, ())
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
         async with RedisStreamQueue(server.url, stream=stream) as queue:
-            ids = await queue.put([anonymous, alias])
+            ids = await queue.put([known, alias])
             first = await take_until(queue, 1)
             alone = await queue.take(10, block=0.05)
             await queue.ack([first[0].id])
             then = await take_until(queue, 1)
-            return ids, [name(e) for e in first + alone], [name(e) for e in then]
+            return (
+                ids,
+                [e.item.event["type"] for e in first + alone],
+                [e.item.event["type"] for e in then],
+            )
 
     ids, first, then = run(scenario())
-    assert partition(ids[0]) == partition(ids[1])  # the alias is in anon-7's partition
-    assert first == ["viewed"]  # and is no run member: it waits for anon-7's event
+    assert partition(ids[0]) == partition(ids[1])  # the alias is in user-9's partition
+    assert first == ["identify"]  # and is no run member: it waits for user-9's update
     assert then == ["alias"]
 
 

@@ -7,9 +7,10 @@ count, fixed on first use), ``{S}:lease:3`` (the owner of partition 3), ``{S}:wo
 (live workers, by the time their heartbeat ends).
 
 Placement: an event goes to the partition of its user, ``crc32(key) % partitions``, where the
-key is :func:`~framework.delivery.ordering.lane_key` and, for an alias, its ``previousId`` (the
-user merged away, whose earlier events the merge must follow); an event with no user is
-spread over the partitions.
+key is :func:`~framework.delivery.ordering.lane_key`: for an alias its ``userId``, the user
+merged into, whose earlier updates the merge must follow and whose later ones must follow the
+merge (the source user's values win a merge); an event with no user is spread over the
+partitions.
 
 Ownership (:class:`Ownership`): each worker heartbeats into ``{S}:workers`` and holds leases
 (``SET NX PX``, renewed every third of their time to live) on its fair share of partitions,
@@ -43,13 +44,8 @@ DEFAULT_PARTITIONS = 16
 
 
 def partition_key(item: QueuedEvent) -> str | None:
-    """The user whose partition ``item`` goes to: an alias's ``previousId``, else its lane key."""
-    event = item.event
-    if event.get("type") == "alias":
-        previous = event.get("previousId")
-        if isinstance(previous, str) and previous:
-            return previous
-    return lane_key(event)
+    """The user whose partition ``item`` goes to: its lane key (an alias's ``userId``)."""
+    return lane_key(item.event)
 
 
 class StreamKeys:

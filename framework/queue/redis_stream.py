@@ -3,7 +3,7 @@
 The queue is ``partitions`` streams (16 by default; every server and worker of a stream must
 agree: the count is stored in Redis on first use and a different one is refused). ``put``
 sends each event to the partition of its user (:mod:`framework.queue.redis_partitions`): the
-user's ``userId`` or ``anonymousId``, and for an alias its ``previousId``. Each partition is
+user's ``userId`` or ``anonymousId`` (for an alias, its ``userId``). Each partition is
 consumed by one worker at a time, which holds its lease; partitions are shared fairly among
 the live workers, and a dead worker's go to the others once its leases end (``claim_idle``).
 
