@@ -166,6 +166,10 @@ def _endpoints_after(
     return asyncio.run(scenario())
 
 
+@pytest.mark.skip(
+    reason="missing feature: the circuit breaker (32b77a2) stalled actionkit run in the outage "
+    "run and was reverted (1378763); issue 12, item 2"
+)
 def test_connection_failures_are_reported_and_open_the_circuit() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
@@ -177,6 +181,10 @@ def test_connection_failures_are_reported_and_open_the_circuit() -> None:
     assert state.resumes_in is not None
 
 
+@pytest.mark.skip(
+    reason="missing feature: the adaptive rate (32b77a2) was reverted with the circuit breaker "
+    "(1378763); issue 12, item 3"
+)
 def test_a_429_without_retry_after_is_reported_as_rate_limited() -> None:
     one_try = RetryPolicy(max_attempts=1)
     [delivery], endpoints = _endpoints_after(lambda request: httpx.Response(429), one_try)

@@ -154,7 +154,7 @@ class EndpointGate:
     ) -> None:
         if signal is Signal.OK:
             self._failures.pop(endpoint, None)
-        else:
+        elif signal is Signal.FAILURE:  # a 429 means the endpoint is up: not a failure
             self._failures[endpoint] = self._failures.get(endpoint, 0) + 1
         if retry_after is not None and signal is not Signal.OK:
             pause = min(retry_after, self._max_pause)
