@@ -4,6 +4,7 @@ takeovers, defer and waiting across a restart of Redis, aliases, the earlier sin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import time
@@ -388,3 +389,33 @@ def test_an_ack_lost_in_a_redis_outage_hands_the_entry_out_again_not_holding_its
     assert again == ["u1-0"]
     assert more == []
     assert depth == 0
+
+
+def test_closing_ends_the_keeper_even_when_its_cancellation_is_swallowed(
+    server: RedisServer, stream: str
+) -> None:
+    # Seen in CI under load: the cancellation of the keeper was lost inside a Redis call, and
+    # the worker never exited. The keeper now also ends on the queue's closing flag.
+    async def scenario() -> bool:
+        queue = RedisStreamQueue(server.url, stream=stream, claim_idle=0.3)
+        inside = asyncio.Event()
+
+        async def stubborn_round() -> None:
+            inside.set()
+            with contextlib.suppress(asyncio.CancelledError):  # the cancellation is lost
+                await asyncio.sleep(0.05)
+
+        await queue.put([event("u1", 0)])
+        await queue.take(1, block=0.1)  # the first take starts the keeper
+        queue._round = stubborn_round  # type: ignore[method-assign]
+        await inside.wait()
+        closing = asyncio.ensure_future(queue.close())
+        done, _ = await asyncio.wait({closing}, timeout=10)  # bounds a hang only
+        assert queue._keeper is not None
+        finished = closing in done and queue._keeper.done()
+        if not finished:  # let the test end: a second cancellation reaches the sleep
+            queue._keeper.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
+        return finished
+
+    assert run(scenario())

@@ -96,6 +96,9 @@ _SCAN = 1000
 _MOVE_PAGE = 500
 """Entries of the earlier single stream moved into partitions per round trip."""
 
+_KEEPER_STOP = 2.0
+"""Seconds :meth:`RedisStreamQueue.close` waits for the keeper to end before going on."""
+
 
 def _default_consumer_name() -> str:
     """``hostname-pid``: unique among the workers, and says where each one runs."""
@@ -167,6 +170,7 @@ class RedisStreamQueue:
         self._turn = 0
         self._wake = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._acks: list[tuple[list[str], asyncio.Future[None]]] = []
         self._ack_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -351,9 +355,17 @@ class RedisStreamQueue:
         await self._move_earlier_stream()
 
     async def _keep(self) -> None:
-        """Run a round every third of ``claim_idle`` until closed; a failure is logged."""
-        while True:
-            await asyncio.sleep(self.claim_idle / 3)
+        """Run a round every third of ``claim_idle`` until closed; a failure is logged.
+
+        It ends when ``_closing`` is set, not only when cancelled: a cancellation that reaches
+        it inside a Redis call can be swallowed on the way (seen with redis-py 8 under load),
+        and a keeper that only stopped on cancellation then kept its worker from exiting.
+        """
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.claim_idle / 3)
+            if self._closing.is_set():
+                return
             try:
                 await self._round()
             except (RedisError, QueueError) as exc:
@@ -617,10 +629,11 @@ class RedisStreamQueue:
         if self._ack_task is not None:
             # Acks on their way finish first; their callers see any failure.
             await asyncio.gather(self._ack_task, return_exceptions=True)
+        self._closing.set()
         if self._keeper is not None:
             self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+            # Bounded: the keeper ends on ``_closing`` even when the cancellation is lost.
+            await asyncio.wait({self._keeper}, timeout=_KEEPER_STOP)
             with contextlib.suppress(RedisError):
                 await self.ownership.release_all()
         self._closed = True
