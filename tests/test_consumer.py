@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+import framework.queue.consumer as consumer_module
 from framework import RetryPolicy, Router, load_instance
 from framework.delivery.deadletter import DeadLetterStore
-from framework.queue import Entry, QueueBackoff, QueuedEvent, Retrying, consume
+from framework.queue import Entry, QueueBackoff, QueuedEvent, Retrying, consume, finish_within
 
 ONE_TRY = RetryPolicy(max_attempts=1)
 QUICK = QueueBackoff(base=0.001, cap=0.001)
@@ -354,3 +356,26 @@ def test_an_accepted_event_that_is_invalid_is_acked_and_logged_with_its_problems
     assert "entry=0 " in line
     assert "/userId [REQUEST_NOT_BUILT]" in line
     assert "jos\u00e9" not in line  # the reason, never the value
+
+
+def test_finish_within_gives_up_on_a_task_whose_cancellation_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stopping server or worker must exit even when a library swallows the cancellation.
+    monkeypatch.setattr(consumer_module, "CANCEL_WAIT", 0.2)
+
+    async def stubborn(release: asyncio.Event) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await release.wait()  # goes on as if never cancelled
+
+    async def scenario() -> tuple[bool, bool]:
+        release = asyncio.Event()
+        task = asyncio.ensure_future(stubborn(release))
+        left = await asyncio.wait_for(finish_within(task, 0.05), 30)  # bounds a hang only
+        still_running = not task.done()
+        release.set()
+        await task
+        return left, still_running
+
+    assert asyncio.run(scenario()) == (True, True)

@@ -241,10 +241,20 @@ async def consume_supervised(
                 await asyncio.wait_for(stop.wait(), restart_delay)
 
 
+CANCEL_WAIT = 5.0
+"""Seconds :func:`finish_within` waits for a cancelled task to end before giving up on it."""
+
+
 async def finish_within(task: asyncio.Future[Any], seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``task`` to end, else cancel it; True if it was cancelled."""
+    """Wait up to ``seconds`` for ``task`` to end, else cancel it; True if it was cancelled.
+
+    A cancelled task is waited for at most :data:`CANCEL_WAIT` seconds more: a cancellation
+    lost inside a library call must not keep a stopping process alive.
+    """
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+        await asyncio.wait({task}, timeout=CANCEL_WAIT)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: it was logged where it happened, or does not matter now
     return not done
