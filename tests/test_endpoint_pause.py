@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from framework import Delivery, Instance, RetryPolicy, Router, load_instance
-from framework.delivery.gate import EndpointState
+from framework.delivery.gate import EndpointGate, EndpointState
 from framework.delivery.pause import EndpointPauses, endpoint_of
 
 
@@ -149,7 +149,7 @@ def _instance() -> Instance:
 
 
 def _endpoints_after(
-    handler: Any, policy: RetryPolicy = QUICK
+    handler: Any, policy: RetryPolicy = QUICK, gate: EndpointGate | None = None
 ) -> tuple[list[Delivery], list[EndpointState]]:
     async def scenario() -> tuple[list[Delivery], list[EndpointState]]:
         async with Router(
@@ -157,6 +157,7 @@ def _endpoints_after(
             dead_letters=None,
             transport=httpx.MockTransport(handler),
             defer_policy=policy,
+            gate=gate,
         ) as router:
             deliveries = await router.aroute(
                 {"type": "track", "userId": "u1", "event": "E"}, defer=True
@@ -166,25 +167,18 @@ def _endpoints_after(
     return asyncio.run(scenario())
 
 
-@pytest.mark.skip(
-    reason="missing feature: the circuit breaker (32b77a2) stalled actionkit run in the outage "
-    "run and was reverted (1378763); issue 12, item 2"
-)
 def test_connection_failures_are_reported_and_open_the_circuit() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    [delivery], endpoints = _endpoints_after(refuse)
+    # No span: the five quick tries of the defer policy are enough to open the circuit.
+    [delivery], endpoints = _endpoints_after(refuse, gate=EndpointGate(failure_span=0.0))
     assert (delivery.outcome, delivery.error_code) == ("retryable_failure", "CONNECTION_FAILED")
     [state] = endpoints
     assert (state.endpoint, state.state, state.failures) == ("https://edge.example:443", "open", 5)
     assert state.resumes_in is not None
 
 
-@pytest.mark.skip(
-    reason="missing feature: the adaptive rate (32b77a2) was reverted with the circuit breaker "
-    "(1378763); issue 12, item 3"
-)
 def test_a_429_without_retry_after_is_reported_as_rate_limited() -> None:
     one_try = RetryPolicy(max_attempts=1)
     [delivery], endpoints = _endpoints_after(lambda request: httpx.Response(429), one_try)

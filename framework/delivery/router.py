@@ -21,6 +21,7 @@ import threading
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Callable,
     Collection,
     Iterable,
     Iterator,
@@ -44,7 +45,7 @@ from framework.delivery.dispatch import (
     dead_letter,
     log_failure,
 )
-from framework.delivery.gate import EndpointState
+from framework.delivery.gate import EndpointGate, EndpointState, OnClose
 from framework.delivery.outcome import Delivery
 from framework.delivery.retry import RetryPolicy
 from framework.delivery.stats import DeliveryStats
@@ -118,7 +119,9 @@ class Router:
     ``hold_limit``: the seconds a delivery in defer mode may wait for a paused or open
     endpoint (see :meth:`aroute`). ``concurrency``: events ``route_many`` keeps in flight.
     ``transport``: an httpx transport (tests use :class:`httpx.MockTransport`). ``seed``:
-    seeds the retry jitter.
+    seeds the retry jitter. ``gate``: the endpoints' pauses, circuit breakers and adaptive
+    rates (default: an :class:`~framework.delivery.gate.EndpointGate` with its defaults; give
+    one to tune the breaker).
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class Router:
         concurrency: int = DEFAULT_CONCURRENCY,
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
+        gate: EndpointGate | None = None,
     ) -> None:
         self.instances: tuple[Instance, ...] = tuple(_as_instance(i) for i in instances)
         names = [instance.name for instance in self.instances]
@@ -167,6 +171,7 @@ class Router:
         self.dead_letters: DeadLetterStore | None = None
         self._stats = DeliveryStats()
         self._dispatcher: Dispatcher | None = None
+        self._gate = gate if gate is not None else EndpointGate()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -191,6 +196,7 @@ class Router:
             seed=self._seed,
             defer_policy=self._defer_policy,
             hold_limit=self._hold_limit,
+            gate=self._gate,
         )
 
     async def _close(self) -> None:
@@ -384,6 +390,15 @@ class Router:
                 return []
         dispatcher = self._dispatcher
         return dispatcher.endpoints() if dispatcher is not None else []
+
+    def on_endpoint_closed(self, listener: OnClose) -> Callable[[], None]:
+        """Call ``listener(endpoint)`` each time an endpoint's circuit closes (a probe
+        succeeded: the destination is back); returns what detaches it.
+
+        Called on the router's loop, which may be another thread than the caller's (the
+        sync API runs one of its own).
+        """
+        return self._gate.on_close(listener)
 
     async def _aendpoints(self) -> list[EndpointState]:
         dispatcher = self._dispatcher

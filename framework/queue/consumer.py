@@ -33,6 +33,7 @@ from framework.queue.horizon import (
     expired,
 )
 from framework.queue.horizon import ENDED_OUTCOMES as ENDED_OUTCOMES
+from framework.queue.resume import resume_waiting_on_close
 
 logger = logging.getLogger("actionkit.queue")
 
@@ -164,11 +165,34 @@ async def consume(
     Entries are started in the order taken, so one user's events reach the router's ordered
     batch lanes in queue order. When ``stop`` is set it takes no more, and returns once every
     entry in flight has been acked or given back. Cancelling it abandons the entries in
-    flight (the queue hands them out again after its idle timeout).
+    flight (the queue hands them out again after its idle timeout). When one of the router's
+    circuits closes, the entries waiting for a retry are made due at once
+    (:mod:`framework.queue.resume`).
     """
     if in_flight < 1:
         raise ValueError("in_flight must be at least 1")
-    retrying = retrying or Retrying()  # one random source for every entry
+    async with resume_waiting_on_close(router, queue):
+        await _take_and_route(
+            router,
+            queue,
+            stop,
+            in_flight=in_flight,
+            block=block,
+            on_handled=on_handled,
+            retrying=retrying or Retrying(),  # one random source for every entry
+        )
+
+
+async def _take_and_route(
+    router: Router,
+    queue: EventQueue,
+    stop: asyncio.Event,
+    *,
+    in_flight: int,
+    block: float,
+    on_handled: OnHandled | None,
+    retrying: Retrying,
+) -> None:
     running: set[asyncio.Task[bool]] = set()
     slots = asyncio.Semaphore(in_flight)
 
