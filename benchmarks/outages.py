@@ -805,9 +805,13 @@ def run_named(name: str, directory: Path, redis_url: str | None = None) -> Figur
 def main() -> None:
     """Run the named runs (all by default) and print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="*", choices=RUNS, default=[])
+    # No choices= here: argparse checks an empty default list against them and refuses it.
+    parser.add_argument("runs", nargs="*", metavar="RUN", help=f"any of {', '.join(RUNS)}")
     parser.add_argument("--redis", metavar="URL", help="A Redis to use (else one is started).")
     options = parser.parse_args()
+    unknown = [name for name in options.runs if name not in RUNS]
+    if unknown:
+        parser.error(f"unknown run {unknown[0]!r}: choose from {', '.join(RUNS)}")
     for name in options.runs or RUNS:
         with tempfile.TemporaryDirectory(prefix=f"outage-{name}-") as folder, ExitStack() as stack:
             redis_url = options.redis
