@@ -1,6 +1,7 @@
-"""Delivery benchmark: events from a file through the router into the emulator on loopback.
+"""Delivery benchmark: the router against the emulator, or against nginx beside a bare client.
 
     python benchmarks/delivery.py [--events 3000] [--users 200] [--concurrency 64] [--window 50]
+    python benchmarks/delivery.py --sink nginx [--events 5000] [--rounds 7] [--concurrency 64]
 
 Writes a JSON-lines file of track and identify events (as a pipeline would read them), then
 routes it through a Contentstack instance pointed at the Personalize Edge emulator (in its own
@@ -9,13 +10,27 @@ process), three times: without batching (one request per event), with batching a
 window (an idle user's first event waits ``--window`` ms for more). For each run it prints
 events per second, requests sent, and the p50 and p99 latency of a delivery (from when the
 router got the event to when the API answered). Not a test: it prints figures.
+
+With ``--sink nginx`` it measures the router against the wire instead: nginx (from the
+system; ``apt-get install -y nginx``) answers 200 with a small JSON body to every request, on
+a free loopback port, from a configuration written here, so that the server costs almost
+nothing. A bare aiohttp loop (``--concurrency`` requests in flight on as many keep-alive
+connections) sends the very requests the router would send (same methods, URLs, headers and
+JSON bodies, encoded beforehand), and the router routes the events, one request each
+(``batching=False``, ``--concurrency`` events in flight), planning them as it goes. Rounds
+alternate (router, bare, router, ...; benchmarks/rounds.py), and the last line is
+``ratio_vs_bare_client: R (min A, max B, N pairs)``: the router's requests per second over the
+bare loop's, the median of the pairs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +42,9 @@ from typing import Any
 
 import httpx
 
+from benchmarks.rounds import ameasure
 from framework import Router, load_instance
+from framework.definitions.instance import Instance
 from framework.delivery.stats import percentile
 
 
@@ -83,11 +100,9 @@ def make_events(count: int, users: int, seed: int = 11) -> list[dict[str, Any]]:
     return events
 
 
-def run(
-    path: Path, url: str, *, batching: bool, concurrency: int, window: float | None = None
-) -> dict[str, Any]:
-    """Route the file once; returns the figures of the run."""
-    instance = load_instance(
+def bench_instance(url: str) -> Instance:
+    """The Contentstack instance every run routes through, sending to ``url``."""
+    return load_instance(
         {
             "destination": "contentstack",
             "name": "bench",
@@ -103,6 +118,13 @@ def run(
             "delivery": {"allowLoopback": True},  # the emulator listens on loopback
         }
     )
+
+
+def run(
+    path: Path, url: str, *, batching: bool, concurrency: int, window: float | None = None
+) -> dict[str, Any]:
+    """Route the file once; returns the figures of the run."""
+    instance = bench_instance(url)
     latencies: list[float] = []
     delivered = 0
     other: dict[str, int] = {}
@@ -137,15 +159,209 @@ def run(
     }
 
 
+NGINX_HINT = "nginx is not installed; install it with: apt-get install -y nginx"
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            default_type application/json;
+            return 200 '{{"ok":true}}';
+        }}
+    }}
+}}
+"""
+
+
+def find_nginx() -> str | None:
+    """The nginx binary, on the PATH or where Debian puts it (not on a user's PATH)."""
+    found = shutil.which("nginx")
+    if found is not None:
+        return found
+    fallback = Path("/usr/sbin/nginx")
+    return str(fallback) if fallback.exists() else None
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def nginx_process(binary: str) -> Iterator[str]:
+    """Start nginx on a free loopback port, answering 200 to everything; yields its base URL."""
+    with tempfile.TemporaryDirectory() as folder:
+        port = free_port()
+        conf = Path(folder) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(folder=folder, port=port))
+        process = subprocess.Popen(
+            [binary, "-p", folder, "-e", f"{folder}/error.log", "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                if process.poll() is not None:
+                    error = process.stderr.read() if process.stderr else ""
+                    raise SystemExit(f"nginx did not start: {error.strip()}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("nginx did not listen within 10 s") from None
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def planned_requests(
+    instance: Instance, events: list[dict[str, Any]]
+) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """The requests the router sends for ``events`` (one each): method, URL, headers, body."""
+    requests: list[tuple[str, str, dict[str, str], bytes]] = []
+    for event in events:
+        for plan in instance.plan(event):
+            if plan.status == "ready" and plan.request is not None:
+                request = plan.request
+                body = json.dumps(request.json).encode()
+                requests.append(
+                    (
+                        request.method,
+                        request.url,
+                        {**request.headers, "user-agent": "actionkit"},
+                        body,
+                    )
+                )
+    return requests
+
+
+async def bare_round(
+    requests: list[tuple[str, str, dict[str, str], bytes]], concurrency: int
+) -> float:
+    """Send ``requests`` with a bare aiohttp loop, ``concurrency`` in flight; requests/s."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        position = iter(range(len(requests)))
+        failures = 0
+
+        async def worker() -> None:
+            nonlocal failures
+            for index in position:
+                method, url, headers, body = requests[index]
+                async with session.request(method, url, headers=headers, data=body) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"the bare loop got {failures} answers other than 200")
+    return len(requests) / seconds
+
+
+async def router_round(
+    instance: Instance, events: list[dict[str, Any]], sent: int, concurrency: int
+) -> float:
+    """Route ``events`` through a router, one request each; requests/s."""
+    delivered = 0
+    other: dict[str, int] = {}
+    started = time.perf_counter()
+    async with Router(
+        [instance], dead_letters=None, batching=False, concurrency=concurrency
+    ) as router:
+        async for deliveries in router.aroute_many(events):
+            for delivery in deliveries:
+                if delivery.outcome == "delivered":
+                    delivered += 1
+                elif delivery.outcome != "not_subscribed":
+                    other[delivery.outcome] = other.get(delivery.outcome, 0) + 1
+    seconds = time.perf_counter() - started
+    if delivered != sent or other:
+        raise SystemExit(f"the router delivered {delivered} of {sent}; other outcomes {other}")
+    return sent / seconds
+
+
+async def against_nginx(url: str, events: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Alternate rounds of the router and the bare loop against nginx at ``url``."""
+    instance = bench_instance(url)
+    requests = planned_requests(instance, events)
+    print(
+        f"events: {len(events)} over {args.users} users, one request each, "
+        f"concurrency {args.concurrency}, {args.rounds} rounds each, sink nginx at {url}"
+    )
+    # One of each first, unmeasured: connections, caches and the allocator warm up.
+    await router_round(instance, events, len(requests), args.concurrency)
+    await bare_round(requests, args.concurrency)
+    ratio = await ameasure(
+        lambda: router_round(instance, events, len(requests), args.concurrency),
+        lambda: bare_round(requests, args.concurrency),
+        rounds=args.rounds,
+    )
+    routers = sorted(ratio.ours)
+    bares = sorted(ratio.theirs)
+    print(
+        f"router: {routers[len(routers) // 2]:8.0f} requests/s (median; "
+        f"min {routers[0]:.0f}, max {routers[-1]:.0f})"
+    )
+    print(
+        f"bare aiohttp loop: {bares[len(bares) // 2]:8.0f} requests/s (median; "
+        f"min {bares[0]:.0f}, max {bares[-1]:.0f})"
+    )
+    print(ratio.line("ratio_vs_bare_client"))
+
+
 def main() -> None:
     """Run both configurations and print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--events", type=int, default=None, help="3000; 5000 with nginx")
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--window", type=float, default=50.0, help="batch window, ms")
+    parser.add_argument(
+        "--sink",
+        choices=("emulator", "nginx"),
+        default="emulator",
+        help="emulator: the three batching runs; nginx: the router against a bare client",
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of each side (nginx)")
     args = parser.parse_args()
+    if args.events is None:
+        args.events = 5000 if args.sink == "nginx" else 3000
     events = make_events(args.events, args.users)
+    if args.sink == "nginx":
+        binary = find_nginx()
+        if binary is None:
+            print(NGINX_HINT, file=sys.stderr)
+            raise SystemExit(2)
+        with nginx_process(binary) as url:
+            asyncio.run(against_nginx(url, events, args))
+        return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "events.jsonl"
         path.write_text("".join(json.dumps(event) + "\n" for event in events))
