@@ -1,9 +1,25 @@
-"""Serving benchmark: concurrent clients -> `actionkit serve` -> queue -> router -> the emulator.
+"""Serving benchmark: the accept path against a bare endpoint, and delivery end to end.
 
     python benchmarks/serve.py [--events 5000] [--clients 8] [--batch 50] [--users 200]
-                               [--workers 2] [--rate EVENTS_PER_S] [--mode redis|embedded|both]
+                               [--rounds 7] [--mode redis|embedded|both]
+                               [--end-to-end [--workers 2] [--rate EVENTS_PER_S] [--json]]
 
-Two set-ups, each in processes of their own, as they would run:
+**The accept path** (always; its ratio is the last line). ``actionkit serve``'s ingestion app
+with delivery off (no consumer, no workers) parses, checks, appends durably and answers, in a
+process of its own under uvicorn configured as ``actionkit serve`` configures it (the same
+listening socket, HTTP protocol class, keep-alive and connection bound; see
+``serve_accept``). Beside it, in another process on the same stack, the baseline: a bare
+Starlette endpoint that parses the same batch bodies (``await request.json()``) and answers
+200. Rounds alternate (ours, bare, ours, ...; :mod:`benchmarks.rounds`); each posts
+``--events`` track events in ``/v1/batch`` requests of ``--batch`` over ``--clients``
+keep-alive connections, from a bare HTTP/1.1 client that costs the shared CPU little, and its
+rate is events a second answered 200. Prints each side's median rate, then
+``ratio_vs_bare_endpoint_redis: R (min A, max B, N pairs)`` for ``redis`` (a redis-server on
+a free port, no persistence) and, last, ``ratio_vs_bare_endpoint: R ...`` for the embedded
+SQLite queue (with ``--mode redis`` alone, the last line is Redis's).
+
+**End to end** (``--end-to-end``, first). Two set-ups, each in processes of their own, as
+they would run:
 
 - ``redis``: ``actionkit serve --redis`` appends to a Redis stream (a redis-server started on
   a free port, no persistence), ``--workers`` ``actionkit worker`` processes deliver;
@@ -16,33 +32,55 @@ set-up delivers, it is the path's own). The Personalize Edge emulator runs in it
 (this file with ``--emulator``) and notes when each event arrives, so each event's end-to-end
 latency is its receipt time minus the time its client sent it. Prints, per set-up: events per
 second accepted (answered 200), events per second delivered (first send to last receipt), the
-p50 and p99 of the post's answer time and of the end-to-end latency. Not a test: it prints
-figures. Needs redis-server for the ``redis`` set-up (``scripts/system-packages.sh`` installs it).
+p50 and p99 of the post's answer time and of the end-to-end latency.
+
+Not a test: it prints figures. Needs redis-server for the ``redis`` set-up
+(``scripts/system-packages.sh`` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 import yaml
 
+if not __package__:
+    # Run as a script (`python benchmarks/serve.py`): make the project root importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse
+from starlette.responses import Response as StarletteResponse
+from starlette.routing import Route
+
+from benchmarks.rounds import PairedRatio, ameasure
+from framework.cli._io import listen
+from framework.cli.serve import _redis_app
 from framework.delivery.stats import percentile
 from framework.emulators import EmulatorServer, PersonalizeEdge, Request, Response
+from framework.server.app import create_app
+from framework.server.config import load_server_config
+from framework.server.embedded import queue_for
+from framework.server.header_deadline import header_deadline_protocol
 
 PROJECT = "bench-project"
 WRITE_KEY = "bench-write-key"
@@ -311,23 +349,227 @@ def run_mode(mode: str, options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# -- the accept path against a bare endpoint -------------------------------------------------
+#
+# Delivery off: the server only parses, checks, appends durably and answers. Each server runs
+# in a process of its own (this file with ``--accept-server``), under uvicorn configured as
+# ``actionkit serve`` configures it (framework/cli/serve.py): the same HTTP protocol class (the
+# head deadline), keep-alive, connection bound, event loop choice and logging.
+
+
+def _bare_app() -> Starlette:
+    """The baseline: one Starlette endpoint that parses the JSON body and answers 200."""
+
+    async def batch(request: StarletteRequest) -> StarletteResponse:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+            return JSONResponse({"success": False}, 400)
+        return JSONResponse({"success": True})
+
+    return Starlette(routes=[Route("/v1/batch", batch, methods=["POST"])])
+
+
+def _accept_app(kind: str, config_path: Path, redis_url: str | None) -> Starlette:
+    """The ingestion app of ``actionkit serve`` for ``kind``, with no consumer."""
+    config = load_server_config(config_path)
+    if kind == "bare":
+        return _bare_app()
+    if kind == "redis":
+        assert redis_url is not None
+        return _redis_app(config, redis_url, 16)
+    queue = queue_for(config)
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await queue.depth()  # opens the file now, as the embedded app does
+            yield
+        finally:
+            await queue.close()
+
+    return create_app(config, queue, lifespan=closing)
+
+
+def serve_accept(kind: str, config_path: Path, redis_url: str | None) -> None:
+    """Serve one accept-path app until SIGTERM, as ``actionkit serve`` runs it; print the URL."""
+    limits = load_server_config(config_path).limits
+    app = _accept_app(kind, config_path, redis_url)
+    sock = listen("127.0.0.1", 0)  # as actionkit serve listens
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=limits.keep_alive_timeout,
+            limit_concurrency=limits.max_connections,
+            http=header_deadline_protocol(limits.header_timeout),
+        )
+    )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+
+
+def _batch_requests(host: str, prefix: str, events: int, batch: int, users: int) -> list[bytes]:
+    """The raw ``POST /v1/batch`` requests posting ``events`` track events, ``batch`` each."""
+    auth = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    requests = []
+    for start in range(0, events, batch):
+        body = json.dumps(
+            {
+                "batch": [
+                    {"type": "track", "userId": f"user-{n % users}", "event": f"{prefix}-{n}"}
+                    for n in range(start, min(start + batch, events))
+                ]
+            }
+        ).encode()
+        head = (
+            f"POST /v1/batch HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+async def _post_raw(url: str, requests: list[bytes], clients: int) -> float:
+    """Send ``requests`` over ``clients`` keep-alive connections; returns the seconds taken.
+
+    A bare HTTP/1.1 client (one request at a time per connection), so that the client costs
+    the shared CPU as little as it can; any answer but 200 stops the benchmark.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    queue = iter(requests)
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for request in queue:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head[9:12]
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                answer = await reader.readexactly(length)
+                if status != b"200":
+                    raise SystemExit(f"the server answered {status.decode()}: {answer[:300]!r}")
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - began
+
+
+@contextmanager
+def _accept_server(kind: str, directory: Path, redis_url: str | None) -> Iterator[str]:
+    config = {
+        "instances": ["instance.yaml"],
+        "writeKeys": {WRITE_KEY: [INSTANCE]},
+        "queue": {"path": f"queue-{kind}.sqlite", "maxLength": 1_000_000},
+        "deadLetters": "dead-letters.sqlite",
+    }
+    path = directory / f"server-{kind}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = [sys.executable, __file__, "--accept-server", kind, "--config", str(path)]
+    if redis_url is not None:
+        args += ["--redis-url", redis_url]
+    with _process(args, first_line=True) as url:
+        _wait_ready(url)
+        yield url
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.post(f"{url}/v1/batch", json={"batch": []}, auth=(WRITE_KEY, ""), timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start") from None
+        time.sleep(0.05)
+
+
+def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
+    """Alternate rounds against ``actionkit serve``'s accept path and the bare endpoint.
+
+    Each round posts ``options.events`` events in batches of ``options.batch`` over
+    ``options.clients`` connections; its rate is events a second answered 200.
+    """
+    with tempfile.TemporaryDirectory(prefix="actionkit-bench-") as tmp, ExitStack() as stack:
+        directory = Path(tmp)
+        instance = {
+            "destination": "contentstack",
+            "name": INSTANCE,
+            "settings": {
+                "personalizeProjectId": PROJECT,
+                "personalizeEdgeApiBaseUrl": "http://127.0.0.1:9",
+            },
+            "delivery": {"allowLoopback": True},  # never used: delivery is off
+            "mappings": [{"name": "Events", "preset": "events-sync"}],
+        }
+        (directory / "instance.yaml").write_text(yaml.safe_dump(instance))
+        redis_url = stack.enter_context(_redis(directory)) if mode == "redis" else None
+        ours = stack.enter_context(_accept_server(mode, directory, redis_url))
+        bare = stack.enter_context(_accept_server("bare", directory, None))
+        counter = iter(range(1_000_000))
+
+        def rounds(url: str) -> Callable[[], Awaitable[float]]:
+            async def one() -> float:
+                host = url.removeprefix("http://")
+                prefix = f"r{next(counter)}"
+                batches = _batch_requests(
+                    host, prefix, options.events, options.batch, options.users
+                )
+                events: int = options.events
+                return events / await _post_raw(url, batches, options.clients)
+
+            return one
+
+        async def run() -> PairedRatio:
+            await rounds(ours)()  # warm both up: imports, connections, the file's first pages
+            await rounds(bare)()
+            return await ameasure(rounds(ours), rounds(bare), rounds=options.rounds)
+
+        return asyncio.run(run())
+
+
 def main() -> None:
-    """Parse the options, run each set-up, print a table (or JSON with --json)."""
+    """Parse the options; measure the accept path against the bare endpoint (and end to end)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of each side (accept path)")
     parser.add_argument(
         "--rate", type=float, help="offer this many events a second in all (default: all at once)"
     )
     parser.add_argument("--mode", choices=["redis", "embedded", "both"], default="both")
-    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="first measure delivery end to end too (the table), then the accept path",
+    )
+    parser.add_argument("--json", action="store_true", help="print the table as JSON lines")
     parser.add_argument("--emulator", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--accept-server", choices=["embedded", "redis", "bare"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.emulator:
         serve_emulator()
+        return
+    if options.accept_server:
+        serve_accept(options.accept_server, options.config, options.redis_url)
         return
     modes = ["redis", "embedded"] if options.mode == "both" else [options.mode]
     print(
@@ -336,6 +578,26 @@ def main() -> None:
         f"redis: {options.workers} workers",
         file=sys.stderr,
     )
+    if options.end_to_end:
+        end_to_end(modes, options)
+    ratios = {}
+    for mode in modes:
+        ratio = accept_ratio(mode, options)
+        ratios[mode] = ratio
+        ours = statistics.median(ratio.ours)
+        bare = statistics.median(ratio.theirs)
+        print(
+            f"accept path, {mode}: {ours:,.0f} events/s; bare endpoint {bare:,.0f} events/s "
+            f"(medians of {len(ratio.ours)} rounds each)",
+            flush=True,
+        )
+    for mode in modes:
+        name = "ratio_vs_bare_endpoint" if mode == modes[-1] else f"ratio_vs_bare_endpoint_{mode}"
+        print(ratios[mode].line(name), flush=True)
+
+
+def end_to_end(modes: list[str], options: argparse.Namespace) -> None:
+    """Run each set-up with delivery, printing the table (or JSON lines with --json)."""
     header = (
         f"{'set-up':<10}{'accepted/s':>12}{'delivered/s':>13}"
         f"{'answer p50':>12}{'p99':>8}{'e2e p50':>10}{'p99':>8}  (ms)"
