@@ -1,0 +1,128 @@
+"""The accept path's shortcuts decide exactly as the event-by-event rules do.
+
+``events_of`` measures a whole batch with one serialisation and reads one urandom for all of
+its messageIds; these tests hold it to the rules stated one event at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from framework.definitions.events import EventChecker
+from framework.server.body import Rejection
+from framework.server.config import Limits
+from framework.server.tracking import events_of
+
+RECEIVED = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+LIMIT = 300
+
+
+def run(body: dict[str, Any], limit: int = LIMIT) -> list[dict[str, Any]] | Rejection:
+    return events_of(
+        "batch",
+        body,
+        limits=Limits(max_event_bytes=limit),
+        received=RECEIVED,
+        checker=EventChecker(),
+    )
+
+
+def size(event: dict[str, Any]) -> int:
+    """An event's size as the rule states it: its compact JSON text in UTF-8."""
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def track(n: int, blob: str = "") -> dict[str, Any]:
+    return {"type": "track", "userId": f"u{n}", "event": f"e{n}", "properties": {"b": blob}}
+
+
+def test_a_batch_larger_than_an_event_may_be_is_accepted_when_each_event_fits() -> None:
+    events = [track(n, "x" * 200) for n in range(10)]
+    assert size({"batch": events}) > LIMIT
+    assert all(size(event) <= LIMIT for event in events)
+    accepted = run({"batch": events})
+    assert isinstance(accepted, list)
+    assert [event["event"] for event in accepted] == [f"e{n}" for n in range(10)]
+
+
+def test_an_event_at_the_limit_fits_and_one_byte_more_does_not() -> None:
+    base = track(1)
+    exact = track(1, "x" * (LIMIT - size(base)))
+    assert size(exact) == LIMIT
+    over = track(2, "x" * (LIMIT - size(base) + 1))
+    assert isinstance(run({"batch": [exact]}), list)
+    refused = run({"batch": [exact, over, exact]})
+    assert isinstance(refused, Rejection)
+    assert refused.code == "EVENT_TOO_LARGE"
+    assert [problem.pointer for problem in refused.errors] == ["/batch/1"]
+
+
+def test_problems_stay_in_the_order_of_the_batch() -> None:
+    body = {"batch": [track(0), 7, track(2, "x" * LIMIT), {"type": "track"}]}
+    refused = run(body)
+    assert isinstance(refused, Rejection)
+    pointers = [problem.pointer for problem in refused.errors]
+    assert pointers == sorted(pointers, key=lambda p: int(p.split("/")[2]))
+    assert {p.split("/")[2] for p in pointers} == {"1", "2", "3"}
+    assert "/batch/2" in pointers
+
+
+def test_the_shared_context_counts_in_each_events_size() -> None:
+    event = track(1)
+    room = LIMIT - size(event)
+    body = {"batch": [event], "context": {"c": "x" * room}}
+    refused = run(body)
+    assert isinstance(refused, Rejection)
+    assert refused.code == "EVENT_TOO_LARGE"
+
+
+def test_missing_message_ids_are_distinct_random_uuid4s_and_given_ones_are_kept() -> None:
+    events = [track(n) for n in range(60)]
+    events[5]["messageId"] = "given-5"
+    accepted = run({"batch": events}, limit=32 * 1024)
+    assert isinstance(accepted, list)
+    ids = [event["messageId"] for event in accepted]
+    assert ids[5] == "given-5"
+    fresh = [uuid.UUID(value) for n, value in enumerate(ids) if n != 5]
+    assert all(value.version == 4 for value in fresh)
+    assert all(value.variant == uuid.RFC_4122 for value in fresh)
+    assert all(str(value) == ids[n + (n >= 5)] for n, value in enumerate(fresh))
+    assert len(set(ids)) == 60
+
+
+blobs = st.text(alphabet=st.sampled_from('xé€😀\ud800"\\\n'), max_size=120)
+
+
+@given(
+    st.lists(blobs, min_size=1, max_size=8),
+    st.one_of(st.none(), blobs),
+    st.sampled_from([40, 120, 200, 400]),
+)
+def test_the_verdict_on_sizes_is_the_event_by_event_one(
+    properties: list[str], shared: str | None, limit: int
+) -> None:
+    events = [track(n, blob) for n, blob in enumerate(properties)]
+    body: dict[str, Any] = {"batch": events}
+    if shared is not None:
+        body["context"] = {"shared": shared}
+    too_large = []
+    for n, event in enumerate(events):
+        measured = dict(event)
+        if shared is not None:
+            measured["context"] = {"shared": shared}
+        if size(measured) > limit:
+            too_large.append(f"/batch/{n}")
+    answer = run(body, limit)
+    if too_large:
+        assert isinstance(answer, Rejection)
+        assert [p.pointer for p in answer.errors if p.code == "EVENT_TOO_LARGE"] == too_large
+    else:
+        assert isinstance(answer, list)
+        assert len(answer) == len(events)
