@@ -42,10 +42,11 @@ import httpx
 from framework.definitions.instance import Instance, Planned
 from framework.definitions.network import NetworkPolicy
 from framework.definitions.request import PlannedRequest
+from framework.delivery.aiohttp_sender import AiohttpSender
 from framework.delivery.batching import Lanes
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.delivery.gate import EndpointGate, EndpointState, Signal, Ticket
-from framework.delivery.http import Answer, HttpSender, error_for
+from framework.delivery.http import Answer, HttpSender, Sender, error_for
 from framework.delivery.ordering import lane_key
 from framework.delivery.outcome import Delivery, Outcome
 from framework.delivery.pause import endpoint_of
@@ -198,7 +199,7 @@ class Dispatcher:
         self._transport = transport
         # One pooled client per network policy: the policy is applied where the client
         # connects, so instances that may reach different addresses never share connections.
-        self._senders: dict[NetworkPolicy | None, HttpSender] = {}
+        self._senders: dict[NetworkPolicy | None, Sender] = {}
         self._lanes: Lanes[Pending] = Lanes(self._send_batch, self._fail_batch)
         self._solo = itertools.count()
         self._batch_window = batch_window
@@ -227,11 +228,17 @@ class Dispatcher:
         """The endpoints the gate holds, slows, or has seen fail lately."""
         return self.gate.states()
 
-    def _sender(self, instance: Instance) -> HttpSender:
+    def _sender(self, instance: Instance) -> Sender:
         policy = None if self._transport is not None else instance.network
         sender = self._senders.get(policy)
         if sender is None:
-            sender = HttpSender(transport=self._transport, policy=policy)
+            # A transport given (a test's, a user's) is used through httpx; otherwise the
+            # router's own wire, aiohttp without httpx's models.
+            sender = (
+                HttpSender(transport=self._transport)
+                if self._transport is not None
+                else AiohttpSender(policy=policy)
+            )
             self._senders[policy] = sender
         return sender
 

@@ -13,10 +13,12 @@ alone says nothing: it may resolve, or be rebound, to a private address), and so
 written as an IP address. Refused, the request is not sent and fails for good with
 :class:`AddressNotAllowedError`.
 
-The client is httpx (its API, timeouts and test transports), and the wire under it is aiohttp
-(httpx-aiohttp's transport): on this project's benchmark machine httpx's own stack
-(httpcore over anyio) costs about 1.5 ms of CPU a request, aiohttp's C-accelerated one about
-a quarter of that, and delivery is bound by that cost (docs/benchmarks.md).
+:class:`HttpSender` sends through an httpx transport given by the caller (a test's
+:class:`httpx.MockTransport`, a user's own). Without one, the router sends with
+:class:`~framework.delivery.aiohttp_sender.AiohttpSender`, aiohttp directly, which behaves the
+same: httpx's request and response models cost more CPU than aiohttp's whole C-accelerated
+stack, and delivery is bound by that cost (docs/benchmarks.md). HttpSender over
+httpx-aiohttp's transport (its default without a transport) is kept for direct use.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 import httpx
@@ -79,14 +82,15 @@ def error_for(answer: Answer) -> DeliveryError | None:
 
 
 class _Refused(OSError):
-    """Raised by the resolver when every address of a name is refused (never leaves here)."""
+    """Raised by the resolver when every address of a name is refused (never leaves a sender:
+    it becomes an :class:`AddressNotAllowedError`)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class _PolicyResolver(AbstractResolver):
+class PolicyResolver(AbstractResolver):
     """aiohttp's resolver, keeping only the addresses a policy allows.
 
     aiohttp connects only to what the resolver returns, so this is the address actually
@@ -124,6 +128,26 @@ class _PolicyResolver(AbstractResolver):
             await self._inner.close()
 
 
+_PolicyResolver = PolicyResolver
+"""The name tests know it by."""
+
+Refused = _Refused
+"""A refusal of the network policy, for the senders (its class keeps its private name)."""
+
+
+class Sender(Protocol):
+    """What the dispatcher sends with: :class:`HttpSender` over a given httpx transport, or
+    :class:`~framework.delivery.aiohttp_sender.AiohttpSender` (the default wire)."""
+
+    async def send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
+        """Send ``request``; returns the answer, or raises a delivery error."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        ...
+
+
 def _aiohttp_transport(limits: httpx.Limits, policy: NetworkPolicy) -> AiohttpTransport:
     def session() -> aiohttp.ClientSession:
         # aiohttp's connector sets TCP_NODELAY (without it, Nagle's algorithm and the
@@ -132,7 +156,7 @@ def _aiohttp_transport(limits: httpx.Limits, policy: NetworkPolicy) -> AiohttpTr
             limit=limits.max_connections or 0,
             keepalive_timeout=limits.keepalive_expiry,
             ssl=httpx.create_ssl_context(),
-            resolver=_PolicyResolver(policy),
+            resolver=PolicyResolver(policy),
         )
         return aiohttp.ClientSession(connector=connector)
 
@@ -197,7 +221,7 @@ class HttpSender:
                 # aiohttp does not resolve a host written as an address: judged here.
                 refusal = host_refusal(built.url.host, self._policy)
                 if refusal is not None:
-                    raise _Refused(refusal)
+                    raise Refused(refusal)
             response = await self._transport.handle_async_request(built)
             try:
                 chunks: list[bytes] = []
@@ -219,43 +243,44 @@ class HttpSender:
                 )
             finally:
                 await response.aclose()
-        except _Refused as exc:
-            raise _not_allowed(exc) from None
+        except Refused as exc:
+            raise not_allowed(exc) from None
         except httpx.TimeoutException as exc:
-            refused = _refused_cause(exc)
+            refused = refused_cause(exc)
             if refused is not None:
-                raise _not_allowed(refused) from exc
+                raise not_allowed(refused) from exc
             # httpx-aiohttp reports a dropped connection as a ConnectTimeout: the aiohttp
             # error it came from tells a real timeout from a failed connection.
             if exc.__cause__ is not None and not isinstance(exc.__cause__, TimeoutError):
-                raise _connection_failed(exc.__cause__) from exc
+                raise connection_failed(exc.__cause__) from exc
             raise DeliveryTimeoutError(
                 f"No answer within the timeout ({type(exc).__name__})."
             ) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            refused = _refused_cause(exc)
+            refused = refused_cause(exc)
             if refused is not None:
-                raise _not_allowed(refused) from exc
-            raise _connection_failed(exc) from exc
+                raise not_allowed(refused) from exc
+            raise connection_failed(exc) from exc
         except aiohttp.ClientError as exc:  # one httpx-aiohttp does not translate
-            raise _connection_failed(exc) from exc
+            raise connection_failed(exc) from exc
         except httpx.UnsupportedProtocol as exc:
             raise IntegrationError(f"The request URL cannot be used: {exc}.") from exc
 
 
-def _refused_cause(exc: BaseException) -> _Refused | None:
+def refused_cause(exc: BaseException) -> Refused | None:
     """The resolver's refusal a network error came from (aiohttp and httpx wrap it), if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, _Refused):
+        if isinstance(current, Refused):
             return current
         seen.add(id(current))
         current = current.__cause__ or getattr(current, "os_error", None) or current.__context__
     return None
 
 
-def _not_allowed(refused: _Refused) -> AddressNotAllowedError:
+def not_allowed(refused: Refused) -> AddressNotAllowedError:
+    """The error of a request refused by the network policy."""
     return AddressNotAllowedError(
         f"The request was not sent: its host is (or resolves to) {refused.reason}, which "
         "this instance may not send to. See 'Where events may be sent' in docs/delivery.md "
@@ -263,7 +288,8 @@ def _not_allowed(refused: _Refused) -> AddressNotAllowedError:
     )
 
 
-def _connection_failed(exc: BaseException) -> ConnectionFailedError:
+def connection_failed(exc: BaseException) -> ConnectionFailedError:
+    """The error of a connection that failed before an answer came."""
     return ConnectionFailedError(
         f"The connection failed before an answer came ({type(exc).__name__})."
     )
