@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import sqlite3
 import sys
@@ -60,7 +61,7 @@ from framework.queue.base import (
     check_queue_bounds,
 )
 from framework.queue.codec import decode_item, encode_item
-from framework.queue.sqlite_order import choose, forget, prepare, record_keys
+from framework.queue.sqlite_order import choose, forget, prepare
 
 __all__ = ["SqliteDeadEntries", "SqliteQueue"]
 
@@ -94,6 +95,15 @@ _FULL_RETRY_AFTER = 1.0
 
 _MIN_WAKE = 0.001
 """Seconds a take waits at least for a deferred entry's time (no spinning on clock skew)."""
+
+_KEYS_PER_QUERY = 1000
+"""Keys looked up by one query."""
+
+_STORED_KEYS = (
+    "SELECT wanted.value FROM json_each(?) AS wanted"
+    " WHERE EXISTS (SELECT 1 FROM entry_keys WHERE key = wanted.value)"
+)
+"""Which of the keys of a JSON array have an entry stored: one index look-up each."""
 
 _BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another connection's write (a ``dlq replay`` removing a row)."""
@@ -318,34 +328,65 @@ class SqliteQueue:
     def _write(
         self, groups: list[tuple[list[QueuedEvent], asyncio.Future[list[str]]]]
     ) -> list[list[str] | QueueFullError]:
+        """Store each group that fits, all in one durable transaction; a result per group."""
         db = self._db()
         results: list[list[str] | QueueFullError] = []
         depth = self._depth
+        accepted: list[list[QueuedEvent]] = []
+        for items, _ in groups:
+            if depth + len(items) > self.max_length:
+                results.append(
+                    QueueFullError(
+                        f"The event queue is full ({self.max_length} entries); try again shortly.",
+                        retry_after=_FULL_RETRY_AFTER,
+                    )
+                )
+                continue
+            accepted.append(items)
+            results.append([])
+            depth += len(items)
+        if not accepted:
+            return results
         with _transaction(db, durable=True):
-            for items, _ in groups:
-                if depth + len(items) > self.max_length:
-                    results.append(
-                        QueueFullError(
-                            f"The event queue is full ({self.max_length} entries); "
-                            "try again shortly.",
-                            retry_after=_FULL_RETRY_AFTER,
-                        )
-                    )
-                    continue
-                ids = []
-                for item in items:
-                    cursor = db.execute(
-                        "INSERT INTO entries (item) VALUES (?)", (encode_item(item),)
-                    )
-                    entry_id = cursor.lastrowid
-                    if entry_id is None:  # never after an INSERT: the driver's type allows it
-                        raise QueueError(f"The queue file {self.path} gave no id to an entry.")
-                    record_keys(db, entry_id, order_keys(item.event))
-                    ids.append(str(entry_id))
-                depth += len(items)
-                results.append(ids)
+            ids = iter(self._insert([item for items in accepted for item in items]))
         self._depth = depth
+        stored = iter(accepted)
+        for index, result in enumerate(results):
+            if isinstance(result, list):
+                results[index] = [next(ids) for _ in next(stored)]
         return results
+
+    def _insert(self, items: list[QueuedEvent]) -> list[str]:
+        """Insert ``items`` in order with their keys (in the caller's transaction); their IDs.
+
+        What :func:`~framework.queue.sqlite_order.record_keys` does entry by entry, for all of
+        them at once: ``waits`` counts the keys an earlier stored entry has, this put's earlier
+        entries included; ``nkeys`` the entry's keys. One query finds which of the keys are
+        stored already, each entry is one INSERT with its counts, and its keys one more.
+        """
+        db = self._db()
+        keyed = [(encode_item(item), order_keys(item.event)) for item in items]
+        wanted = list({key for _, keys in keyed for key in keys})
+        stored: set[str] = set()
+        for start in range(0, len(wanted), _KEYS_PER_QUERY):
+            chunk = wanted[start : start + _KEYS_PER_QUERY]
+            stored.update(key for (key,) in db.execute(_STORED_KEYS, (json.dumps(chunk),)))
+        ids: list[str] = []
+        pairs: list[tuple[str, int]] = []
+        for text, keys in keyed:
+            waits = sum(1 for key in keys if key in stored)
+            cursor = db.execute(
+                "INSERT INTO entries (item, waits, nkeys) VALUES (?, ?, ?)",
+                (text, waits, len(keys)),
+            )
+            entry_id = cursor.lastrowid
+            if entry_id is None:  # never after an INSERT: the driver's type allows it
+                raise QueueError(f"The queue file {self.path} gave no id to an entry.")
+            stored.update(keys)
+            pairs.extend((key, entry_id) for key in keys)
+            ids.append(str(entry_id))
+        db.executemany("INSERT OR IGNORE INTO entry_keys (key, entry_id) VALUES (?, ?)", pairs)
+        return ids
 
     # -- take, ack, fail, defer ---------------------------------------------------------
 

@@ -156,12 +156,13 @@ def _size(event: Mapping[str, Any] | list[dict[str, Any]]) -> int:
 
 def _merged(item: dict[str, Any], shared: Mapping[str, Any], key: str) -> None:
     common = shared.get(key)
-    if not isinstance(common, Mapping):
+    # None first, and dict before the (much slower) Mapping check: parsed JSON holds dicts.
+    if common is None or not isinstance(common, (dict, Mapping)):
         return
     own = item.get(key)
     if own is None:
         item[key] = dict(common)
-    elif isinstance(own, Mapping):
+    elif isinstance(own, (dict, Mapping)):
         item[key] = {**common, **own}
 
 
