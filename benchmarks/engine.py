@@ -33,13 +33,81 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.peer import PeerError, find_peer, run_node
-from benchmarks.workload import JsonValue, generate_workload, render_workload
+from benchmarks.workload import SUBSCRIPTIONS, JsonValue, generate_workload, render_workload
 from framework import ActionkitError, compile_mapping, parse_trigger
 
-__all__ = ["EventResult", "PassResult", "js_equal", "main", "run_pass"]
+__all__ = [
+    "INSTANCE_SIZE",
+    "EventResult",
+    "PassResult",
+    "instance_subscriptions",
+    "js_equal",
+    "main",
+    "run_pass",
+]
 
 _SHOWN_MISMATCHES: Final = 10
 _SHOWN_DIFFERENCES: Final = 8
+
+INSTANCE_SIZE: Final = 50
+"""Subscriptions in the instance mode: the cap on one instance's mappings."""
+
+# The instance mode's variants of the workload's 10 FQL strings: the same shapes with other
+# event types, names, thresholds, currencies, paths and platforms, each written so that
+# Segment's parser reads it as ours does (one level of parentheses, one kind of keyword per
+# group).
+_VARIANTS: Final[tuple[str, ...]] = (
+    *(f'type = "{kind}"' for kind in ("page", "identify", "group", "alias")),
+    *(
+        f'type = "track" and event = "{name}"'
+        for name in (
+            "Product Viewed",
+            "Product Added",
+            "Checkout Started",
+            "Order Refunded",
+            "Signed Up",
+            "Button Clicked",
+            "Test Event",
+            "Video Playback Started",
+            "Order Updated (Test)",
+        )
+    ),
+    'type = "page" or type = "identify"',
+    'type = "alias" or type = "group"',
+    *(f"properties.revenue > {amount}" for amount in (50, 200, 500)),
+    *(f'contains(event, "{word}")' for word in ("Product", "Test", "Started")),
+    'context.device.type = "android" and !contains(event, "Test")',
+    'context.device.type = "ios" and !contains(event, "Order")',
+    'type = "page" and match(properties.path, "/blog*")',
+    'type = "page" and match(properties.url, "*/pricing")',
+    'type = "track" and match(properties.path, "/docs*")',
+    'type = "identify" and traits.email = null',
+    'type = "identify" and userId != null',
+    'type = "identify" and traits.plan = "enterprise"',
+    '(type = "track" and properties.currency = "USD") or type = "alias"',
+    '(type = "track" and properties.currency = "GBP") or type = "page"',
+    '(type = "page" and name = "Docs") or type = "group"',
+    'type = "group" and traits.employees >= 1000',
+    'type = "group" and traits.employees < 50',
+    'type = "group" and traits.industry = "Retail"',
+    'event = "Signed Up"',
+    'type != "track"',
+    "userId = null",
+    'context.locale = "fr-FR"',
+    'type = "track" and properties.revenue > 100',
+)
+
+
+def instance_subscriptions() -> list[tuple[str, str]]:
+    """The instance mode's 50 subscriptions, ``(id, fql)``: the workload's 10, then variants.
+
+    Deterministic: the same list on every run, so both engines evaluate the same triggers.
+    """
+    fql = [str(sub["fql"]) for sub in SUBSCRIPTIONS] + list(_VARIANTS)
+    if len(fql) != INSTANCE_SIZE:
+        raise RuntimeError(f"the instance mode has {len(fql)} subscriptions, not 50")
+    return [(f"i{number:02d}", text) for number, text in enumerate(fql, start=1)]
+
 
 Event = dict[str, JsonValue]
 Check = tuple[Callable[[Event], bool], Callable[[Event], dict[str, JsonValue]]]

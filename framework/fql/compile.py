@@ -29,7 +29,7 @@ from framework.fql.ast import (
     TextMatch,
 )
 
-__all__ = ["compile_tree", "get_path", "glob_match"]
+__all__ = ["ExpressionWriter", "compile_tree", "get_path", "glob_match", "runtime_namespace"]
 
 # Paths longer than this are read by a loop (get_path) rather than inline code, which keeps
 # the generated expression shallow for Python's own compiler.
@@ -44,12 +44,20 @@ def compile_tree(node: Node) -> Callable[[object], bool]:
 
     Anything that is not a ``dict`` gives ``False``. The predicate never raises.
     """
-    generator = _Generator()
+    generator = ExpressionWriter()
     body = generator.node(node)
     source = (
         f"def match(e):\n    if type(e) is not dict:\n        return False\n    return {body}\n"
     )
-    namespace: dict[str, Any] = {
+    namespace = runtime_namespace(generator.constants)
+    exec(compile(source, "<trigger>", "exec"), namespace)
+    match: Callable[[object], bool] = namespace["match"]
+    return match
+
+
+def runtime_namespace(constants: dict[str, object]) -> dict[str, Any]:
+    """The globals generated code runs with: no builtins but the few it names, and constants."""
+    return {
         "__builtins__": {},
         "dict": dict,
         "list": list,
@@ -60,11 +68,8 @@ def compile_tree(node: Node) -> Callable[[object], bool]:
         "len": len,
         "_get": get_path,
         "_glob": glob_match,
-        **generator.constants,
+        **constants,
     }
-    exec(compile(source, "<trigger>", "exec"), namespace)
-    match: Callable[[object], bool] = namespace["match"]
-    return match
 
 
 def get_path(event: dict[str, object], path: tuple[Step, ...]) -> object:
@@ -102,18 +107,28 @@ def glob_match(parts: tuple[str, ...], text: str) -> bool:
     return True
 
 
-class _Generator:
-    """Builds the expression source; each leaf binds its value to ``x`` before testing it."""
+class ExpressionWriter:
+    """Writes a trigger tree as one Python expression over the event ``e``.
 
-    def __init__(self) -> None:
+    Each leaf binds its value to ``x`` before testing it. Every literal becomes a constant
+    (``c0``, ``c1``, ...) collected in :attr:`constants`, for the namespace the code runs in.
+    :attr:`hoisted` maps a path (or a path's prefix) to the name of a local variable already
+    holding its value (as :meth:`path` reads it); reads start from the longest such prefix.
+    """
+
+    def __init__(self, prefix: str = "c") -> None:
         self.constants: dict[str, object] = {}
+        self.hoisted: dict[tuple[Step, ...], str] = {}
+        self._prefix = prefix
 
     def constant(self, value: object) -> str:
-        name = f"c{len(self.constants)}"
+        """Bind ``value`` to a new constant name and return the name."""
+        name = f"{self._prefix}{len(self.constants)}"
         self.constants[name] = value
         return name
 
     def node(self, node: Node) -> str:
+        """The expression for ``node``: true exactly when the compiled trigger would be."""
         if isinstance(node, And):
             return "(" + " and ".join(self.node(child) for child in node.operands) + ")"
         if isinstance(node, Or):
@@ -128,11 +143,27 @@ class _Generator:
 
     def path(self, field: Field) -> str:
         """An expression reading the field from ``e``, ``None`` when missing."""
-        path = field.path
-        if len(path) > _INLINE_PATH_STEPS:
-            return f"_get(e, {self.constant(path)})"
-        code = f"e.get({self.constant(path[0])})"
-        for depth, step in enumerate(path[1:], start=1):
+        return self.read(field.path)
+
+    def read(self, path: tuple[Step, ...]) -> str:
+        """An expression reading ``path`` from ``e`` (``None`` when missing), from the longest
+        hoisted prefix when there is one."""
+        start = next(
+            (length for length in range(len(path), 0, -1) if path[:length] in self.hoisted), 0
+        )
+        if start == len(path):
+            return self.hoisted[path]
+        if start:
+            rest = path[start:]
+            origin = self.hoisted[path[:start]]
+            if len(rest) > _INLINE_PATH_STEPS:
+                return f"_get({origin}, {self.constant(rest)})"
+            code, steps = origin, rest
+        else:
+            if len(path) > _INLINE_PATH_STEPS:
+                return f"_get(e, {self.constant(path)})"
+            code, steps = f"e.get({self.constant(path[0])})", path[1:]
+        for depth, step in enumerate(steps, start=1):
             var = f"v{depth}"
             const = self.constant(step)
             if isinstance(step, str):
