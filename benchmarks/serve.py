@@ -390,8 +390,14 @@ def _accept_app(kind: str, config_path: Path, redis_url: str | None) -> Starlett
     return create_app(config, queue, lifespan=closing)
 
 
-def serve_accept(kind: str, config_path: Path, redis_url: str | None) -> None:
-    """Serve one accept-path app until SIGTERM, as ``actionkit serve`` runs it; print the URL."""
+def serve_accept(
+    kind: str, config_path: Path, redis_url: str | None, http: str | None = None
+) -> None:
+    """Serve one accept-path app until SIGTERM, as ``actionkit serve`` runs it; print the URL.
+
+    ``http``: another uvicorn HTTP implementation (``httptools``), only to measure it as a
+    candidate; it has no head deadline.
+    """
     limits = load_server_config(config_path).limits
     app = _accept_app(kind, config_path, redis_url)
     sock = listen("127.0.0.1", 0)  # as actionkit serve listens
@@ -404,7 +410,7 @@ def serve_accept(kind: str, config_path: Path, redis_url: str | None) -> None:
             lifespan="on",
             timeout_keep_alive=limits.keep_alive_timeout,
             limit_concurrency=limits.max_connections,
-            http=header_deadline_protocol(limits.header_timeout),
+            http=http or header_deadline_protocol(limits.header_timeout),
         )
     )
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -564,12 +570,13 @@ def main() -> None:
     )
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    parser.add_argument("--http", choices=["httptools"], help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.emulator:
         serve_emulator()
         return
     if options.accept_server:
-        serve_accept(options.accept_server, options.config, options.redis_url)
+        serve_accept(options.accept_server, options.config, options.redis_url, options.http)
         return
     modes = ["redis", "embedded"] if options.mode == "both" else [options.mode]
     print(
