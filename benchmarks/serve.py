@@ -1,8 +1,9 @@
 """Serving benchmark: the accept path against a bare endpoint, and delivery end to end.
 
-    python benchmarks/serve.py [--events 5000] [--clients 8] [--batch 50] [--users 200]
-                               [--rounds 7] [--mode redis|embedded|both]
-                               [--end-to-end [--workers 2] [--rate EVENTS_PER_S] [--json]]
+    python benchmarks/serve.py [--accept-events 20000] [--rounds 7] [--clients 8] [--batch 50]
+                               [--users 200] [--mode redis|embedded|both]
+                               [--end-to-end [--events 5000] [--workers 2]
+                                             [--rate EVENTS_PER_S] [--json]]
 
 **The accept path** (always; its ratio is the last line). ``actionkit serve``'s ingestion app
 with delivery off (no consumer, no workers) parses, checks, appends durably and answers, in a
@@ -11,7 +12,7 @@ listening socket, HTTP protocol class, keep-alive and connection bound; see
 ``serve_accept``). Beside it, in another process on the same stack, the baseline: a bare
 Starlette endpoint that parses the same batch bodies (``await request.json()``) and answers
 200. Rounds alternate (ours, bare, ours, ...; :mod:`benchmarks.rounds`); each posts
-``--events`` track events in ``/v1/batch`` requests of ``--batch`` over ``--clients``
+``--accept-events`` track events in ``/v1/batch`` requests of ``--batch`` over ``--clients``
 keep-alive connections, from a bare HTTP/1.1 client that costs the shared CPU little, and its
 rate is events a second answered 200. Prints each side's median rate, then
 ``ratio_vs_bare_endpoint_redis: R (min A, max B, N pairs)`` for ``redis`` (a redis-server on
@@ -504,7 +505,7 @@ def _wait_ready(url: str) -> None:
 def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
     """Alternate rounds against ``actionkit serve``'s accept path and the bare endpoint.
 
-    Each round posts ``options.events`` events in batches of ``options.batch`` over
+    Each round posts ``options.accept_events`` events in batches of ``options.batch`` over
     ``options.clients`` connections; its rate is events a second answered 200.
     """
     with tempfile.TemporaryDirectory(prefix="actionkit-bench-") as tmp, ExitStack() as stack:
@@ -530,9 +531,9 @@ def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
                 host = url.removeprefix("http://")
                 prefix = f"r{next(counter)}"
                 batches = _batch_requests(
-                    host, prefix, options.events, options.batch, options.users
+                    host, prefix, options.accept_events, options.batch, options.users
                 )
-                events: int = options.events
+                events: int = options.accept_events
                 return events / await _post_raw(url, batches, options.clients)
 
             return one
@@ -548,7 +549,10 @@ def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
 def main() -> None:
     """Parse the options; measure the accept path against the bare endpoint (and end to end)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=5000, help="events end to end")
+    parser.add_argument(
+        "--accept-events", type=int, default=20000, help="events a round of the accept path"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--users", type=int, default=200)
@@ -580,7 +584,8 @@ def main() -> None:
         return
     modes = ["redis", "embedded"] if options.mode == "both" else [options.mode]
     print(
-        f"{options.events} events, {options.clients} clients, batches of {options.batch}, "
+        f"{options.accept_events} events a round ({options.events} end to end), "
+        f"{options.clients} clients, batches of {options.batch}, "
         f"{options.users} users, rate {options.rate or 'unpaced'}; "
         f"redis: {options.workers} workers",
         file=sys.stderr,
