@@ -29,7 +29,7 @@ __all__ = ["Lanes"]
 ItemT = TypeVar("ItemT")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
 class _Entry(Generic[ItemT]):
     item: ItemT
     group: Hashable | None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -280,8 +281,31 @@ class Router:
         usual. Give one up with :meth:`bury`.
         """
         await self._start()
+        return await _collect(
+            self._submit(
+                event,
+                only=only,
+                dead_letter=dead_letter,
+                instances=instances,
+                skip=skip,
+                defer=defer,
+            )
+        )
+
+    def _submit(
+        self,
+        event: Any,
+        *,
+        only: tuple[str, str] | None = None,
+        dead_letter: bool = True,
+        instances: Collection[str] | None = None,
+        skip: Collection[tuple[str, str]] = (),
+        defer: bool = False,
+    ) -> list[Delivery | asyncio.Future[Delivery]]:
+        """Plan ``event`` and hand what must be sent to the dispatcher, on the running loop:
+        each subscription's Delivery, or the future that will get it."""
         dispatcher = self._dispatcher
-        if dispatcher is None:  # pragma: no cover - _start sets it
+        if dispatcher is None:
             raise RuntimeError("the router is closed")
         loop = asyncio.get_running_loop()
         results: list[Delivery | asyncio.Future[Delivery]] = []
@@ -321,7 +345,7 @@ class Router:
                     Pending(instance, plan, event, future, dead_letter=dead_letter, defer=defer)
                 )
                 results.append(future)
-        return [item if isinstance(item, Delivery) else await item for item in results]
+        return results
 
     def route(self, event: Any) -> list[Delivery]:
         """Sync :meth:`aroute` (inside ``with Router(...) as router:``)."""
@@ -333,13 +357,21 @@ class Router:
     ) -> AsyncIterator[list[Delivery]]:
         """Route a stream of events, at most ``concurrency`` in flight; results in order."""
         limit = concurrency or self.concurrency
-        window: list[asyncio.Task[list[Delivery]]] = []
+        await self._start()
+        # Each event is planned and submitted as it comes, without a task of its own (a task
+        # per event cost more than the rest of routing it); its results are awaited in order.
+        window: deque[list[Delivery | asyncio.Future[Delivery]]] = deque()
         async for event in _aiter(events):
-            window.append(asyncio.ensure_future(self.aroute(event)))
+            try:
+                window.append(self._submit(event))
+            except Exception as exc:  # raised where aroute would have raised it: in order
+                failed: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                window.append([failed])
             if len(window) >= limit:
-                yield await window.pop(0)
-        for task in window:
-            yield await task
+                yield await _collect(window.popleft())
+        while window:
+            yield await _collect(window.popleft())
 
     def route_many(
         self, events: Iterable[Any], *, concurrency: int | None = None
@@ -456,6 +488,11 @@ class Router:
     def stats(self) -> dict[str, Any]:
         """Counts of each outcome and delivery latency (p50, p99), by instance and action."""
         return {"totals": self._stats.outcome_counts(), "by_instance": self._stats.snapshot()}
+
+
+async def _collect(results: list[Delivery | asyncio.Future[Delivery]]) -> list[Delivery]:
+    """The deliveries of one event, once every one of them has ended."""
+    return [item if isinstance(item, Delivery) else await item for item in results]
 
 
 async def _aiter(events: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
