@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis_server import RedisServer, redis_server
 
-from framework.errors import QueueError
+from framework.delivery.ordering import order_keys
+from framework.errors import QueueError, QueueFullError
 from framework.queue import Entry, QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_stream import RedisStreamQueue
@@ -419,3 +422,366 @@ def test_closing_ends_the_keeper_even_when_its_cancellation_is_swallowed(
         return finished
 
     assert run(scenario())
+
+
+# -- an alias and the user it merges away, in two partitions -----------------------------------
+
+# user-3's events live in partition 8, anon-4's in partition 5 (crc32 % 16).
+TARGET, SOURCE = "user-3", "anon-4"
+
+
+def alias(user: str, previous: str, n: int) -> QueuedEvent:
+    return QueuedEvent(
+        {"type": "alias", "userId": user, "previousId": previous, "event": f"{user}-{n}"}, ()
+    )
+
+
+def leftovers(admin: redis.Redis, stream: str) -> list[str]:
+    """Bookkeeping keys of a stream still in Redis once it is drained (none expected)."""
+    kinds = ("k", "gates", "opened", "markers", "waits", "ready", "waiting", "flight")
+    return sorted(
+        key
+        for key in admin.keys("{" + stream + "}:p*")
+        if key.rsplit(":", 1)[-1] in kinds or ":k:" in key
+    )
+
+
+def stored(admin: redis.Redis, stream: str) -> int:
+    return sum(int(admin.xlen("{" + stream + f"}}:p{n}")) for n in range(16))
+
+
+def test_an_alias_waits_for_its_merged_away_users_earlier_events_in_another_partition(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    events = [
+        event(SOURCE, 0),
+        alias(TARGET, SOURCE, 1),
+        event(SOURCE, 2),
+        event(TARGET, 3),
+    ]
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        first = RedisStreamQueue(server.url, stream=stream, consumer="first", claim_idle=0.6)
+        second = RedisStreamQueue(server.url, stream=stream, consumer="second", claim_idle=0.6)
+        try:
+            seen["ids"] = await first.put(events)
+            seen["depth"], seen["stored"] = await first.depth(), stored(admin, stream)
+            held = await take_until(first, 1)  # anon-4's first event, in hand in partition 5
+            seen["held"] = [name(e) for e in held]
+            deadline = time.monotonic() + 30  # bounds a hang only
+            while 8 not in second.ownership.owned and time.monotonic() < deadline:
+                seen.setdefault("early", []).extend(await second.take(10, block=0.05))
+            seen["owners"] = (5 in first.ownership.owned, 8 in second.ownership.owned)
+            seen["blocked"] = await second.take(10, block=0.1) + await first.take(10, block=0.1)
+            await first.ack([held[0].id])
+            merged = await take_until(second, 1)
+            seen["merged"] = [name(e) for e in merged]
+            seen["during"] = await first.take(10, block=0.1) + await second.take(10, block=0.1)
+            await second.ack([merged[0].id])
+            rest = await take_until(first, 1) + await take_until(second, 1)
+            seen["rest"] = sorted(name(e) for e in rest)
+            await first.ack([rest[0].id])
+            await second.ack([rest[1].id])
+            seen["after"] = await first.depth(), stored(admin, stream), leftovers(admin, stream)
+        finally:
+            await first.close()
+            await second.close()
+        return seen
+
+    seen = run(scenario())
+    assert [partition(entry_id) for entry_id in seen["ids"]] == [5, 8, 5, 8]
+    assert (seen["depth"], seen["stored"]) == (4, 5)  # the marker is stored, not counted
+    assert seen["held"] == [f"{SOURCE}-0"]
+    assert seen.get("early", []) == []
+    assert seen["owners"] == (True, True)
+    assert seen["blocked"] == []  # the alias waits for anon-4-0, held by the other worker
+    assert seen["merged"] == [f"{TARGET}-1"]
+    assert seen["during"] == []  # anon-4-2 and user-3-3 wait for the merge
+    assert seen["rest"] == [f"{SOURCE}-2", f"{TARGET}-3"]
+    assert seen["after"] == (0, 0, [])
+
+
+def test_an_alias_deferred_holds_its_merged_away_user_until_acked(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    now = [1_000_000.0]
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with RedisStreamQueue(server.url, stream=stream, clock=lambda: now[0]) as queue:
+            await queue.put([alias(TARGET, SOURCE, 0), event(SOURCE, 1)])
+            [merge] = await take_until(queue, 1)
+            later = QueuedEvent(merge.item.event, (), retries=1)
+            await queue.defer(merge, later, at=now[0] + 60)
+            seen["waiting"] = await queue.waiting()
+            seen["while_deferred"] = await queue.take(10, block=0.1)
+            now[0] += 61
+            [again] = await take_until(queue, 1)
+            seen["again"] = (name(again), again.item.retries)
+            seen["while_held"] = await queue.take(10, block=0.1)
+            await queue.ack([again.id])
+            seen["next"] = [name(e) for e in await take_until(queue, 1)]
+        return seen
+
+    seen = run(scenario())
+    assert seen["waiting"] == 1
+    assert seen["while_deferred"] == []  # anon-4-1 waits behind the deferred merge
+    assert seen["again"] == (f"{TARGET}-0", 1)
+    assert seen["while_held"] == []
+    assert seen["next"] == [f"{SOURCE}-1"]
+
+
+def test_an_alias_held_by_a_dying_worker_holds_its_merged_away_user_through_the_takeover(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        doomed = RedisStreamQueue(server.url, stream=stream, consumer="doomed", claim_idle=0.5)
+        await doomed.put([alias(TARGET, SOURCE, 0), event(SOURCE, 1), event(TARGET, 2)])
+        seen["doomed"] = [name(e) for e in await take_until(doomed, 1)]
+        seen["doomed_more"] = await doomed.take(10, block=0.1)
+        await die(doomed)
+        async with RedisStreamQueue(
+            server.url, stream=stream, consumer="survivor", claim_idle=0.5
+        ) as survivor:
+            [first] = await take_until(survivor, 1)
+            seen["first"] = (name(first), first.tries)
+            seen["while_held"] = await survivor.take(10, block=0.2)
+            await survivor.ack([first.id])
+            rest = await take_until(survivor, 2)
+            seen["rest"] = sorted(name(e) for e in rest)
+            await survivor.ack([e.id for e in rest])
+            seen["after"] = await survivor.depth(), stored(admin, stream), leftovers(admin, stream)
+        return seen
+
+    seen = run(scenario())
+    assert seen["doomed"] == [f"{TARGET}-0"]
+    assert seen["doomed_more"] == []
+    assert seen["first"] == (f"{TARGET}-0", 2)  # handed out again first, a try counted
+    assert seen["while_held"] == []
+    assert seen["rest"] == [f"{SOURCE}-1", f"{TARGET}-2"]
+    assert seen["after"] == (0, 0, [])
+
+
+def test_an_alias_dead_lettered_lets_its_merged_away_user_go_on(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with RedisStreamQueue(server.url, stream=stream, max_tries=1) as queue:
+            await queue.put([event(SOURCE, 0), alias(TARGET, SOURCE, 1), event(SOURCE, 2)])
+            [before] = await take_until(queue, 1)
+            seen["before"] = name(before)
+            await queue.ack([before.id])
+            [merge] = await take_until(queue, 1)
+            seen["merge"] = name(merge)
+            seen["while_held"] = await queue.take(10, block=0.1)
+            await queue.fail(merge, "p/E: FAILED")
+            [after] = await take_until(queue, 1)
+            seen["after"] = name(after)
+            await queue.ack([after.id])
+            dead = await queue.dead_entries()
+            seen["dead"] = [(d["entry_id"] == merge.id, d["event"]["type"]) for d in dead]
+            seen["removed"] = await queue.remove_dead([d["id"] for d in dead])
+            seen["end"] = await queue.depth(), stored(admin, stream), leftovers(admin, stream)
+        return seen
+
+    seen = run(scenario())
+    assert seen["before"] == f"{SOURCE}-0"
+    assert seen["merge"] == f"{TARGET}-1"
+    assert seen["while_held"] == []
+    assert seen["after"] == f"{SOURCE}-2"
+    assert seen["dead"] == [(True, "alias")]
+    assert seen["removed"] == 1
+    assert seen["end"] == (0, 0, [])
+
+
+def test_a_marker_is_not_counted_against_max_length(server: RedisServer, stream: str) -> None:
+    async def scenario() -> tuple[list[str], int, QueueFullError]:
+        async with RedisStreamQueue(server.url, stream=stream, max_length=2) as queue:
+            ids = await queue.put([event(SOURCE, 0), alias(TARGET, SOURCE, 1)])
+            with pytest.raises(QueueFullError) as full:
+                await queue.put([event(SOURCE, 2)])
+            return ids, await queue.depth(), full.value
+
+    ids, depth, full = run(scenario())
+    assert len(ids) == 2
+    assert depth == 2
+    assert full.code == "QUEUE_FULL"
+
+
+def test_an_alias_moved_from_the_earlier_single_stream_waits_for_its_merged_away_user(
+    server: RedisServer, stream: str, admin: redis.Redis
+) -> None:
+    admin.xgroup_create(stream, "actionkit", id="0", mkstream=True)
+    for item in (event(SOURCE, 0), alias(TARGET, SOURCE, 1), event(SOURCE, 2)):
+        admin.xadd(stream, {"item": encode_item(item)})
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            [first] = await take_until(queue, 1)
+            seen["first"] = name(first)
+            seen["while_held"] = await queue.take(10, block=0.1)
+            await queue.ack([first.id])
+            [merge] = await take_until(queue, 1)
+            seen["merge"] = name(merge)
+            seen["during"] = await queue.take(10, block=0.1)
+            await queue.ack([merge.id])
+            [last] = await take_until(queue, 1)
+            seen["last"] = name(last)
+            await queue.ack([last.id])
+            seen["end"] = await queue.depth(), stored(admin, stream), leftovers(admin, stream)
+        return seen
+
+    seen = run(scenario())
+    assert seen["first"] == f"{SOURCE}-0"
+    assert seen["while_held"] == []
+    assert seen["merge"] == f"{TARGET}-1"
+    assert seen["during"] == []
+    assert seen["last"] == f"{SOURCE}-2"
+    assert seen["end"] == (0, 0, [])
+
+
+# -- the property: every user's entries, merged-away users' included, in put order --------------
+
+# In 4 partitions: u0, u1, u4 in 0, 2, 1; a0, a1, a5 in 1, 3, 2 (crc32 % 4).
+USERS, LEGACY = ("u0", "u1", "u4"), ("a0", "a1", "a5")
+
+_put_events = st.lists(
+    st.tuples(st.sampled_from(["user", "legacy", "alias"]), st.integers(0, 2), st.integers(0, 2)),
+    min_size=1,
+    max_size=16,
+)
+_actions = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(["put", "take", "ack", "defer", "tick"]),
+        st.integers(0, 7),
+    ),
+    max_size=40,
+)
+
+
+def made(kind: str, user: int, legacy: int, n: int) -> QueuedEvent:
+    if kind == "alias":
+        return QueuedEvent(
+            {"type": "alias", "userId": USERS[user], "previousId": LEGACY[legacy], "event": str(n)},
+            (),
+        )
+    who = USERS[user] if kind == "user" else LEGACY[legacy]
+    return QueuedEvent({"type": "track", "userId": who, "event": str(n)}, ())
+
+
+class Referee:
+    """Checks each hand-out: every earlier entry sharing a user with it has ended (acked), but
+    for the run one take may hand out (earlier entries of the same one user in the same take)."""
+
+    def __init__(self, events: list[QueuedEvent]) -> None:
+        self.keys = [set(order_keys(item.event)) for item in events]
+        self.acked: set[int] = set()
+        self.violations: list[tuple[int, int]] = []
+
+    def take(self, entries: list[Entry]) -> None:
+        earlier: list[int] = []
+        for entry in entries:
+            j = int(name(entry))
+            for i in range(j):
+                shared = self.keys[i] & self.keys[j]
+                if not shared or i in self.acked:
+                    continue
+                in_run = i in earlier and len(self.keys[i]) == len(self.keys[j]) == 1
+                if not in_run:
+                    self.violations.append((i, j))
+            earlier.append(j)
+
+
+def test_every_users_entries_are_handed_out_in_put_order_across_aliases_and_consumers(
+    server: RedisServer, admin: redis.Redis
+) -> None:
+    stream = f"alias-property:{time.monotonic_ns()}"
+    now = [1_000_000.0]
+    loop = asyncio.new_event_loop()
+    queues = [
+        RedisStreamQueue(
+            server.url,
+            stream=stream,
+            consumer=f"c{n}",
+            partitions=4,
+            claim_idle=3.0,
+            clock=lambda: now[0],
+        )
+        for n in range(3)
+    ]
+
+    async def settle() -> None:
+        deadline = time.monotonic() + 30  # bounds a hang only
+        while time.monotonic() < deadline:
+            for queue in queues:
+                assert await queue.take(1, block=0) == []
+            owned = [len(queue.ownership.owned) for queue in queues]
+            if sum(owned) == 4 and max(owned) <= 2:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the partitions were not shared out")
+
+    async def example(events: list[QueuedEvent], actions: list[tuple[int, str, int]]) -> Referee:
+        referee = Referee(events)
+        held: list[list[Entry]] = [[] for _ in queues]
+        pending = list(events)
+
+        async def end(queue: RedisStreamQueue, entry: Entry) -> None:
+            await queue.ack([entry.id])
+            referee.acked.add(int(name(entry)))
+
+        for index, kind, k in actions:
+            queue, hand = queues[index], held[index]
+            if kind == "put" and pending:
+                await queue.put(pending[: k + 1])
+                del pending[: k + 1]
+            elif kind == "take":
+                entries = await queue.take(k + 1, block=0)
+                referee.take(entries)
+                hand += entries
+            elif kind in ("ack", "defer") and hand:
+                entry = hand.pop(k % len(hand))
+                if kind == "ack":
+                    await end(queue, entry)
+                else:
+                    await queue.defer(entry, entry.item, at=now[0] + 1 + k)
+            elif kind == "tick":
+                now[0] += 5
+        if pending:
+            await queues[0].put(pending)
+        deadline = time.monotonic() + 60  # bounds a hang only
+        while len(referee.acked) < len(events) and time.monotonic() < deadline:
+            for queue, hand in zip(queues, held, strict=True):
+                while hand:
+                    await end(queue, hand.pop(0))
+                entries = await queue.take(10, block=0)
+                referee.take(entries)
+                for entry in entries:
+                    await end(queue, entry)
+            now[0] += 10
+            await asyncio.sleep(0.005)
+        assert await queues[0].depth() == 0
+        return referee
+
+    @settings(max_examples=25)
+    @given(shape=_put_events, actions=_actions)
+    def check(shape: list[tuple[str, int, int]], actions: list[tuple[int, str, int]]) -> None:
+        events = [made(kind, user, legacy, n) for n, (kind, user, legacy) in enumerate(shape)]
+        referee = loop.run_until_complete(example(events, actions))
+        assert referee.violations == []
+        assert referee.acked == set(range(len(events)))
+        assert sum(int(admin.xlen("{" + stream + f"}}:p{n}")) for n in range(4)) == 0
+        assert leftovers(admin, stream) == []
+
+    try:
+        loop.run_until_complete(settle())
+        check()
+    finally:
+        for queue in queues:
+            loop.run_until_complete(queue.close())
+        loop.close()

@@ -10,7 +10,9 @@ Placement: an event goes to the partition of its user, ``crc32(key) % partitions
 key is :func:`~framework.delivery.ordering.lane_key`: for an alias its ``userId``, the user
 merged into, whose earlier updates the merge must follow and whose later ones must follow the
 merge (the source user's values win a merge); an event with no user is spread over the
-partitions.
+partitions. An alias's ``previousId`` (the user merged away) usually lives in another
+partition: the alias leaves a *marker* there (:meth:`StreamKeys.marker_of`, and
+:mod:`framework.queue.redis_scripts` for how it holds both users' order).
 
 Ownership (:class:`Ownership`): each worker heartbeats into ``{S}:workers`` and holds leases
 (``SET NX PX``, renewed every third of their time to live) on its fair share of partitions,
@@ -26,7 +28,7 @@ import itertools
 import logging
 import math
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -72,7 +74,25 @@ class StreamKeys:
         key = partition_key(item)
         if key is None:
             return next(self._spread) % self.partitions
+        return self.partition_of_key(key)
+
+    def partition_of_key(self, key: str) -> int:
+        """The partition of user ``key``'s events."""
         return zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.partitions
+
+    def marker_of(self, keys: Sequence[str], place: int) -> tuple[int, list[str]] | None:
+        """Where an entry of partition ``place`` with order keys ``keys`` needs a marker.
+
+        ``(partition, keys)`` for its users whose events live in another partition (an
+        alias's ``previousId``), None when all live in ``place``. An entry has at most one
+        such partition: its first key is the user that chose ``place``, and an entry without
+        a user has at most one key (an alias with only a ``previousId``).
+        """
+        elsewhere = [key for key in keys if self.partition_of_key(key) != place]
+        if not elsewhere:
+            return None
+        target = self.partition_of_key(elsewhere[0])
+        return target, [key for key in elsewhere if self.partition_of_key(key) == target]
 
 
 class Ownership:

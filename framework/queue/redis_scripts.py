@@ -13,10 +13,28 @@ stream as ``KEYS[1]`` (``{S}:p3``) and names the partition's other keys from it:
   retry state in ``{S}:p3:state``.
 - ``{S}:p3:tries``: takes of each entry; ``{S}:p3:flight``: the entries in a consumer's hands
   (what a new owner hands out first); ``{S}:p3:meta``: ``cursor``, the last entry scanned.
+- ``{S}:p3:gates``, ``{S}:p3:opened``, ``{S}:p3:markers``: the links of aliases and markers
+  (below).
 
 Each entry of a partition stream has fields ``item`` (the queued event, as
 :mod:`framework.queue.codec` stores it), ``keys`` (its order keys, a JSON list) and, for an
 entry moved there already deferred, ``at`` (when it is due).
+
+Markers: an alias goes to the partition P of its ``userId``, but its ``previousId`` (the user
+merged away) usually lives in another partition Q. The put that appends the alias to P also
+appends a *marker* to Q, an entry with fields ``keys`` (``[previousId]``) and ``marker`` (the
+alias, ``{S}:pP|ID``), linked both ways: ``{S}:pP:gates`` maps the alias to its marker
+(``{S}:pQ|ID``), ``{S}:pQ:markers`` the marker to its alias. A marker joins previousId's list
+in Q like any entry, but is never handed out: when it is the head of that list (at its scan,
+or when the entry before it ends) it *opens* the alias's gate: the alias's count in
+``P:waits`` drops by one (it counted the closed gate as one more list it waits in), or, not
+scanned or parked yet, the alias is noted in ``{S}:pP:opened``. The marker then stays at the
+head, holding previousId's later entries in Q, until the alias ends (acked or set aside): its
+REMOVE removes the marker too, and the next entry of previousId in Q may be handed out. So an
+alias is handed out only once every earlier entry of both its users has ended, wherever they
+are, and no later entry of either before the alias has ended. A marker is not an entry: it is
+never in hand, deferred or dead; ``depth`` and ``max_length`` do not count it (the partitions'
+stream lengths less their markers), and it is deleted from Q when its alias ends.
 """
 
 from __future__ import annotations
@@ -34,14 +52,15 @@ __all__ = [
 
 _COMMON = """
 local P = KEYS[1]
-local function fields_of(id)
-    local found = redis.call('XRANGE', P, id, id)
+local function fields_in(S, id)
+    local found = redis.call('XRANGE', S, id, id)
     if #found == 0 then return nil end
     local list = found[1][2]
     local fields = {}
     for i = 1, #list, 2 do fields[list[i]] = list[i + 1] end
     return fields
 end
+local function fields_of(id) return fields_in(P, id) end
 local function keys_of(fields)
     local ok, decoded = pcall(cjson.decode, fields['keys'] or '[]')
     local result = {}
@@ -52,24 +71,84 @@ local function keys_of(fields)
     end
     return result
 end
+-- A link names an entry of any partition: its stream, '|', its ID.
+local function split(link)
+    return string.match(link, '^(.*)|([^|]*)$')
+end
+-- The marker of this link (the alias at the other end) is the head of its list: open the gate.
+local function open(link)
+    local S, id = split(link)
+    redis.call('SADD', S .. ':opened', id)
+    if redis.call('HEXISTS', S .. ':waits', id) == 1 then
+        if redis.call('HINCRBY', S .. ':waits', id, -1) <= 0 then
+            redis.call('HDEL', S .. ':waits', id)
+            redis.call('RPUSH', S .. ':ready', id)
+        end
+    end
+end
+-- Pop the head of a list of partition S; the next head waits in one list less.
+local function advance(S, list)
+    redis.call('LPOP', list)
+    local head = redis.call('LINDEX', list, 0)
+    if head and redis.call('HEXISTS', S .. ':waits', head) == 1 then
+        if redis.call('HINCRBY', S .. ':waits', head, -1) <= 0 then
+            redis.call('HDEL', S .. ':waits', head)
+            local link = redis.call('HGET', S .. ':markers', head)
+            if link then open(link) else redis.call('RPUSH', S .. ':ready', head) end
+        end
+    end
+end
+-- Take entry id out of its users' lists in partition S (the next of each may be ready) and
+-- out of the stream; returns 1 if it was there.
+local function unlist(S, id)
+    local fields = fields_in(S, id)
+    if not fields then return 0 end
+    for _, key in ipairs(keys_of(fields)) do
+        local list = S .. ':k:' .. key
+        if redis.call('LINDEX', list, 0) == id then advance(S, list) else
+            redis.call('LREM', list, 1, id)
+        end
+    end
+    return redis.call('XDEL', S, id)
+end
+-- Is entry id of P behind a closed gate (its marker not yet at the head in its partition)?
+local function gated(id)
+    if redis.call('HEXISTS', P .. ':gates', id) == 0 then return 0 end
+    if redis.call('SISMEMBER', P .. ':opened', id) == 1 then return 0 end
+    return 1
+end
 """
 
 PUT = """
-local total = 0
-for i = 1, #KEYS do total = total + redis.call('XLEN', KEYS[i]) end
 local count = tonumber(ARGV[2])
-if total + count > tonumber(ARGV[1]) then return total end
+local limit = tonumber(ARGV[1])
+if limit >= 0 then
+    local total = 0
+    for i = 1, #KEYS do
+        total = total + redis.call('XLEN', KEYS[i]) - redis.call('HLEN', KEYS[i] .. ':markers')
+    end
+    if total + count > limit then return total end
+end
 local ids = {}
 for i = 0, count - 1 do
-    local base = 3 + i * 3
-    ids[#ids + 1] = redis.call(
-        'XADD', KEYS[tonumber(ARGV[base])], '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2])
+    local base = 3 + i * 5
+    local P = KEYS[tonumber(ARGV[base])]
+    local id = redis.call('XADD', P, '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2])
+    ids[#ids + 1] = id
+    local place = tonumber(ARGV[base + 3])
+    if place > 0 then
+        local Q = KEYS[place]
+        local marker = redis.call('XADD', Q, '*', 'keys', ARGV[base + 4], 'marker', P .. '|' .. id)
+        redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
+        redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
+    end
 end
 return ids
 """
-"""KEYS: every partition stream. ARGV: max_length, the item count, then for each item the
-index of its partition in KEYS, its text and its keys. Returns the new IDs, or the number of
-entries stored (a number) when the items would take the queue past max_length."""
+"""KEYS: every partition stream. ARGV: max_length (-1: no bound), the item count, then for
+each item the index of its partition in KEYS, its text, its keys, and the index of the
+partition of its marker (0: none) with the marker's keys. Returns the new IDs, or the number
+of entries stored (a number) when the items would take the queue past max_length."""
 
 TAKE = (
     _COMMON
@@ -133,7 +212,7 @@ if count < n then
         if not fields then
             forget(id)
         else
-            local behind = 0
+            local behind = gated(id)
             for _, key in ipairs(keys_of(fields)) do
                 local head = redis.call('LINDEX', P .. ':k:' .. key, 0)
                 if head and head ~= id then behind = behind + 1 end
@@ -149,6 +228,35 @@ end
 local cursor = redis.call('HGET', P .. ':meta', 'cursor') or '0-0'
 local run = {}
 local scanned = 0
+local function list_marker(id, link, keys)
+    -- Never handed out: it opens its alias's gate once first in each of its lists.
+    local blocked = 0
+    for _, key in ipairs(keys) do
+        if redis.call('LLEN', P .. ':k:' .. key) > 0 then blocked = blocked + 1 end
+        redis.call('RPUSH', P .. ':k:' .. key, id)
+        run[key] = false
+    end
+    if blocked == 0 then open(link) else redis.call('HSET', P .. ':waits', id, blocked) end
+end
+local function list_entry(id, fields, keys)
+    local at = tonumber(fields['at'] or '')
+    local blocked = gated(id)
+    for _, key in ipairs(keys) do
+        local length = redis.call('LLEN', P .. ':k:' .. key)
+        if length > 0 and not (#keys == 1 and run[key]) then blocked = blocked + 1 end
+        redis.call('RPUSH', P .. ':k:' .. key, id)
+    end
+    if at and at > now then
+        for _, key in ipairs(keys) do run[key] = false end
+        redis.call('ZADD', P .. ':waiting', at, id)
+    elseif blocked == 0 then
+        give(id, fields)
+        for _, key in ipairs(keys) do run[key] = (#keys == 1) end
+    else
+        for _, key in ipairs(keys) do run[key] = false end
+        redis.call('HSET', P .. ':waits', id, blocked)
+    end
+end
 while count < n and scanned < limit do
     local batch = redis.call('XRANGE', P, '(' .. cursor, '+', 'COUNT', 100)
     if #batch == 0 then break end
@@ -159,23 +267,8 @@ while count < n and scanned < limit do
         scanned = scanned + 1
         local fields = {}
         for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
-        local keys = keys_of(fields)
-        local at = tonumber(fields['at'] or '')
-        local blocked = 0
-        for _, key in ipairs(keys) do
-            local length = redis.call('LLEN', P .. ':k:' .. key)
-            if length > 0 and not (#keys == 1 and run[key]) then blocked = blocked + 1 end
-            redis.call('RPUSH', P .. ':k:' .. key, id)
-        end
-        if at and at > now then
-            for _, key in ipairs(keys) do run[key] = false end
-            redis.call('ZADD', P .. ':waiting', at, id)
-        elseif blocked == 0 then
-            give(id, fields)
-            for _, key in ipairs(keys) do run[key] = (#keys == 1) end
-        else
-            for _, key in ipairs(keys) do run[key] = false end
-            redis.call('HSET', P .. ':waits', id, blocked)
+        if fields['marker'] then list_marker(id, fields['marker'], keys_of(fields)) else
+            list_entry(id, fields, keys_of(fields))
         end
     end
 end
@@ -198,36 +291,28 @@ REMOVE = (
     + """
 local removed = 0
 for _, id in ipairs(ARGV) do
-    local fields = fields_of(id)
-    if fields then
-        for _, key in ipairs(keys_of(fields)) do
-            local list = P .. ':k:' .. key
-            if redis.call('LINDEX', list, 0) == id then
-                redis.call('LPOP', list)
-                local head = redis.call('LINDEX', list, 0)
-                if head and redis.call('HEXISTS', P .. ':waits', head) == 1 then
-                    if redis.call('HINCRBY', P .. ':waits', head, -1) <= 0 then
-                        redis.call('HDEL', P .. ':waits', head)
-                        redis.call('RPUSH', P .. ':ready', head)
-                    end
-                end
-            else
-                redis.call('LREM', list, 1, id)
-            end
-        end
-        removed = removed + redis.call('XDEL', P, id)
-    end
+    removed = removed + unlist(P, id)
     redis.call('HDEL', P .. ':state', id)
     redis.call('HDEL', P .. ':tries', id)
     redis.call('HDEL', P .. ':flight', id)
     redis.call('HDEL', P .. ':waits', id)
     redis.call('ZREM', P .. ':waiting', id)
+    local gate = redis.call('HGET', P .. ':gates', id)
+    if gate then
+        local Q, marker = split(gate)
+        unlist(Q, marker)
+        redis.call('HDEL', Q .. ':waits', marker)
+        redis.call('HDEL', Q .. ':markers', marker)
+        redis.call('HDEL', P .. ':gates', id)
+        redis.call('SREM', P .. ':opened', id)
+    end
 end
 return removed
 """
 )
 """KEYS: the partition stream. ARGV: entry IDs acked or set aside. Each leaves its users'
-lists (the next entry of each may become ready) and the stream. Returns how many were there."""
+lists (the next entry of each may become ready) and the stream, and an alias's marker leaves
+its partition the same way. Returns how many were there."""
 
 DEFER = (
     _COMMON

@@ -7,10 +7,12 @@ user's ``userId`` or ``anonymousId`` (for an alias, its ``userId``). Each partit
 consumed by one worker at a time, which holds its lease; partitions are shared fairly among
 the live workers, and a dead worker's go to the others once its leases end (``claim_idle``).
 
-Order (the rule of :class:`~framework.queue.EventQueue`), within a partition: an entry is
-handed out only when no earlier entry of its users is in hand, waiting for a retry, or parked;
-one take may hand out a run of one user's entries, oldest first; an alias only as the first of
-its users' runs. The bookkeeping is in Redis, changed by Lua scripts
+Order (the rule of :class:`~framework.queue.EventQueue`): an entry is handed out only when no
+earlier entry of its users is in hand, waiting for a retry, or parked; one take may hand out a
+run of one user's entries, oldest first; an alias only as the first of its users' runs. An
+alias's ``previousId`` usually lives in another partition: a *marker* there, put in the same
+script, holds the alias until that user's earlier entries have ended, and that user's later
+ones until the alias has ended. The bookkeeping is in Redis, changed by Lua scripts
 (:mod:`framework.queue.redis_scripts`): entries behind a waiting one are parked there, not in a
 worker's memory, and a new owner hands out first, in order, what the previous one had in hand.
 
@@ -28,15 +30,16 @@ lease in the same script); a worker paused past its lease (a stalled machine) lo
 partitions, and the entries it still held are handed out again by the new owner: they may be
 delivered twice. A crash between a delivery and its ack does the same.
 
-Bounds: the streams hold exactly the entries not yet acked; ``put`` checks their total against
-``max_length`` and appends in one script, all or none, else raises
-:class:`~framework.errors.QueueFullError`. Durability is Redis's own (``appendonly yes`` and
-``appendfsync always`` to survive a crash).
+Bounds: the streams hold exactly the entries not yet acked, and the markers of the aliases
+among them (not counted); ``put`` checks the entries' total against ``max_length`` and
+appends in one script, all or none, else raises :class:`~framework.errors.QueueFullError`.
+Durability is Redis's own (``appendonly yes`` and ``appendfsync always`` to survive a crash).
 
 Upgrading: entries left in the single stream of earlier versions (``stream`` itself, read by
 the consumer group ``group``) are moved into the partitions by the first worker that runs, in
-their order, after the entries already there; stop the earlier workers first (an entry one of
-them still held is moved too, and may be delivered twice).
+their order, after the entries already there, through the same script as ``put`` (an alias
+gets its marker); stop the earlier workers first (an entry one of them still held is moved
+too, and may be delivered twice).
 """
 
 from __future__ import annotations
@@ -113,8 +116,16 @@ def _split(entry_id: str) -> tuple[int, str] | None:
     return int(partition), stream_id
 
 
-def _keys_text(item: QueuedEvent | None) -> str:
-    return json.dumps(list(order_keys(item.event)) if item is not None else [])
+def _put_args(keys: StreamKeys, rows: list[tuple[int, str, QueuedEvent | None]]) -> list[str | int]:
+    """The PUT script's arguments for each item of ``rows`` after max_length and the count:
+    ``(partition, stored text, the item or None when unreadable)`` (see its doc)."""
+    args: list[str | int] = []
+    for place, text, item in rows:
+        users = list(order_keys(item.event)) if item is not None else []
+        marker = keys.marker_of(users, place)
+        args += [place + 1, text, json.dumps(users)]
+        args += [marker[0] + 1, json.dumps(marker[1])] if marker else [0, ""]
+    return args
 
 
 class RedisStreamQueue:
@@ -240,8 +251,10 @@ class RedisStreamQueue:
             return []
         places = [self.keys.partition_of(item) for item in items]
         args: list[str | int] = [self.max_length, len(items)]
-        for place, item in zip(places, items, strict=True):
-            args += [place + 1, encode_item(item), _keys_text(item)]
+        args += _put_args(
+            self.keys,
+            [(place, encode_item(item), item) for place, item in zip(places, items, strict=True)],
+        )
 
         async def work() -> Any:
             return await self._put(keys=self.keys.streams, args=args)
@@ -387,13 +400,14 @@ class RedisStreamQueue:
         moved = 0
         try:
             while batch := list(await self._earlier_page()):
+                rows: list[tuple[int, str, QueuedEvent | None]] = []
+                for _entry_id, fields in batch:
+                    item = decode_fields(fields)
+                    place = self.keys.partition_of(item) if item else 0
+                    rows.append((place, (fields or {}).get("item", ""), item))
+                args = [-1, len(rows), *_put_args(self.keys, rows)]
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for _entry_id, fields in batch:
-                        item = decode_fields(fields)
-                        place = self.keys.partition_of(item) if item else 0
-                        text = (fields or {}).get("item", "")
-                        new = {"item": text, "keys": _keys_text(item)}
-                        pipe.xadd(self.keys.streams[place], new)  # type: ignore[arg-type]
+                    await self._put(keys=self.keys.streams, args=args, client=pipe)
                     pipe.xdel(self.stream, *[str(entry_id) for entry_id, _ in batch])
                     await pipe.execute()
                 moved += len(batch)
@@ -608,14 +622,18 @@ class RedisStreamQueue:
         return count
 
     async def depth(self) -> int:
-        """How many entries are stored and not yet acked (the partitions' lengths, with any
-        left in the earlier single stream)."""
+        """How many entries are stored and not yet acked (the partitions' lengths less their
+        markers, with any left in the earlier single stream)."""
 
         async def work() -> int:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._redis.pipeline(transaction=True) as pipe:  # one snapshot
                 for key in [self.stream, *self.keys.streams]:
                     pipe.xlen(key)
-                return sum(int(length) for length in await pipe.execute())
+                for key in self.keys.streams:
+                    pipe.hlen(f"{key}:markers")
+                counts = [int(count) for count in await pipe.execute()]
+            streams = len(self.keys.streams) + 1
+            return sum(counts[:streams]) - sum(counts[streams:])
 
         return await self._call(work)
 
