@@ -64,6 +64,17 @@ def test_an_event_at_the_limit_fits_and_one_byte_more_does_not() -> None:
     assert [problem.pointer for problem in refused.errors] == ["/batch/1"]
 
 
+def test_floats_written_shorter_by_orjson_are_measured_as_json_writes_them() -> None:
+    # json writes 1e-07 where orjson writes 1e-7: the verdict is json's, to the byte.
+    base = track(1)
+    base["properties"]["n"] = [1e-07] * 40
+    limit = size(base)
+    assert isinstance(run({"batch": [base]}, limit), list)
+    refused = run({"batch": [base]}, limit - 1)
+    assert isinstance(refused, Rejection)
+    assert refused.code == "EVENT_TOO_LARGE"
+
+
 def test_problems_stay_in_the_order_of_the_batch() -> None:
     body = {"batch": [track(0), 7, track(2, "x" * LIMIT), {"type": "track"}]}
     refused = run(body)
@@ -98,17 +109,22 @@ def test_missing_message_ids_are_distinct_random_uuid4s_and_given_ones_are_kept(
 
 
 blobs = st.text(alphabet=st.sampled_from('xé€😀\ud800"\\\n'), max_size=120)
+numbers = st.lists(
+    st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**70), 2**70), max_size=30
+)
 
 
 @given(
-    st.lists(blobs, min_size=1, max_size=8),
+    st.lists(st.tuples(blobs, numbers), min_size=1, max_size=8),
     st.one_of(st.none(), blobs),
-    st.sampled_from([40, 120, 200, 400]),
+    st.sampled_from([40, 120, 200, 400, 1000, 3000]),
 )
 def test_the_verdict_on_sizes_is_the_event_by_event_one(
-    properties: list[str], shared: str | None, limit: int
+    properties: list[tuple[str, list[float | int]]], shared: str | None, limit: int
 ) -> None:
-    events = [track(n, blob) for n, blob in enumerate(properties)]
+    events = [track(n, blob) for n, (blob, _) in enumerate(properties)]
+    for event, (_, values) in zip(events, properties, strict=True):
+        event["properties"]["n"] = values
     body: dict[str, Any] = {"batch": events}
     if shared is not None:
         body["context"] = {"shared": shared}

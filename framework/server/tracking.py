@@ -42,6 +42,11 @@ from framework.errors import Problem
 from framework.server.body import Rejection
 from framework.server.config import Limits
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; json measures alone, slower
+    orjson = None  # type: ignore[assignment]
+
 __all__ = [
     "BATCH_ENDPOINTS",
     "EVENT_ENDPOINTS",
@@ -154,6 +159,23 @@ def _size(event: Mapping[str, Any] | list[dict[str, Any]]) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def _all_fit(events: list[dict[str, Any]], limits: Limits) -> bool:
+    """Whether the events' list, as :func:`_size` measures it, is at most an event's limit.
+
+    orjson first, when installed: its text differs from ``json.dumps``'s only in a float's
+    exponent (``1e-7`` against ``1e-07``, one character in at least three), so ``json``'s is
+    never twice as long, and a list orjson writes in half the limit fits. Otherwise (larger,
+    or what orjson refuses: a lone surrogate, an integer past 64 bits) ``json`` measures it.
+    """
+    if orjson is not None:
+        try:
+            if 2 * len(orjson.dumps(events)) <= limits.max_event_bytes:
+                return True
+        except TypeError:
+            pass
+    return _size(events) <= limits.max_event_bytes
+
+
 def _merged(item: dict[str, Any], shared: Mapping[str, Any], key: str) -> None:
     common = shared.get(key)
     # None first, and dict before the (much slower) Mapping check: parsed JSON holds dicts.
@@ -254,9 +276,7 @@ def events_of(
         candidates.append(event)
     # One serialisation for the whole batch: when all of it fits, each event does (the list
     # holds each event's text and more), and none needs measuring on its own.
-    each_fits = _size([event for event in candidates if event is not None]) <= (
-        limits.max_event_bytes
-    )
+    each_fits = _all_fit([event for event in candidates if event is not None], limits)
     for index, (item, candidate) in enumerate(zip(items, candidates, strict=True)):
         prefix = f"/batch/{index}" if batch else ""
         if candidate is None:
