@@ -504,3 +504,49 @@ def test_a_dead_entry_edited_by_hand_is_listed_with_no_numbers(
     [entry] = run(scenario())
     assert (entry["event"], entry["tries"], entry["failed_at"]) == (None, 0, 0.0)
     assert entry["code"] == "TRIES_EXHAUSTED"
+
+
+def test_more_deferrals_at_once_than_connections_all_take_effect(
+    server: RedisServer, stream: str
+) -> None:
+    # An endpoint pausing makes a worker defer every entry in its hands at once; redis-py's
+    # default pool (100 connections) failed those past the hundredth with "Too many
+    # connections", and their entries stayed in hand, holding their users.
+    async def scenario() -> tuple[int, int]:
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            await queue.put([track(n, user=f"u{n}") for n in range(300)])
+            entries = await take_until(queue, 300)
+            await asyncio.gather(
+                *(queue.defer(entry, entry.item, at=time.time() + 3600) for entry in entries)
+            )
+            return await queue.waiting(), len(await queue.take(10, block=0.05))
+
+    assert run(scenario()) == (300, 0)
+
+
+def test_an_entry_failing_to_end_during_a_take_of_its_partition_is_handed_out_again(
+    server: RedisServer, stream: str
+) -> None:
+    # A take already on its way to Redis when an ack fails must not clear the flag that makes
+    # the next take hand the entry out again (it did: the entry stayed in hand for ever).
+    async def scenario() -> list[str]:
+        async with RedisStreamQueue(server.url, stream=stream) as queue:
+            await queue.put([track(0), track(1)])
+            [first] = await take_until(queue, 1)  # E1 waits behind E0 (one user, one take)
+            real, home = queue._take, partition_streams(stream)[int(first.id.split("/")[0])]
+            meanwhile: list[Entry] = []
+
+            async def take_while_failing(**kwargs: Any) -> Any:
+                if kwargs["keys"][0] == home and not meanwhile:
+                    meanwhile.append(first)
+                    queue._done_with([first.id], failed=True)  # the ack of E0 failed meanwhile
+                return await real(**kwargs)
+
+            queue._take = take_while_failing  # type: ignore[assignment]
+            while not meanwhile:
+                assert await queue.take(10, block=0) == []
+            queue._take = real
+            again = await take_until(queue, 1)
+            return [str(e.item.event["event"]) for e in [first, *again]]
+
+    assert run(scenario()) == ["E0", "E0"]

@@ -102,6 +102,12 @@ _MOVE_PAGE = 500
 _KEEPER_STOP = 2.0
 """Seconds :meth:`RedisStreamQueue.close` waits for the keeper to end before going on."""
 
+_CONNECTIONS = 100
+"""Connections to Redis a queue opens at most; calls beyond wait for one."""
+
+_CONNECTION_WAIT = 30.0
+"""Seconds a call waits at most for a free connection before it fails (a QueueError)."""
+
 
 def _default_consumer_name() -> str:
     """``hostname-pid``: unique among the workers, and says where each one runs."""
@@ -166,7 +172,12 @@ class RedisStreamQueue:
         self.keys = StreamKeys(stream, partitions)
         self.partitions = partitions
         self.clock = clock
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # A blocking pool: more calls at once than connections (hundreds of deferrals when an
+        # endpoint pauses) wait for one, where redis-py's default pool (100) fails them.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=_CONNECTIONS, timeout=_CONNECTION_WAIT
+        )
+        self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._put = self._redis.register_script(PUT)
         self._take = self._redis.register_script(TAKE)
         self._remove = self._redis.register_script(REMOVE)
@@ -177,6 +188,8 @@ class RedisStreamQueue:
         )
         self._layout_checked = False
         self._flight: dict[int, set[str]] = {}
+        self._failures: dict[int, int] = {}
+        """Per partition, entries whose end Redis did not hear of (see :meth:`_done_with`)."""
         self._next_due: dict[int, float] = {}
         self._turn = 0
         self._wake = asyncio.Event()
@@ -309,6 +322,7 @@ class RedisStreamQueue:
 
     async def _take_from(self, partition: int, count: int) -> list[Entry]:
         recover = partition in self.ownership.new
+        failures = self._failures.get(partition, 0)
         args: list[str | int | float] = [
             self.ownership.token,
             count,
@@ -327,7 +341,9 @@ class RedisStreamQueue:
         if reply[0] != "ok":
             self.ownership.lost(partition)
             return []
-        self.ownership.new.discard(partition)
+        if self._failures.get(partition, 0) == failures:
+            # Not if an entry failed meanwhile: its recovery is still to come.
+            self.ownership.new.discard(partition)
         if reply[1]:
             self._next_due[partition] = float(reply[1])
         else:
@@ -447,6 +463,7 @@ class RedisStreamQueue:
                 self._flight.get(place[0], set()).discard(place[1])
                 if failed and place[0] in self.ownership.owned:
                     self.ownership.new.add(place[0])
+                    self._failures[place[0]] = self._failures.get(place[0], 0) + 1
         self._wake.set()
 
     async def _flush_acks(self) -> None:
