@@ -21,6 +21,8 @@ from framework.mapping.directives import DIRECTIVES, Needs, Resolver, compile_tr
 from framework.mapping.jsvalues import UNDEFINED, copy_json, js_type
 from framework.mapping.liquid import LiquidEngine
 from framework.mapping.nodes import ROOT_KEY, is_directive
+from framework.mapping.objects import compile_object
+from framework.mapping.paths import path_directive_keys
 from framework.mapping.reads import read_paths
 from framework.mapping.validate import check_mapping
 
@@ -35,6 +37,15 @@ def _has_directive(node: Any) -> bool:
     if isinstance(node, list):
         return any(_has_directive(item) for item in node)
     return False
+
+
+def _literal_path(node: Any) -> tuple[str, ...] | None:
+    """The keys of a ``{"@path": "<string>"}`` directive (the form it compiles to a getter)."""
+    if not is_directive(node):
+        return None
+    name = next(key for key in node if key.startswith("@"))
+    path = node[name]
+    return path_directive_keys(path) if name == "@path" and isinstance(path, str) else None
 
 
 def _constant(value: Any, needs: Needs) -> Resolver:
@@ -59,8 +70,13 @@ class _Compiler:
         if not _has_directive(node):
             return _constant(node, needs)
         if isinstance(node, dict):
-            return self._object(
-                [(key, self.value(item, needs)) for key, item in node.items()], needs
+            if needs.raw:
+                return self._object(
+                    [(key, self.value(item, needs)) for key, item in node.items()], needs
+                )
+            return compile_object(
+                [(key, self.value(item, needs), _literal_path(item)) for key, item in node.items()],
+                needs.fresh,
             )
         return self._array([self.value(item, needs) for item in node], needs)
 
