@@ -77,14 +77,16 @@ def _message_id(event: Any) -> str | None:
 
 def _immediate(plan: Planned, event: Any, *, dry_run: bool) -> Delivery | None:
     """The delivery of a plan that needs no sending, or None when it must be sent."""
+    if plan.status == "not_subscribed":  # the most common by far: built without a dict
+        return Delivery(
+            plan.instance, plan.mapping, plan.action, "not_subscribed", _message_id(event)
+        )
     common: dict[str, Any] = {
         "instance": plan.instance,
         "mapping": plan.mapping,
         "action": plan.action,
         "message_id": _message_id(event),
     }
-    if plan.status == "not_subscribed":
-        return Delivery(outcome="not_subscribed", **common)
     if plan.status == "filtered":
         return Delivery(outcome="filtered", reason=plan.reason, **common)
     if plan.status == "invalid":
