@@ -17,8 +17,9 @@ stream as ``KEYS[1]`` (``{S}:p3``) and names the partition's other keys from it:
   (below).
 
 Each entry of a partition stream has fields ``item`` (the queued event, as
-:mod:`framework.queue.codec` stores it), ``keys`` (its order keys, a JSON list) and, for an
-entry moved there already deferred, ``at`` (when it is due).
+:mod:`framework.queue.codec` stores it), ``keys`` (its order keys, a JSON list), for an
+entry moved there already deferred, ``at`` (when it is due), and for an alias with a marker,
+``gate`` (``1``).
 
 Markers: an alias goes to the partition P of its ``userId``, but its ``previousId`` (the user
 merged away) usually lives in another partition Q. The put that appends the alias to P also
@@ -111,9 +112,9 @@ local function unlist(S, id)
     end
     return redis.call('XDEL', S, id)
 end
--- Is entry id of P behind a closed gate (its marker not yet at the head in its partition)?
-local function gated(id)
-    if redis.call('HEXISTS', P .. ':gates', id) == 0 then return 0 end
+-- Is entry id of P (with these fields) behind a closed gate (its marker not yet opened)?
+local function gated(id, fields)
+    if not fields['gate'] then return 0 end
     if redis.call('SISMEMBER', P .. ':opened', id) == 1 then return 0 end
     return 1
 end
@@ -133,9 +134,15 @@ local ids = {}
 for i = 0, count - 1 do
     local base = 3 + i * 5
     local P = KEYS[tonumber(ARGV[base])]
-    local id = redis.call('XADD', P, '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2])
-    ids[#ids + 1] = id
     local place = tonumber(ARGV[base + 3])
+    local id
+    if place > 0 then
+        id = redis.call(
+            'XADD', P, '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2], 'gate', '1')
+    else
+        id = redis.call('XADD', P, '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2])
+    end
+    ids[#ids + 1] = id
     if place > 0 then
         local Q = KEYS[place]
         local marker = redis.call('XADD', Q, '*', 'keys', ARGV[base + 4], 'marker', P .. '|' .. id)
@@ -212,7 +219,7 @@ if count < n then
         if not fields then
             forget(id)
         else
-            local behind = gated(id)
+            local behind = gated(id, fields)
             for _, key in ipairs(keys_of(fields)) do
                 local head = redis.call('LINDEX', P .. ':k:' .. key, 0)
                 if head and head ~= id then behind = behind + 1 end
@@ -240,7 +247,7 @@ local function list_marker(id, link, keys)
 end
 local function list_entry(id, fields, keys)
     local at = tonumber(fields['at'] or '')
-    local blocked = gated(id)
+    local blocked = gated(id, fields)
     for _, key in ipairs(keys) do
         local length = redis.call('LLEN', P .. ':k:' .. key)
         if length > 0 and not (#keys == 1 and run[key]) then blocked = blocked + 1 end

@@ -39,7 +39,9 @@ Upgrading: entries left in the single stream of earlier versions (``stream`` its
 the consumer group ``group``) are moved into the partitions by the first worker that runs, in
 their order, after the entries already there, through the same script as ``put`` (an alias
 gets its marker); stop the earlier workers first (an entry one of them still held is moved
-too, and may be delivered twice).
+too, and may be delivered twice). Upgrade the workers before the servers: an alias put by an
+earlier server has no marker (it waits only for its ``userId``'s earlier entries), and a
+worker earlier than markers would take one for an entry that is not a queued event.
 """
 
 from __future__ import annotations
