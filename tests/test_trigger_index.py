@@ -24,7 +24,7 @@ from benchmarks.workload import SUBSCRIPTIONS
 from framework.errors import ActionkitError
 from framework.fql import Trigger, parse_trigger, trigger_from_segment_ast
 from framework.fql.ast import And, Comparison, Membership, Node, Not, Or, TextMatch
-from framework.fql.index import TriggerIndex
+from framework.fql.index import TriggerIndex, cached_index
 
 RECORDS = load_records("fql")
 
@@ -201,3 +201,20 @@ def test_odd_values_at_the_dispatched_path() -> None:
         event = {"type": value}
         assert index.matching(event) == one_by_one(triggers, event), value
     assert index.matching({}) == one_by_one(triggers, {})
+
+
+def test_cached_index_is_built_once_per_owner() -> None:
+    owner = (parse_trigger('type = "track"'), parse_trigger('event = "A"'))
+    built: list[int] = []
+
+    def triggers() -> list[Trigger]:
+        built.append(1)
+        return list(owner)
+
+    first = cached_index(owner, triggers)
+    assert cached_index(owner, triggers) is first
+    assert len(built) == 1
+    assert first.matching({"type": "track", "event": "A"}) == [0, 1]
+    # An equal owner that is another object gets its own index.
+    assert cached_index(list(owner), triggers) is not first
+    assert len(built) == 2

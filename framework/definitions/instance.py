@@ -35,6 +35,7 @@ from framework.errors import (
     RequestBuildError,
 )
 from framework.fql import Trigger
+from framework.fql.index import cached_index
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
 from framework.mapping.jsvalues import js_string
@@ -177,11 +178,15 @@ class Instance:
         self._events.check(event)
         reason = integrations_decision(event, self.destination.integration_names)
         plans: list[Planned] = []
-        for subscription in self.subscriptions:
+        subscriptions = self.subscriptions
+        # All triggers evaluated together (framework/fql/index.py), once per event.
+        index = cached_index(subscriptions, lambda: [s.trigger for s in subscriptions])
+        matching = index.matching(event)
+        for position, subscription in enumerate(subscriptions):
             if not subscription.enabled:
                 continue
             action_key = subscription.action.key
-            if not subscription.trigger.matches(event):
+            if position not in matching:
                 plans.append(Planned(self.name, subscription.name, action_key, "not_subscribed"))
             elif reason is not None:
                 plans.append(

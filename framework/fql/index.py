@@ -29,6 +29,7 @@ what ``trigger.matches`` gives, trigger by trigger.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from framework.fql.ast import And, Comparison, Membership, Node, Not, Or, Step, 
 from framework.fql.compile import ExpressionWriter, compile_tree, runtime_namespace
 from framework.fql.trigger import Trigger
 
-__all__ = ["TriggerIndex"]
+__all__ = ["TriggerIndex", "cached_index"]
 
 Residual: TypeAlias = "Node | bool"
 """What is left of a trigger in a bucket: a smaller tree, or already decided."""
@@ -360,3 +361,30 @@ def _shared_prefixes(tests: Sequence[tuple[int, Residual]]) -> list[_PathKey]:
         )
     ]
     return sorted(chosen, key=len)
+
+
+# ---------------------------------------------------------------------------------------------
+# One index per owner
+
+
+_CACHE_SIZE: Final = 1024
+_cache: dict[int, tuple[object, TriggerIndex]] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_index(owner: object, triggers: Callable[[], Sequence[Trigger]]) -> TriggerIndex:
+    """The index of ``triggers()``, built on the first call for ``owner`` and kept.
+
+    ``owner`` is the immutable object the triggers belong to (an instance's tuple of
+    subscriptions), recognised by identity: the cache holds it, so its id is never reused
+    while its index is kept. At most 1,024 owners are kept; the oldest goes first.
+    """
+    entry = _cache.get(id(owner))
+    if entry is not None and entry[0] is owner:
+        return entry[1]
+    index = TriggerIndex(triggers())
+    with _cache_lock:
+        while len(_cache) >= _CACHE_SIZE:
+            del _cache[next(iter(_cache))]
+        _cache[id(owner)] = (owner, index)
+    return index
