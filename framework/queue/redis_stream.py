@@ -305,7 +305,10 @@ class RedisStreamQueue:
             if entries or left <= 0 or self._closed:
                 return entries
             now = self.clock()
-            due = min(self._next_due.values(), default=now + left) - now
+            # Only partitions held now: a partition given up keeps its last due time here, and
+            # a time in the past would turn this wait into a busy loop.
+            times = [self._next_due[p] for p in self.ownership.active() if p in self._next_due]
+            due = min(times, default=now + left) - now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, min(left, _POLL, due)))
 
