@@ -413,11 +413,12 @@ def _time_passes(events: Sequence[Event], engine: Engine, warmup: int, passes: i
     for _ in range(warmup):
         run_pass(events, engine)
     pass_seconds: list[float] = []
-    result = run_pass(events, engine)
+    results: list[PassResult] = []
     for _ in range(max(1, passes)):
         start = time.perf_counter()
-        result = run_pass(events, engine)
+        results.append(run_pass(events, engine))
         pass_seconds.append(time.perf_counter() - start)
+    result = results[-1]
     start = time.perf_counter()
     fql_only_matches = fql_pass(events, engine.index)
     fql_only_seconds = time.perf_counter() - start
