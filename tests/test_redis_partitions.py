@@ -162,8 +162,10 @@ def test_a_worker_dying_mid_run_loses_nothing_and_its_partitions_are_taken_over(
         held = await take_until(doomed, 10)  # taken, never handled: the worker dies
         await die(doomed)
         stop = asyncio.Event()
+        # The survivor's leases last longer: on a loaded machine a lease of 0.5 s can end
+        # between two renewals, and the test is about the dead worker's partitions.
         async with RedisStreamQueue(
-            server.url, stream=stream, consumer="survivor", claim_idle=0.5
+            server.url, stream=stream, consumer="survivor", claim_idle=3.0
         ) as survivor:
             first = await take_until(survivor, 1)
             for entry in first:
