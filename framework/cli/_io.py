@@ -114,7 +114,13 @@ def fail(error: ActionkitError, *, source: str | None = None, as_json: bool = Fa
 
     With ``as_json``, standard output also gets the JSON document ``{"error": ...}`` (see
     :func:`error_document`), so a script always reads one document when the status is 0 or 1.
+
+    A file that cannot be read at all (missing, a directory, no permission) is not wrong
+    input but a wrong command line: it is said once, as click says it, and the exit status is
+    2 with standard output empty, like an unreadable event file.
     """
+    if _is_unreadable_file(error):
+        raise InputFileError(error.message)
     if as_json:
         emit_json({"error": error_document(error, source=source)})
     prefix = f"{source}: " if source else ""
@@ -127,6 +133,15 @@ def fail(error: ActionkitError, *, source: str | None = None, as_json: bool = Fa
     else:
         click.echo(f"{prefix}error[{error.code}]: {error.message}", err=True)
     sys.exit(EXIT_INVALID_INPUT)
+
+
+def _is_unreadable_file(error: ActionkitError) -> bool:
+    """Whether ``error`` only says that a file could not be read (``UNREADABLE`` at its root)."""
+    return (
+        isinstance(error, DefinitionError)
+        and bool(error.problems)
+        and all(problem.code == "UNREADABLE" and not problem.pointer for problem in error.problems)
+    )
 
 
 def listen(host: str, port: int, *, backlog: int = 2048) -> socket.socket:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from rich.text import Text
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
 from framework.cli._output import console, json_option, print_table, table
 from framework.cli._pauses import PauseReporter
+from framework.cli._run_summary import EXPLAINED_OUTCOMES, ReasonTally, print_state
 from framework.cli._search import destinations_option
 from framework.definitions.durations import parse_duration
 from framework.definitions.instance import Instance, load_instance
@@ -121,8 +121,10 @@ def run_command(
     Every event ends delivered, not subscribed, filtered by its integrations object, invalid
     (with its errors), or dead-lettered; the summary counts them per action. With --emulate,
     the destination's local emulator takes the requests and its resulting state is shown.
-    With --json: `{summary: {"action/outcome": count}, stats, deliveries: [one per event and
-    mapping, with its input line], emulator_state}`.
+    The most common reasons for invalid, filtered and dead-lettered events follow the counts;
+    an emulator's state shows its first users. With --json: `{summary: {"action/outcome":
+    count}, reasons: [{outcome, action, reason, count}], stats, deliveries: [one per event and
+    mapping, with its input line], emulator_state}`, all of it.
 
     A destination that is down or rate-limits is waited out for up to --retry-for (10
     minutes by default), each user's events still in order; a line on standard error says
@@ -143,6 +145,7 @@ def run_command(
     except DefinitionError as exc:
         fail(exc, source=str(instance_path), as_json=as_json)
     counts: Counter[tuple[str, str]] = Counter()
+    reasons = ReasonTally()
     results: list[dict[str, Any]] = []
     emulator_state: dict[str, Any] | None = None
     dead = 0
@@ -180,6 +183,7 @@ def run_command(
                 counts[("(not JSON)", "invalid")] += 1
                 if error is not None:
                     report = _unreadable(number, error)
+                    reasons.add("(not JSON)", report)
                     if as_json:
                         results.append(report)
                     else:
@@ -196,7 +200,10 @@ def run_command(
                 report_unparsed()
                 number, _ = order.popleft()
                 for delivery in per_event:
-                    counts[(delivery.action or "(event)", delivery.outcome)] += 1
+                    action = delivery.action or "(event)"
+                    counts[(action, delivery.outcome)] += 1
+                    if delivery.outcome in EXPLAINED_OUTCOMES:
+                        reasons.add(action, delivery.to_dict())
                     dead += delivery.outcome == "dead_lettered"
                     if as_json:
                         results.append({"line": number, **_public(delivery)})
@@ -209,6 +216,7 @@ def run_command(
         emit_json(
             {
                 "summary": {f"{a}/{o}": n for (a, o), n in sorted(counts.items())},
+                "reasons": reasons.rows(),
                 "stats": stats,
                 "deliveries": results,
                 "emulator_state": emulator_state,
@@ -217,10 +225,15 @@ def run_command(
     else:
         out = console()
         print_table(out, _summary(out, counts))
+        why = reasons.table(out)
+        if why is not None:
+            out.print()
+            out.print(Text("Why events were not sent (most common first)", style="bold"))
+            print_table(out, why)
         if emulator_state is not None:
             out.print()
-            out.print(Text("Emulator state (the full state: --json)", style="bold"))
-            _print_state(out, emulator_state)
+            out.print(Text("Emulator state (the whole state: --json)", style="bold"))
+            print_state(out, emulator_state)
         if dead:
             click.echo(
                 f"\n{dead} deliveries dead-lettered in {dead_letters}: see `actionkit dlq list`.",
@@ -288,22 +301,6 @@ def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[IO[byte
             done = max(done, position)
 
         yield update
-
-
-def _print_state(out: Console, state: dict[str, Any]) -> None:
-    """Per project: users and merges; per user: events recorded and attributes set."""
-    for project, data in sorted(state.get("projects", {}).items()):
-        users = data.get("users", {})
-        merges = len(data.get("merges", []))
-        out.print(f"project {project}: {len(users)} users, {merges} merges")
-        grid = table(out, "user", "events", "attributes", right=("events",))
-        for user, record in sorted(users.items()):
-            attributes = ", ".join(
-                f"{key}={json.dumps(value, ensure_ascii=False)}"
-                for key, value in record.get("attributes", {}).items()
-            )
-            grid.add_row(user, str(len(record.get("events", []))), attributes)
-        print_table(out, grid, margin=2)
 
 
 def _public(delivery: Delivery) -> dict[str, Any]:
