@@ -214,13 +214,18 @@ def test_cli_sync_names_sources_and_fields_given_the_wrong_keys(tmp_path: Path) 
     assert "/fields/b: The field 'b' needs exactly one" in result.output
 
 
-def test_cli_runs_without_history_is_a_usage_error(
+def test_cli_runs_without_history_lists_no_runs_and_show_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["runs"])
-    assert result.exit_code == 2
-    assert "no run history" in result.output
+    assert result.exit_code == 0
+    assert "No runs yet (there is no run history at " in result.output
+    as_json = CliRunner().invoke(cli, ["runs", "--json"])
+    assert (as_json.exit_code, json.loads(as_json.stdout)) == (0, [])
+    shown = CliRunner().invoke(cli, ["runs", "show", "1"])
+    assert shown.exit_code == 2
+    assert "There is no run history" in shown.stderr
 
 
 def test_the_example_csv_sync_runs_against_the_emulator(

@@ -36,8 +36,14 @@ def _history_option(function: Any) -> Any:
     )(function)
 
 
-def _locate(sync: str | None, history_path: Path | None) -> tuple[str | None, Path]:
-    """The sync name and history file from a sync name or a sync file, and --history."""
+def _locate(
+    sync: str | None, history_path: Path | None, *, must_exist: bool = True
+) -> tuple[str | None, Path]:
+    """The sync name and history file from a sync name or a sync file, and --history.
+
+    A history file that does not exist is a usage error when ``must_exist`` (a run is asked
+    for); listing runs treats it as no runs yet.
+    """
     name = sync
     path = history_path
     if sync is not None and sync.endswith((".yaml", ".yml", ".json")) and Path(sync).is_file():
@@ -48,7 +54,7 @@ def _locate(sync: str | None, history_path: Path | None) -> tuple[str | None, Pa
         name = config.name
         path = path or config.history
     path = path or Path(DEFAULT_HISTORY)
-    if not path.is_file():
+    if must_exist and not path.is_file():
         raise click.UsageError(f"There is no run history at {path}; run a sync first.")
     return name, path
 
@@ -82,14 +88,19 @@ def runs_group(
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"sync": sync, "history": history_path}
         return
-    name, path = _locate(sync, history_path)
-    with RunHistory(path) as history:
-        runs = history.list_runs(name, limit=limit)
+    name, path = _locate(sync, history_path, must_exist=False)
+    runs: list[RunRecord] = []
+    if path.is_file():
+        with RunHistory(path) as history:
+            runs = history.list_runs(name, limit=limit)
     if as_json:
         emit_json([run.to_dict() for run in runs])
         return
     if not runs:
-        click.echo("No runs yet." if name is None else f"No runs of the sync '{name}' yet.")
+        where = "" if path.is_file() else f" (there is no run history at {path})"
+        click.echo(
+            ("No runs yet" if name is None else f"No runs of the sync '{name}' yet") + where + "."
+        )
         return
     header = "    id  sync             status      started" + " " * 22 + " ended" + " " * 24
     click.echo(header + " " + "  ".join(f"{name:>9}" for name in COUNT_NAMES))
