@@ -85,7 +85,9 @@ def test_problem_messages_follow_segment_validator_wording() -> None:
         compile_mapping({"a": {"@path": 5}, "b": {"@foo": 1}, "c": {"@path": "x", "y": 1}})
     assert [str(problem) for problem in caught.value.problems] == [
         "/a/@path: should be a string or a mapping directive but it is a number.",
-        "/b: has an invalid directive: @foo.",
+        "/b: has an invalid directive: @foo. The directives are: @arrayPath, @case, "
+        "@excludeWhenNull, @flatten, @if, @jmespath, @json, @liquid, @literal, @merge, @path, "
+        "@replace, @split, @template, @transform.",
         "/c: should only have one @-prefixed key but it has 2 keys.",
     ]
 

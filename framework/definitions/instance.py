@@ -39,6 +39,7 @@ from framework.fql.index import cached_index
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
 from framework.mapping.jsvalues import js_string
+from framework.suggestions import did_you_mean
 
 MAX_MAPPINGS = 50
 """The most subscriptions (mappings) one destination instance may hold."""
@@ -269,7 +270,7 @@ def _check_settings(
             Problem(
                 f"/settings/{key}",
                 f"The destination '{destination.slug}' has no setting '{key}'; its settings "
-                f"are: {', '.join(sorted(known))}.",
+                f"are: {', '.join(sorted(known))}.{did_you_mean(key, known)}",
                 "UNKNOWN_SETTING",
             )
         )
@@ -386,7 +387,7 @@ def _compile_subscription(
                 Problem(
                     f"{pointer}/preset",
                     f"The destination '{destination.slug}' has no preset '{entry.preset}'; "
-                    f"its presets are: {known}.",
+                    f"its presets are: {known}.{did_you_mean(entry.preset, destination.presets)}",
                     "UNKNOWN_PRESET",
                 )
             )
@@ -409,7 +410,7 @@ def _compile_subscription(
             Problem(
                 f"{pointer}/action",
                 f"The destination '{destination.slug}' has no action '{action_key}'; "
-                f"its actions are: {known}.",
+                f"its actions are: {known}.{did_you_mean(action_key or '', destination.actions)}",
                 "UNKNOWN_ACTION",
             )
         )

@@ -35,6 +35,7 @@ from framework.definitions.templates import Template
 from framework.errors import DefinitionError, MappingError, Problem, TriggerSyntaxError
 from framework.fql import Trigger, parse_trigger
 from framework.mapping import compile_mapping
+from framework.suggestions import did_you_mean
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -75,6 +76,17 @@ class ProblemCollector:
         except MappingError as exc:
             for problem in exc.errors:
                 self.add(Problem(pointer + problem.pointer, problem.message, problem.code))
+            return False
+        return True
+
+    def mapping_value(self, value: Any, pointer: str) -> bool:
+        """Compile one value of a mapping (a field's default), its problems under ``pointer``."""
+        try:
+            compile_mapping({"value": value})
+        except MappingError as exc:
+            for problem in exc.errors:
+                inner = problem.pointer.removeprefix("/value")
+                self.add(Problem(pointer + inner, problem.message, problem.code))
             return False
         return True
 
@@ -162,7 +174,7 @@ def _compile_action(
                 )
             )
     for name, value in defaults.items():
-        collector.mapping({name: value}, f"{pointer}/fields/{name}/default")
+        collector.mapping_value(value, f"{pointer}/fields/{escape_pointer_token(name)}/default")
     request, problems = RequestBuilder.compile(definition, pointer)
     collector.extend(problems)
     batch_key: Template | None = None
@@ -194,7 +206,8 @@ def _check_presets(definition: DestinationDefinition, collector: ProblemCollecto
                 Problem(
                     f"{pointer}/action",
                     f"The preset names the action '{preset.action}', which this destination "
-                    f"does not have; its actions are: {known}.",
+                    f"does not have; its actions are: {known}."
+                    f"{did_you_mean(preset.action, definition.actions)}",
                     "UNKNOWN_ACTION",
                 )
             )
@@ -223,7 +236,7 @@ def check_mapping_keys(
                 Problem(
                     f"{pointer}/{escape_pointer_token(name)}",
                     f"'{name}' is not a field of the action '{action_key}'; its fields are: "
-                    f"{fields}.",
+                    f"{fields}.{did_you_mean(name, action.fields)}",
                     "UNKNOWN_FIELD",
                 )
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ from jsonschema.exceptions import ValidationError
 from framework.definitions.resources import load_schema
 from framework.definitions.source import join_pointer
 from framework.errors import Problem
+from framework.suggestions import did_you_mean
 
 
 def make_validator(schema: dict[str, Any]) -> Draft202012Validator:
@@ -52,7 +54,8 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
         unknown = sorted(key for key in error.instance if key not in allowed)
         known = ", ".join(sorted(allowed))
         names = ", ".join(f"'{key}'" for key in unknown)
-        return pointer, f"Unknown key {names}; the keys allowed here are: {known}."
+        hints = "".join(did_you_mean(key, allowed) for key in unknown)
+        return pointer, f"Unknown key {names}; the keys allowed here are: {known}.{hints}"
     if validator == "maxItems" and isinstance(error.instance, list):
         return pointer, (
             f"At most {error.validator_value} items are allowed here, "
@@ -66,8 +69,7 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
         choices: list[Any] = (
             list(error.validator_value) if isinstance(error.validator_value, list) else []
         )
-        options = ", ".join(str(option) for option in choices)
-        return pointer, f"The value must be one of: {options}."
+        return pointer, _not_a_choice(error.instance, choices)
     if validator == "pattern":
         return pointer, (
             f"The value {error.instance!r} does not have the expected form "
@@ -80,11 +82,41 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
             keys = [_sentence(sub)[1].split("'")[1] for sub in alternatives]
             listed = " or ".join(f"'{key}'" for key in keys)
             return pointer, f"One of the keys {listed} is needed here; there is none."
+        choices = _choices(error.context)
+        if choices is not None:
+            return pointer, _not_a_choice(error.instance, choices)
         deepest = max(error.context, key=lambda sub: len(sub.absolute_path))
         if deepest.validator == "required":
             return _sentence(deepest)
     message = error.message[0].upper() + error.message[1:]
     return pointer, message.rstrip(".") + "."
+
+
+def _choices(alternatives: Iterable[ValidationError]) -> list[Any] | None:
+    """The allowed values when every failed branch allows a fixed set (``const``/``enum``).
+
+    A branch that wants another type (``"delivred"`` against an object) is not one the
+    value was meant for, and is left out.
+    """
+    choices: list[Any] = []
+    for sub in alternatives:
+        if sub.validator == "type" and not sub.path:
+            continue
+        if sub.validator == "const":
+            choices.append(sub.validator_value)
+        elif sub.validator == "enum" and isinstance(sub.validator_value, list):
+            choices.extend(sub.validator_value)
+        else:
+            return None
+    return choices or None
+
+
+def _not_a_choice(value: Any, choices: list[Any]) -> str:
+    """The sentence for a value outside a fixed set: the value, the set, the closest one."""
+    options = ", ".join(json.dumps(option) for option in choices)
+    shown = json.dumps(value) if isinstance(value, str | int | float | bool) else _describe(value)
+    hint = did_you_mean(value, [str(c) for c in choices]) if isinstance(value, str) else ""
+    return f"{shown} is not allowed here; the value must be one of: {options}.{hint}"
 
 
 def schema_problems(validator: Draft202012Validator, document: Any) -> list[Problem]:

@@ -39,6 +39,7 @@ from framework.mapping.problems import (
     UNKNOWN_DIRECTIVE,
     child_pointer,
 )
+from framework.suggestions import did_you_mean
 
 __all__ = ["Checker", "check_mapping"]
 
@@ -190,7 +191,13 @@ class Checker:
         name = names[0]
         check = CHECKS.get(name)
         if check is None:
-            self.add(pointer, f"has an invalid directive: {name}.", UNKNOWN_DIRECTIVE)
+            known = ", ".join(sorted(CHECKS))
+            self.add(
+                pointer,
+                f"has an invalid directive: {name}.{did_you_mean(name, CHECKS)} "
+                f"The directives are: {known}.",
+                UNKNOWN_DIRECTIVE,
+            )
             return
         check(self, node[name], child_pointer(pointer, name))
 
