@@ -82,9 +82,9 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
             keys = [_sentence(sub)[1].split("'")[1] for sub in alternatives]
             listed = " or ".join(f"'{key}'" for key in keys)
             return pointer, f"One of the keys {listed} is needed here; there is none."
-        choices = _choices(error.context)
-        if choices is not None:
-            return pointer, _not_a_choice(error.instance, choices)
+        allowed = _choices(error.context)
+        if allowed is not None:
+            return pointer, _not_a_choice(error.instance, allowed)
         deepest = max(error.context, key=lambda sub: len(sub.absolute_path))
         if deepest.validator == "required":
             return _sentence(deepest)
