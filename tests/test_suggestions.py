@@ -118,3 +118,20 @@ def test_a_value_outside_a_fixed_set_lists_the_set_and_the_closest() -> None:
         '"delivred" is not allowed here; the value must be one of: "delivered", "filtered", '
         "\"invalid\". Did you mean 'delivered'?"
     )
+
+
+def test_settings_problems_speak_of_the_settings_and_list_a_settings_aliases() -> None:
+    document = {
+        "destination": "contentstack",
+        "settings": {"personalizeEdgeApiBaseUrl": "aws-euu"},
+        "mappings": [],
+    }
+    with pytest.raises(DefinitionError) as caught:
+        load_instance(document)
+    problems = _problems(caught.value)
+    assert problems["/settings/personalizeProjectId"] == (
+        "The settings are missing the required setting 'personalizeProjectId'."
+    )
+    url = problems["/settings/personalizeEdgeApiBaseUrl"]
+    assert "'aws-euu' is not one of its aliases either: aws-au, aws-eu, aws-na," in url
+    assert url.endswith("Did you mean 'aws-eu'?")

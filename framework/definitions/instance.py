@@ -27,6 +27,7 @@ from framework.definitions.models import DeliveryOptions, InstanceDefinition, Ma
 from framework.definitions.network import NetworkPolicy, url_problems, url_text_refusal
 from framework.definitions.request import REDACTED, PlannedRequest
 from framework.definitions.schema_check import bundled_validator, schema_problems
+from framework.definitions.settings_wording import settings_problem
 from framework.definitions.source import SourceDocument, join_pointer, read_document
 from framework.errors import (
     DefinitionError,
@@ -279,7 +280,7 @@ def _check_settings(
         return destination.settings_validator.validate(settings)
     except PayloadValidationError as exc:
         for problem in exc.errors:
-            collector.add(Problem(f"/settings{problem.pointer}", problem.message, problem.code))
+            collector.add(settings_problem(destination, given, problem))
         return {}
 
 
