@@ -123,6 +123,18 @@ def _payload_failures(case: Case, results: Sequence[ActionResult]) -> list[str]:
     return [f"payload{line}" for line in json_diff(case.expected.payload, actual)]
 
 
+def _unused_failures(tester: DestinationTester) -> list[str]:
+    unused = tester.unused_answers()
+    if not unused:
+        return []
+    sent = len(tester.api.received)
+    return [
+        f"respond: {', '.join(unused)} {'was' if len(unused) == 1 else 'were'} never used: "
+        f"{sent} request{'' if sent == 1 else 's'} reached the mock API. Expect the request "
+        "that would use it, remove the answer, or mark it 'optional: true'."
+    ]
+
+
 def _run(case: Case, tester: DestinationTester) -> list[ActionResult]:
     if case.kind == "action":
         return [
@@ -161,9 +173,9 @@ def run_case(case: Case, tester: DestinationTester) -> CaseReport:
     except DefinitionError as exc:
         problems = tuple(exc.problems) or (Problem("", exc.message, exc.code),)
         if expected.error is not None and not _error_failure(expected.error, problems):
-            return CaseReport(case, (), (), ())
+            return CaseReport(case, tuple(_unused_failures(tester)), (), ())
         return CaseReport(case, (f"the case could not run: {exc.message}",), (), problems)
-    failures: list[str] = []
+    failures: list[str] = _unused_failures(tester)
     if expected.error is not None:
         errors = [problem for result in results for problem in result.errors]
         failures.extend(_error_failure(expected.error, errors))

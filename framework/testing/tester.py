@@ -21,12 +21,14 @@ from framework.definitions.instance import Instance, Planned, Subscription, load
 from framework.definitions.loader import ProblemCollector, check_mapping_keys, load_destination
 from framework.definitions.source import SourceDocument
 from framework.delivery.deadletter import DeadLetterStore
+from framework.delivery.gate import EndpointGate
 from framework.delivery.outcome import Delivery
 from framework.delivery.retry import RetryPolicy
 from framework.delivery.router import Router
 from framework.errors import DefinitionError, Problem
 from framework.fql import parse_trigger
 from framework.mapping import compile_mapping
+from framework.testing.clock import JumpingLoop
 from framework.testing.events import make_test_event
 from framework.testing.mockapi import UNSET, Handler, MockApi, shown_request
 from framework.testing.results import ActionResult, EventResult
@@ -35,11 +37,13 @@ __all__ = ["TEST_RETRY_POLICY", "DestinationTester"]
 
 T = TypeVar("T")
 
-TEST_RETRY_POLICY = RetryPolicy(max_attempts=5, base_delay=0.0, max_delay=0.0, max_retry_after=0.0)
-"""The tester's retries: as many tries as in production, but it never waits.
+TEST_RETRY_POLICY = RetryPolicy(max_attempts=5)
+"""The tester's retries: production's backoff and ``Retry-After`` rules, at most 5 tries.
 
-Backoff is zero, and an answer whose ``Retry-After`` asks for a wait ends the retries (as one
-longer than ``max_retry_after`` does in production). Pass ``retry=`` to change it.
+Runs happen on a :class:`~framework.testing.clock.JumpingLoop`, so every wait (a backoff, a
+``Retry-After``, a paused endpoint) is honoured as delivery honours it and takes no real
+time: a 429 with ``Retry-After: 1`` then a 200 is ``delivered`` after two requests. Pass
+``retry=`` to change it.
 """
 
 # run_action skips the action's trigger; every checked event has a type, so this matches all.
@@ -51,9 +55,15 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        return _run_jumping(coroutine)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(_run_jumping, coroutine).result()
+
+
+def _run_jumping(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on a :class:`JumpingLoop`: delivery's waits take no real time."""
+    with asyncio.Runner(loop_factory=JumpingLoop) as runner:
+        return runner.run(coroutine)
 
 
 def _event_list(event: Any) -> list[Any]:
@@ -114,14 +124,27 @@ class DestinationTester:
         json: Any = UNSET,
         headers: Mapping[str, str] | None = None,
         text: str | None = None,
+        optional: bool = False,
     ) -> None:
         """Queue the answer the next request gets: a status with a JSON body, or a handler.
 
         Answers are used in order, one per request, and the last one keeps answering; with
         none queued every request gets ``200 {}``. ``json`` defaults to ``{}``; ``text``
         replaces it; a handler takes the ``httpx.Request`` and returns an ``httpx.Response``.
+        An answer that no request reached is listed by :meth:`unused_answers`, unless it is
+        ``optional``.
         """
-        self.api.respond(status_or_handler, json=json, headers=headers, text=text)
+        self.api.respond(
+            status_or_handler, json=json, headers=headers, text=text, optional=optional
+        )
+
+    def unused_answers(self) -> list[str]:
+        """The queued answers no request reached since the last reset (optional ones aside).
+
+        Each is named by its place and status, ``answer 2 (503)``; a test that queued an
+        answer meant a request that was not sent.
+        """
+        return self.api.unused()
 
     def reset(self) -> None:
         """Forget the queued answers and the requests the mock API received."""
@@ -249,6 +272,8 @@ class DestinationTester:
                 dead_letters=self.dead_letters,
                 retry=self.retry,
                 transport=self.api.transport(),
+                # The gate reads the loop's clock, so a Retry-After's pause passes at once.
+                gate=EndpointGate(clock=asyncio.get_running_loop().time),
             ) as router:
                 # All events are routed in one go, as they would arrive together.
                 deliveries = [
