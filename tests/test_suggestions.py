@@ -135,3 +135,28 @@ def test_settings_problems_speak_of_the_settings_and_list_a_settings_aliases() -
     url = problems["/settings/personalizeEdgeApiBaseUrl"]
     assert "'aws-euu' is not one of its aliases either: aws-au, aws-eu, aws-na," in url
     assert url.endswith("Did you mean 'aws-eu'?")
+
+
+def test_an_instance_with_a_broken_shape_still_reports_its_unknown_names() -> None:
+    document = {
+        "destination": "contentstack",
+        "settings": {**SETTINGS, "regoin": "x"},
+        "mappings": [
+            {"action": "eventSync"},
+            {"preset": "event-sync"},
+            {"action": "eventsSync", "trigger": "type =", "mapping": {"userId": {"@pathh": 1}}},
+        ],
+    }
+    with pytest.raises(DefinitionError) as caught:
+        load_instance(document)
+    codes = {(problem.pointer, problem.code) for problem in caught.value.problems}
+    assert codes == {
+        ("/mappings/0", "SCHEMA"),
+        ("/mappings/1", "SCHEMA"),
+        ("/mappings/2", "SCHEMA"),
+        ("/mappings/0/action", "UNKNOWN_ACTION"),
+        ("/mappings/1/preset", "UNKNOWN_PRESET"),
+        ("/mappings/2/trigger", "TRIGGER_SYNTAX"),
+        ("/mappings/2/mapping/userId", "MAPPING_UNKNOWN_DIRECTIVE"),
+        ("/settings/regoin", "UNKNOWN_SETTING"),
+    }

@@ -265,6 +265,20 @@ def _check_settings(
         for name, spec in destination.definition.settings.items()
         if spec.has_default()
     }
+    _check_setting_names(destination, given, collector)
+    settings = destination.resolve_setting_aliases({**defaults, **given})
+    try:
+        return destination.settings_validator.validate(settings)
+    except PayloadValidationError as exc:
+        for problem in exc.errors:
+            collector.add(settings_problem(destination, given, problem))
+        return {}
+
+
+def _check_setting_names(
+    destination: Destination, given: Mapping[str, Any], collector: ProblemCollector
+) -> None:
+    """A problem for each given setting the destination does not have."""
     known = destination.definition.settings
     for key in sorted(str(key) for key in given if key not in known):
         collector.add(
@@ -275,13 +289,6 @@ def _check_settings(
                 "UNKNOWN_SETTING",
             )
         )
-    settings = destination.resolve_setting_aliases({**defaults, **given})
-    try:
-        return destination.settings_validator.validate(settings)
-    except PayloadValidationError as exc:
-        for problem in exc.errors:
-            collector.add(settings_problem(destination, given, problem))
-        return {}
 
 
 def _network(options: DeliveryOptions) -> NetworkPolicy:
@@ -433,6 +440,49 @@ def _compile_subscription(
     return Subscription(entry.name, action, trigger, compile_mapping(merged), enabled, entry.preset)
 
 
+def _destination_target(name: str, base_dir: Path | None) -> str | Path:
+    """What ``destination:`` names: a slug, or a file relative to the instance's folder."""
+    if base_dir is not None and ("/" in name or name.endswith((".yaml", ".yml", ".json"))):
+        return base_dir / name
+    return name
+
+
+def _check_beyond_schema(data: Any, base_dir: Path | None, collector: ProblemCollector) -> None:
+    """With the document's shape broken, still check what can be, so one run shows it all.
+
+    When the destination loads: the setting names, and each mapping's preset, action,
+    trigger and mapping, taken from whatever of them has the right type.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("destination"), str):
+        return
+    try:
+        destination = load_destination(_destination_target(data["destination"], base_dir))
+    except DefinitionError:
+        return  # reported once the shape is fixed, with the destination's own problems
+    settings = data.get("settings")
+    if isinstance(settings, dict):
+        _check_setting_names(destination, settings, collector)
+    mappings = data.get("mappings")
+    for index, raw in enumerate(mappings if isinstance(mappings, list) else []):
+        if not isinstance(raw, dict):
+            continue
+        entry = MappingEntry.model_construct(
+            name=str(raw.get("name", "")),
+            preset=_text(raw.get("preset")),
+            action=_text(raw.get("action")),
+            trigger=_text(raw.get("trigger")),
+            mapping=raw.get("mapping") if isinstance(raw.get("mapping"), dict) else None,
+            enabled=None,
+        )
+        if entry.preset is None and entry.action is None:
+            continue
+        _compile_subscription(destination, entry, join_pointer("mappings", index), collector)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
     """Check and compile a parsed instance document; raises :class:`DefinitionError`."""
     collector = ProblemCollector(document)
@@ -455,18 +505,15 @@ def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
             if not (problem.pointer == "/mappings" and "At most" in problem.message)
         ]
     )
+    if collector.problems:
+        _check_beyond_schema(data, base_dir, collector)
     collector.raise_if_any("The destination instance is invalid.")
     definition = collector.model(InstanceDefinition, data)
     collector.raise_if_any("The destination instance is invalid.")
     if definition is None:  # pragma: no cover - model() recorded a problem
         raise DefinitionError("The destination instance is invalid.", source=document.name)
-    target: str | Path = definition.destination
-    if base_dir is not None and (
-        "/" in definition.destination or definition.destination.endswith((".yaml", ".yml", ".json"))
-    ):
-        target = base_dir / definition.destination
     try:
-        destination = load_destination(target)
+        destination = load_destination(_destination_target(definition.destination, base_dir))
     except DefinitionError as exc:
         where = f"{exc.source}: " if exc.source else ""
         collector.add(Problem("/destination", f"{where}{exc.message}", exc.code))
