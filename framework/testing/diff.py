@@ -14,6 +14,7 @@ from typing import Any
 
 from framework.definitions.request import PlannedRequest
 from framework.definitions.source import escape_pointer_token
+from framework.testing.results import ActionResult
 
 __all__ = [
     "REQUEST_KEYS",
@@ -127,9 +128,15 @@ def request_diff(
 
 
 def format_request(request: Mapping[str, Any] | PlannedRequest) -> str:
-    """A request as an HTTP message: the request line, headers, and the indented JSON body."""
+    """A request as an HTTP message: the request line, headers, and the indented JSON body.
+
+    A part the request does not give (an expected request may leave out its method or URL)
+    is written ``(any method)``, ``(any URL)``.
+    """
     shown = _as_dict(request)
-    lines = [f"{shown.get('method', '?')} {shown.get('url', '?')}"]
+    method = shown.get("method") or "(any method)"
+    url = shown.get("url") or "(any URL)"
+    lines = [f"{method} {url}"]
     for name, value in (shown.get("headers") or {}).items():
         lines.append(f"{name}: {value}")
     if "json" in shown:
@@ -142,17 +149,52 @@ def _indent(text: str) -> str:
     return "\n".join(f"    {line}" if line else "" for line in text.splitlines())
 
 
+def _why_none(result: ActionResult) -> str:
+    """Why a result sent no request: its outcome, and each event's reason or problems."""
+    outcomes = ", ".join(event.outcome for event in result.events) or "no event"
+    lines = [f"The mapping '{result.mapping}' ({result.action}) sent no request: {outcomes}."]
+    for event in result.events:
+        if event.reason:
+            lines.append(f"  filtered: {event.reason}")
+        for problem in event.errors:
+            lines.append(f"  {problem.pointer or '/'}: {problem.message} [{problem.code}]")
+    return "\n".join(lines)
+
+
 def assert_request(
-    actual: Mapping[str, Any] | PlannedRequest | None, expected: Mapping[str, Any]
+    actual: Mapping[str, Any] | PlannedRequest | ActionResult | None,
+    expected: Mapping[str, Any],
 ) -> None:
     """Fail (``AssertionError``) unless ``actual`` matches ``expected``, showing a diff.
 
-    Only the keys ``expected`` gives are compared (see :func:`request_diff`); the message
-    lists each difference, then the expected and the actual request in full.
+    ``actual`` is a request (a dict, a :class:`~framework.PlannedRequest`), None for no
+    request, or an :class:`~framework.testing.ActionResult` that must have sent exactly one
+    (when it sent none, the message says why: its outcome, and the event's problems or the
+    reason it was filtered). Only the keys ``expected`` gives are compared (see
+    :func:`request_diff`); the message lists each difference, then the expected and the
+    actual request in full. Its own frames are hidden from pytest's traceback.
     """
+    __tracebackhide__ = True
+    if isinstance(actual, ActionResult):
+        if not actual.requests:
+            raise AssertionError(
+                _why_none(actual)
+                + "\nThis request was expected:\n"
+                + _indent(format_request(expected))
+            )
+        if len(actual.requests) > 1:
+            sent = "\n".join(
+                f"  {index}: {format_request(request).splitlines()[0]}"
+                for index, request in enumerate(actual.requests)
+            )
+            raise AssertionError(
+                f"{len(actual.requests)} requests were sent, not one; compare one of "
+                f"result.requests[i]:\n{sent}"
+            )
+        actual = actual.requests[0]
     if actual is None:
         raise AssertionError(
-            "No request was sent, but one was expected:\n" + _indent(format_request(expected))
+            "No request was sent, but this one was expected:\n" + _indent(format_request(expected))
         )
     lines = request_diff(actual, expected)
     if lines:
@@ -164,6 +206,12 @@ def assert_request(
             + "\n  actual:\n"
             + _indent(format_request(actual))
         )
+
+
+def _summary(expected: Mapping[str, Any]) -> str:
+    """An expected request on one line: its request line, and its body when it gives one."""
+    line = format_request(expected).splitlines()[0]
+    return f"{line} {_show(expected['json'])}" if "json" in expected else line
 
 
 def requests_diff(
@@ -179,9 +227,5 @@ def requests_diff(
             first = format_request(actual[index]).splitlines()[0]
             lines.append(f"request {index + 1}: not expected: {first}")
         for index in range(len(actual), len(expected)):
-            want = expected[index]
-            lines.append(
-                f"request {index + 1}: expected {want.get('method', '')} {want.get('url', '')}"
-                ", but it was not sent"
-            )
+            lines.append(f"request {index + 1}: not sent: {_summary(expected[index])}")
     return lines
