@@ -126,7 +126,7 @@ def _syntax_error(exc: yaml.YAMLError, text: str, name: str) -> DefinitionError:
         code = "SYNTAX"
     return DefinitionError(
         f"The file does not parse as YAML{where}: {reason}.",
-        [Problem("", f"The file does not parse: {reason}.", code, line)],
+        [Problem("", f"The file does not parse{where}: {reason}.", code, line)],
         source=name,
     )
 
