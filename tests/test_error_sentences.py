@@ -76,7 +76,8 @@ def _assert_sentences(error: DefinitionError) -> None:
     for problem in error.problems:
         assert problem.pointer == "" or problem.pointer.startswith("/"), problem
         text = problem.message.strip()
-        assert text and text[-1] in ".?!)", problem
+        assert text, problem
+        assert text[-1] in ".?!)", problem
         assert not any(phrase in text for phrase in RAW_PHRASES), problem
 
 
