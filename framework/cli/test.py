@@ -14,6 +14,7 @@ from framework.cli._search import destinations_option
 from framework.errors import DefinitionError
 from framework.testing.cases import find_case_files, load_case_file
 from framework.testing.runner import CaseReport, run_case_file
+from framework.testing.update import UPDATE_MODES, FileUpdate, UpdateMode, update_case_file
 
 DEFAULT_PATH = Path("destinations")
 """Where ``actionkit test`` looks for case files when given no path."""
@@ -57,43 +58,25 @@ def _report_broken(printer: _Printer, path: Path, error: DefinitionError) -> Non
         printer.line(f"        {where}{problem.pointer or '/'}: {problem.message} [{problem.code}]")
 
 
-@click.command("test")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
-@destinations_option
-def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Run the test cases of destinations: every <destination>/tests/*.yaml under PATHS.
-
-    PATHS are folders (searched for destination folders' tests/*.yaml) or case files;
-    the default is destinations/. Each case runs its event through the real engine against a
-    mock API (no network) and compares the requests, error or outcome it expects.
-
-    Exit codes: 0 every case passed, 1 a case failed or a case file is invalid, 2 a path does
-    not exist or holds no case file.
-
-    \b
-    Examples:
-      actionkit test
-      actionkit test destinations/contentstack/tests/events-sync.yaml
-      actionkit test examples/destinations --json
-    """
-    roots = list(paths) or [DEFAULT_PATH]
-    for root in roots:
-        if not root.exists():
-            click.echo(f"error: there is no file or folder {root}.", err=True)
-            sys.exit(EXIT_USAGE)
+def _case_files(roots: list[Path]) -> list[Path]:
     files: list[Path] = []
     for root in roots:
         for path in find_case_files(root):
             if path not in files:
                 files.append(path)
-    if not files:
-        shown = ", ".join(str(root) for root in roots)
-        click.echo(
-            f"error: no test case files under {shown} (they are <destination>/tests/*.yaml).",
-            err=True,
-        )
-        sys.exit(EXIT_USAGE)
+    return files
+
+
+def _show_update(printer: _Printer, update: FileUpdate) -> None:
+    names = ", ".join(update.cases)
+    printer.line(f"recorded {len(update.cases)} case(s) in {update.path}: {names}", "bold")
+    for line in update.diff().splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        printer.line(line, style)
+
+
+def run_files(files: list[Path], *, as_json: bool, update: UpdateMode | None) -> int:
+    """Run (and with ``update``, first record) the case files; print; return the exit code."""
     # Failed deliveries are expected in cases that test them; the report shows each outcome.
     logging.getLogger("actionkit.delivery").addHandler(logging.NullHandler())
     printer = _Printer()
@@ -102,6 +85,9 @@ def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
     for path in files:
         try:
             reports = run_case_file(load_case_file(path))
+            written = None if update is None else update_case_file(path, reports, update)
+            if written is not None:
+                reports = run_case_file(load_case_file(path))
         except DefinitionError as exc:
             broken += 1
             document["files"].append(
@@ -114,11 +100,17 @@ def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
             if not as_json:
                 _report_broken(printer, path, exc)
             continue
-        document["files"].append({"file": str(path), "cases": len(reports)})
+        entry: dict[str, Any] = {"file": str(path), "cases": len(reports)}
+        if written is not None:
+            entry["recorded"] = list(written.cases)
+            entry["diff"] = written.diff()
+        document["files"].append(entry)
         document["cases"].extend(report.to_dict() for report in reports)
         passed += sum(report.passed for report in reports)
         failed += sum(not report.passed for report in reports)
         if not as_json:
+            if written is not None:
+                _show_update(printer, written)
             _report_file(printer, path, reports)
     document["summary"] = {"passed": passed, "failed": failed, "invalid_files": broken}
     if as_json:
@@ -128,4 +120,54 @@ def run_tests_command(paths: tuple[Path, ...], as_json: bool) -> None:
         if broken:
             summary += f", {broken} invalid case file{'s' if broken > 1 else ''}"
         printer.line(summary, "bold green" if not (failed or broken) else "bold red")
-    sys.exit(EXIT_INVALID_INPUT if failed or broken else EXIT_OK)
+    return EXIT_INVALID_INPUT if failed or broken else EXIT_OK
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report for scripts.")
+@click.option(
+    "--update",
+    type=click.Choice(UPDATE_MODES),
+    is_flag=False,
+    flag_value="missing",
+    default=None,
+    help="Record what cases do into their 'expected' in the YAML file, show the diff, then "
+    "run them. --update: the cases with no 'expected'. --update=all: those, and each failing "
+    "case's parts of 'expected' that did not hold. Passing cases, comments, order and style "
+    "are kept.",
+)
+@destinations_option
+def run_tests_command(paths: tuple[Path, ...], as_json: bool, update: UpdateMode | None) -> None:
+    """Run the test cases of destinations: every <destination>/tests/*.yaml under PATHS.
+
+    PATHS are folders (searched for destination folders' tests/*.yaml) or case files;
+    the default is destinations/. Each case runs its event through the real engine against a
+    mock API (no network) and compares the requests, error, outcome or payload it expects. A
+    case without 'expected' fails until --update records it; a mock answer (respond:) that no
+    request used fails its case unless it says 'optional: true'.
+
+    Exit codes: 0 every case passed, 1 a case failed or a case file is invalid, 2 a path does
+    not exist or holds no case file.
+
+    \b
+    Examples:
+      actionkit test
+      actionkit test destinations/contentstack/tests/events-sync.yaml
+      actionkit test destinations/mine --update
+      actionkit test examples/destinations --json
+    """
+    roots = list(paths) or [DEFAULT_PATH]
+    for root in roots:
+        if not root.exists():
+            click.echo(f"error: there is no file or folder {root}.", err=True)
+            sys.exit(EXIT_USAGE)
+    files = _case_files(roots)
+    if not files:
+        shown = ", ".join(str(root) for root in roots)
+        click.echo(
+            f"error: no test case files under {shown} (they are <destination>/tests/*.yaml).",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    sys.exit(run_files(files, as_json=as_json, update=update))

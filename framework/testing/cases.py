@@ -51,6 +51,7 @@ class Expected:
     problem (``code``, ``pointer``, optional ``message`` text) that must be reported.
     ``outcome``: how every delivery ends, or a dict of outcomes by mapping name.
     ``payload``: the validated payload (a list for a list of events), when ``has_payload``.
+    A case that gives none of them fails until ``actionkit test --update`` records them.
     """
 
     requests: tuple[dict[str, Any], ...] | None = None
@@ -58,6 +59,17 @@ class Expected:
     outcome: str | dict[str, str] | None = None
     payload: Any = None
     has_payload: bool = False
+
+    @property
+    def given(self) -> tuple[str, ...]:
+        """The parts given, in the order they are checked (empty: the case expects nothing)."""
+        present = {
+            "error": self.error is not None,
+            "outcome": self.outcome is not None,
+            "requests": self.requests is not None,
+            "payload": self.has_payload,
+        }
+        return tuple(key for key, given in present.items() if given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +244,7 @@ class _Loader:
             for key in ("mapping", "useDefaultMappings"):
                 if key in raw:
                     self.add(f"{pointer}/{key}", f"'{key}' is for action cases.", "CASE_KEY")
-            if "payload" in raw["expected"]:
+            if "payload" in raw.get("expected", {}):
                 self.add(
                     f"{pointer}/expected/payload",
                     "'payload' is for action and preset cases; an instance has one per mapping.",
@@ -240,7 +252,7 @@ class _Loader:
                 )
         if kind == "preset" and "useDefaultMappings" in raw:
             self.add(f"{pointer}/useDefaultMappings", "It is for action cases.", "CASE_KEY")
-        expected = raw["expected"]
+        expected = raw.get("expected", {})
         answers = raw.get("respond", [])
         return Case(
             name=raw["name"],

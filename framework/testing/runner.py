@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework.errors import DefinitionError, Problem
-from framework.testing.cases import Case, CaseFile
+from framework.testing.cases import Case, CaseFile, Expected
 from framework.testing.diff import format_request, json_diff, requests_diff
 from framework.testing.results import ActionResult, all_requests
 from framework.testing.tester import DestinationTester
 
-__all__ = ["CaseReport", "run_case", "run_case_file"]
+__all__ = ["NOTHING_EXPECTED", "CaseReport", "run_case", "run_case_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +25,17 @@ class CaseReport:
     """The result of one case: passed, or the differences found (``failures``).
 
     ``results`` holds what the run returned (empty when the case could not run);
-    ``problems`` the definition problems that stopped it (a mapping or settings error).
+    ``problems`` the definition problems that stopped it (a mapping or settings error), also
+    when the case expected them. ``failed`` names the parts of ``expected`` that did not hold
+    (``error``, ``outcome``, ``requests``, ``payload``), ``respond`` when an answer went
+    unused, and ``expected`` when the case expects nothing.
     """
 
     case: Case
     failures: tuple[str, ...]
     results: tuple[ActionResult, ...] = ()
     problems: tuple[Problem, ...] = ()
+    failed: frozenset[str] = frozenset()
 
     @property
     def passed(self) -> bool:
@@ -160,6 +164,13 @@ def _run(case: Case, tester: DestinationTester) -> list[ActionResult]:
     return tester.run_instance(target, case.events)
 
 
+NOTHING_EXPECTED = (
+    "the case expects nothing yet: run `actionkit test --update` to record what it does "
+    "(then review the diff)"
+)
+"""The failure of a case without ``expected``."""
+
+
 def run_case(case: Case, tester: DestinationTester) -> CaseReport:
     """Run one case with ``tester`` (its answers are reset first) and compare."""
     tester.reset()
@@ -168,24 +179,46 @@ def run_case(case: Case, tester: DestinationTester) -> CaseReport:
             answer.get("status", 200), **{k: v for k, v in answer.items() if k != "status"}
         )
     expected = case.expected
+    results: list[ActionResult] = []
+    problems: tuple[Problem, ...] = ()
+    stopped = ""
     try:
         results = _run(case, tester)
     except DefinitionError as exc:
         problems = tuple(exc.problems) or (Problem("", exc.message, exc.code),)
-        if expected.error is not None and not _error_failure(expected.error, problems):
-            return CaseReport(case, tuple(_unused_failures(tester)), (), ())
-        return CaseReport(case, (f"the case could not run: {exc.message}",), (), problems)
-    failures: list[str] = _unused_failures(tester)
+        stopped = exc.message
+    failed: dict[str, list[str]] = {}
+    if not expected.given:
+        failed["expected"] = [NOTHING_EXPECTED]
+    elif problems:
+        if expected.error is None or _error_failure(expected.error, problems):
+            message = f"the case could not run: {stopped}"
+            failed.update({key: [] for key in expected.given})
+            failed[expected.given[0]] = [message]
+    else:
+        failed.update(_expectation_failures(expected, case, results))
+    unused = _unused_failures(tester)
+    if unused:
+        failed["respond"] = unused
+    failures = tuple(line for lines in failed.values() for line in lines)
+    return CaseReport(case, failures, tuple(results), problems, frozenset(failed))
+
+
+def _expectation_failures(
+    expected: Expected, case: Case, results: Sequence[ActionResult]
+) -> dict[str, list[str]]:
+    """The failures of each part of ``expected`` that did not hold, by part."""
+    found: dict[str, list[str]] = {}
     if expected.error is not None:
         errors = [problem for result in results for problem in result.errors]
-        failures.extend(_error_failure(expected.error, errors))
+        found["error"] = _error_failure(expected.error, errors)
     if expected.outcome is not None:
-        failures.extend(_outcome_failures(expected.outcome, results))
+        found["outcome"] = _outcome_failures(expected.outcome, results)
     if expected.requests is not None:
-        failures.extend(requests_diff(all_requests(results), expected.requests))
+        found["requests"] = requests_diff(all_requests(results), expected.requests)
     if expected.has_payload:
-        failures.extend(_payload_failures(case, results))
-    return CaseReport(case, tuple(failures), tuple(results))
+        found["payload"] = _payload_failures(case, results)
+    return {key: lines for key, lines in found.items() if lines}
 
 
 def run_case_file(case_file: CaseFile) -> list[CaseReport]:
