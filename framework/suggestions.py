@@ -6,11 +6,15 @@ import difflib
 from collections.abc import Iterable
 
 
-def closest(word: str, choices: Iterable[str]) -> str | None:
+def closest(word: object, choices: Iterable[object]) -> str | None:
     """The choice ``word`` most likely misspells, or None when none is close enough.
 
     A choice equal but for case wins; else the closest by difflib's ratio, at least 0.6.
+    Only text is compared: a word or choice that is not a string (a YAML key may be null or
+    a number) gets no suggestion.
     """
+    if not isinstance(word, str):
+        return None
     options = [choice for choice in choices if isinstance(choice, str)]
     folded = word.casefold()
     for choice in options:
@@ -20,7 +24,7 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches and matches[0] != word else None
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
     """`` Did you mean 'x'?`` (with its leading space) for a close choice, else ``""``."""
     match = closest(word, choices)
     return f" Did you mean '{match}'?" if match is not None else ""

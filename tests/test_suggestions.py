@@ -160,3 +160,10 @@ def test_an_instance_with_a_broken_shape_still_reports_its_unknown_names() -> No
         ("/mappings/2/mapping/userId", "MAPPING_UNKNOWN_DIRECTIVE"),
         ("/settings/regoin", "UNKNOWN_SETTING"),
     }
+
+
+def test_a_word_that_is_not_text_gets_no_suggestion() -> None:
+    assert closest(None, ["a"]) is None
+    assert did_you_mean(3, ["3", "a"]) == ""
+    assert closest("a", [None, 3, "a"]) is None
+    assert closest("ab", [None, 3, "abc"]) == "abc"
