@@ -7,6 +7,7 @@ attempts and the (redacted) last request. A replayed letter that succeeds is rem
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -168,7 +169,9 @@ class DeadLetterStore:
             ) from exc
         return int(cursor.lastrowid or 0)
 
-    def list(self, *, instance: str | None = None, limit: int | None = None) -> list[DeadLetter]:
+    def list(
+        self, *, instance: str | None = None, limit: int | None = None
+    ) -> builtins.list[DeadLetter]:
         """Letters, oldest first, optionally only one instance's."""
         sql = "SELECT * FROM dead_letters"
         params: tuple[Any, ...] = ()
