@@ -137,8 +137,17 @@ def run_files(files: list[Path], *, as_json: bool, update: UpdateMode | None) ->
     "case's parts of 'expected' that did not hold. Passing cases, comments, order and style "
     "are kept.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="After the run, watch the folders of PATHS and run again the case files of each "
+    "destination folder where a file changes (all of them for a change elsewhere), until "
+    "Ctrl-C.",
+)
 @destinations_option
-def run_tests_command(paths: tuple[Path, ...], as_json: bool, update: UpdateMode | None) -> None:
+def run_tests_command(
+    paths: tuple[Path, ...], as_json: bool, update: UpdateMode | None, watch: bool
+) -> None:
     """Run the test cases of destinations: every <destination>/tests/*.yaml under PATHS.
 
     PATHS are folders (searched for destination folders' tests/*.yaml) or case files;
@@ -155,6 +164,7 @@ def run_tests_command(paths: tuple[Path, ...], as_json: bool, update: UpdateMode
       actionkit test
       actionkit test destinations/contentstack/tests/events-sync.yaml
       actionkit test destinations/mine --update
+      actionkit test destinations/mine --watch
       actionkit test examples/destinations --json
     """
     roots = list(paths) or [DEFAULT_PATH]
@@ -170,4 +180,35 @@ def run_tests_command(paths: tuple[Path, ...], as_json: bool, update: UpdateMode
             err=True,
         )
         sys.exit(EXIT_USAGE)
-    sys.exit(run_files(files, as_json=as_json, update=update))
+    if watch and as_json:
+        click.echo("error: --watch prints for a person; use --json without it.", err=True)
+        sys.exit(EXIT_USAGE)
+    code = run_files(files, as_json=as_json, update=update)
+    if watch:
+        code = _watch(roots, update, code)
+    sys.exit(code)
+
+
+def _watch(roots: list[Path], update: UpdateMode | None, code: int) -> int:
+    """Rerun the cases a change touches until Ctrl-C; the exit code of the last run."""
+    from framework.testing.watch import watch_cases, watched_folders
+
+    shown = ", ".join(str(folder) for folder in watched_folders(roots))
+    click.echo(f"watching {shown} for changes (Ctrl-C to stop)")
+    last = code
+
+    def rerun(files: list[Path], changed: list[Path]) -> None:
+        nonlocal last
+        click.echo("")
+        click.echo(f"changed: {', '.join(str(path) for path in changed)}")
+        if not files:
+            click.echo("no case files left to run")
+            return
+        last = run_files(files, as_json=False, update=update)
+        click.echo(f"watching {shown} for changes (Ctrl-C to stop)")
+
+    try:
+        watch_cases(roots, rerun)
+    except KeyboardInterrupt:
+        click.echo("")
+    return last
