@@ -230,3 +230,19 @@ def test_the_help_says_what_update_and_update_all_record() -> None:
     assert "--update=all" in text
     assert "the cases with no 'expected'" in text
     assert "each failing case's parts of 'expected' that did not hold" in text
+
+
+def test_a_case_written_inline_is_refused_with_its_line(tests_folder: Path) -> None:
+    path = _write(
+        tests_folder,
+        """\
+        settings: {personalizeProjectId: p1, personalizeEdgeApiBaseUrl: aws-eu}
+        cases:
+          - {name: inline, action: eventsSync, event: {type: track, userId: u1, event: E}}
+        """,
+    )
+    before = path.read_text(encoding="utf-8")
+    result = CliRunner().invoke(cli, ["test", str(path), "--update"])
+    assert result.exit_code == 1
+    assert "line 3, /cases/0: The case is written inline" in result.output
+    assert path.read_text(encoding="utf-8") == before

@@ -29,8 +29,10 @@ from typing import Any, Literal
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from framework.errors import DefinitionError, Problem
 from framework.testing.record import record
 from framework.testing.runner import CaseReport
 
@@ -189,6 +191,16 @@ def _edits(
     return edits
 
 
+def _refused(path: Path, case: CommentedMap, pointer: str) -> DefinitionError:
+    line = case.lc.line + 1
+    why = "is written inline ({...}); write it in block style to record what it does"
+    return DefinitionError(
+        f"The case on line {line} cannot be recorded.",
+        [Problem(pointer, f"The case {why}.", "CASE_NOT_RECORDED", line=line)],
+        source=str(path),
+    )
+
+
 def _merged(expected: CommentedMap, change: dict[str, Any]) -> dict[str, Any]:
     merged = {key: change.get(key, value) for key, value in expected.items()}
     return {key: value for key, value in merged.items() if value is not None}
@@ -209,7 +221,11 @@ def _boundaries(data: Any, cases: Sequence[Any], count: int) -> list[int]:
 def update_case_file(
     path: str | Path, reports: Iterable[CaseReport], mode: UpdateMode = "missing"
 ) -> FileUpdate | None:
-    """Write the records of the cases ``mode`` selects into the file; None when none is."""
+    """Write the records of the cases ``mode`` selects into the file; None when none is.
+
+    Raises :class:`~framework.DefinitionError` for a file ruamel.yaml cannot read, or a case
+    written inline (``- {name: ...}``), whose lines cannot take a block.
+    """
     path = Path(path)
     changes = [
         (report, change)
@@ -220,7 +236,12 @@ def update_case_file(
         return None
     before = path.read_text(encoding="utf-8")
     yaml = _yaml(before)
-    data = yaml.load(before)
+    try:
+        data = yaml.load(before)
+    except YAMLError as exc:  # read by PyYAML already, so unlikely; said, not a traceback
+        raise DefinitionError(
+            f"ruamel.yaml cannot read {path} to record expectations in it: {exc}", source=str(path)
+        ) from exc
     lines = before.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
@@ -229,6 +250,8 @@ def update_case_file(
     edits: list[Edit] = []
     for report, change in changes:
         index = int(report.case.pointer.rsplit("/", 1)[1])
+        if cases[index].fa.flow_style():
+            raise _refused(path, cases[index], report.case.pointer)
         edits.extend(_edits(cases[index], change, lines, boundaries[index], yaml))
     for start, end, block in sorted(edits, key=lambda edit: edit[0], reverse=True):
         lines[start:end] = block
