@@ -9,6 +9,7 @@ from framework.cli.debugger import debugger_command
 from framework.cli.destinations import destinations_group
 from framework.cli.dlq import dlq_group
 from framework.cli.emulate import emulate_command
+from framework.cli.init import init_command
 from framework.cli.mapping import map_command
 from framework.cli.run import run_command
 from framework.cli.runs import runs_group
@@ -17,6 +18,7 @@ from framework.cli.sync import sync_command
 from framework.cli.test import run_tests_command
 from framework.cli.trigger import trigger_command
 from framework.cli.try_ import try_command
+from framework.cli.types_ import types_command
 from framework.cli.validate import validate_command
 from framework.cli.worker import worker_command
 
@@ -55,6 +57,8 @@ cli.add_command(runs_group)
 cli.add_command(worker_command)
 cli.add_command(check_group)
 cli.add_command(debugger_command)
+cli.add_command(types_command)
+cli.add_command(init_command)
 
 
 def main() -> None:
