@@ -197,10 +197,10 @@ def test_counters_count_answers_by_path_and_status(
     client.post("/events", json=[event("a")], headers=HEADERS)
     client.post("/events", json={"not": "a list"}, headers=HEADERS)
     client.post("/events", json=[event("a")], headers=HEADERS)
-    client.get("/manifest")
+    client.get("/profiles")
     assert emulator.state()["counters"] == {
         "/events": {"200": 2, "400": 1},
-        "/manifest": {"404": 1},
+        "/profiles": {"404": 1},
     }
 
 
@@ -221,10 +221,11 @@ REFUSED: list[tuple[str, str, str, dict[str, str], bytes, int, str, list[str]]] 
     ("attributes-without-user", "PATCH", "/user-attributes",
      {"x-project-uid": PROJECT, "x-cs-personalize-user-uid": "", **JSON}, b'{"a":1}', 400,
      "MISSING_USER_UID", []),
-    ("not-json-content-type", "POST", "/events", {**HEADERS, "content-type": "text/plain"},
+    ("form-content-type", "POST", "/events",
+     {**HEADERS, "content-type": "application/x-www-form-urlencoded"},
      b'[{"type":"EVENT","eventKey":"a"}]', 415, "UNSUPPORTED_MEDIA_TYPE", []),
-    ("no-content-type", "PATCH", "/user-attributes", HEADERS, b'{"a":1}', 415,
-     "UNSUPPORTED_MEDIA_TYPE", []),
+    ("xml-content-type", "PATCH", "/user-attributes", {**HEADERS, "content-type": "text/xml"},
+     b'{"a":1}', 415, "UNSUPPORTED_MEDIA_TYPE", []),
     ("body-not-json", "POST", "/events", {**HEADERS, **JSON}, b"[{", 400, "INVALID_JSON", []),
     ("body-not-utf8", "PATCH", "/user-attributes", {**HEADERS, **JSON}, b"\xff\xfe", 400,
      "INVALID_JSON", []),

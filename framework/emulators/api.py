@@ -92,7 +92,8 @@ class ApiError(Exception):
     """Raised by an emulated API's handler to answer an error; never leaves the server.
 
     ``errors`` lists each problem as ``{"pointer": ..., "message": ...}`` (pointers into the
-    request body); ``headers`` are added to the answer.
+    request body); ``headers`` are added to the answer; ``extra`` keys are added to the body
+    (where the real API's clients read a key of their own).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class ApiError(Exception):
         *,
         errors: tuple[dict[str, str], ...] = (),
         headers: tuple[tuple[str, str], ...] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -110,12 +112,12 @@ class ApiError(Exception):
         self.message = message
         self.errors = errors
         self.headers = headers
+        self.extra = dict(extra or {})
 
     def response(self) -> Response:
         """The JSON error answer this error stands for."""
-        return Response(
-            self.status, error_body(self.status, self.code, self.message, self.errors), self.headers
-        )
+        body = {**error_body(self.status, self.code, self.message, self.errors), **self.extra}
+        return Response(self.status, body, self.headers)
 
 
 Route = Callable[[Request], Response]

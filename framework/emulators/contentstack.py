@@ -1,4 +1,4 @@
-"""The Contentstack Personalize Edge API, emulated: events, user attributes and merges.
+"""The Contentstack Personalize Edge API, emulated: manifest, events, user attributes, merges.
 
 :class:`PersonalizeEdge` is the behaviour (an :class:`~framework.emulators.server.EmulatedApi`);
 :class:`ContentstackEmulator` serves it on loopback. What it checks and answers, and where it
@@ -6,9 +6,12 @@ had to choose because Contentstack's documentation is silent, is described in
 ``docs/emulator.md``. In short:
 
 - ``x-project-uid`` missing or blank: 400; another project than the one served: 403.
-- ``x-cs-personalize-user-uid`` missing or blank on ``/events`` and ``/user-attributes``: 400.
-- ``content-type`` other than ``application/json``: 415. Body not JSON or of the wrong shape,
-  or naming an event or attribute the project does not define: 400, with every problem listed.
+- The user UID, in ``x-cs-personalize-user-uid`` or Segment's ``x-cs-eclipse-user-uid``,
+  missing or blank on ``/events`` and ``/user-attributes``: 400. ``GET /manifest`` makes a new
+  UID when none is sent, and answers it in ``x-cs-personalize-user-uid``.
+- ``content-type`` other than ``application/json``, ``text/plain`` or none: 415. Body not JSON
+  or of the wrong shape, or naming an event or attribute the project does not define: 400,
+  with every problem listed.
 - Success: 200 with ``{"message": ...}``. A request is all or nothing: refused, it changes
   nothing.
 
@@ -23,11 +26,14 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import urllib.parse
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framework.emulators.manifest import Experience, manifest, parse_experiences
 from framework.emulators.server import (
     CONTROL_PREFIX,
     ApiError,
@@ -36,14 +42,19 @@ from framework.emulators.server import (
     Response,
     Route,
     dispatch,
+    parse_json,
 )
 
 __all__ = [
     "ATTRIBUTES_PATH",
     "EVENTS_PATH",
+    "JSON_MEDIA_TYPES",
+    "MANIFEST_PATH",
     "MERGE_PATH",
     "PROJECT_HEADER",
+    "SEGMENT_USER_HEADER",
     "USER_HEADER",
+    "USER_HEADERS",
     "ContentstackEmulator",
     "PersonalizeEdge",
     "check_attributes",
@@ -54,8 +65,19 @@ __all__ = [
 EVENTS_PATH = "/events"
 ATTRIBUTES_PATH = "/user-attributes"
 MERGE_PATH = "/user-attributes/actions/merge"
+MANIFEST_PATH = "/manifest"
 PROJECT_HEADER = "x-project-uid"
 USER_HEADER = "x-cs-personalize-user-uid"
+"""The user UID header Contentstack documents, and the one its SDK sends and reads back."""
+SEGMENT_USER_HEADER = "x-cs-eclipse-user-uid"
+"""The user UID header every Segment Contentstack action sends."""
+USER_HEADERS = (USER_HEADER, SEGMENT_USER_HEADER)
+"""The user UID headers accepted, in order of precedence."""
+JSON_MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
+"""Media types a JSON body may be sent as: ``text/plain`` is what ``fetch`` sends for a string
+body (the SDK, Segment's web actions), ``""`` is no content-type at all."""
+LIVE_ATTRIBUTES_HEADER = "x-live-attributes"
+PROJECT_NOT_FOUND = "personalize.MANIFEST.PROJECT_NOT_FOUND"
 
 _EVENT_TYPES = ("EVENT", "IMPRESSION")
 _IMPRESSION_FIELDS = ("experienceShortUid", "variantShortUid")
@@ -169,6 +191,10 @@ def check_merge(body: object) -> list[Problem]:
     ]
 
 
+def _query(query: str) -> list[tuple[str, str]]:
+    return urllib.parse.parse_qsl(query, keep_blank_values=True)
+
+
 def _recorded_event(item: dict[str, Any]) -> dict[str, str]:
     if item["type"] == "EVENT":
         return {"type": "EVENT", "eventKey": item["eventKey"]}
@@ -181,6 +207,8 @@ class PersonalizeEdge:
     ``project_uid`` (None: any) is the only project served; others get 403.
     ``defined_events`` and ``defined_attributes`` (None: any key) are the event and attribute
     keys defined in the project; a request naming another is refused with 400.
+    ``experiences`` (in priority order) are what ``GET /manifest`` evaluates for each user;
+    the attribute :attr:`experiences` may be replaced at any time.
     """
 
     def __init__(
@@ -188,12 +216,14 @@ class PersonalizeEdge:
         project_uid: str | None = None,
         defined_events: Iterable[str] | None = None,
         defined_attributes: Iterable[str] | None = None,
+        experiences: Sequence[Experience] = (),
     ) -> None:
         self.project_uid = project_uid
         self.defined_events = None if defined_events is None else frozenset(defined_events)
         self.defined_attributes = (
             None if defined_attributes is None else frozenset(defined_attributes)
         )
+        self.experiences: tuple[Experience, ...] = tuple(experiences)
         self._projects: dict[str, _Project] = {}
         self._arrivals = itertools.count()
         # (project, user) -> how many times each accepted request was seen, by fingerprint.
@@ -202,6 +232,7 @@ class PersonalizeEdge:
             EVENTS_PATH: {"POST": self._track_events},
             ATTRIBUTES_PATH: {"PATCH": self._set_attributes},
             MERGE_PATH: {"POST": self._merge_users},
+            MANIFEST_PATH: {"GET": self._manifest},
         }
 
     def handle(self, request: Request) -> Response:
@@ -298,12 +329,46 @@ class PersonalizeEdge:
         self._note(project_uid, target, request, body)
         return Response(200, {"message": "User Attributes merged successfully"})
 
+    def _manifest(self, request: Request) -> Response:
+        project_uid = self._project_uid(request, missing_status=404)
+        user_uid = self._sent_user_uid(request) or str(uuid.uuid4())
+        live = self._live_attributes(request)
+        user = self._projects.get(project_uid, _Project()).users.get(user_uid)
+        attributes = {**(user.attributes if user else {}), **live}
+        tags = [value for key, value in _query(request.query) if key in ("tags[]", "tags")]
+        body = manifest(self.experiences, attributes, tags)
+        return Response(200, body, ((USER_HEADER, user_uid),))
+
+    def _live_attributes(self, request: Request) -> dict[str, Any]:
+        raw = request.header(LIVE_ATTRIBUTES_HEADER)
+        if raw is None:
+            return {}
+        try:
+            value = parse_json(raw.encode())
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise ApiError(
+                400,
+                "INVALID_LIVE_ATTRIBUTES",
+                f"The {LIVE_ATTRIBUTES_HEADER} header must be a JSON object of attributes.",
+            )
+        return value
+
     # Checks shared by the endpoints
 
-    def _project_uid(self, request: Request) -> str:
+    def _project_uid(self, request: Request, missing_status: int = 403) -> str:
         value = request.header(PROJECT_HEADER)
         if value is None or not value.strip():
             raise ApiError(400, "MISSING_PROJECT_UID", f"The {PROJECT_HEADER} header is required.")
+        if self.project_uid is not None and value != self.project_uid and missing_status == 404:
+            # The SDK reads this code from a 404 and says "Project not found: <uid>".
+            raise ApiError(
+                404,
+                PROJECT_NOT_FOUND,
+                f"The {PROJECT_HEADER} header names a project this Edge API does not serve.",
+                extra={"error": PROJECT_NOT_FOUND},
+            )
         if self.project_uid is not None and value != self.project_uid:
             raise ApiError(
                 403,
@@ -312,19 +377,32 @@ class PersonalizeEdge:
             )
         return value
 
+    def _sent_user_uid(self, request: Request) -> str | None:
+        """The first non-blank user UID header (the documented one first), or None."""
+        for name in USER_HEADERS:
+            value = request.header(name)
+            if value is not None and value.strip():
+                return value
+        return None
+
     def _user_uid(self, request: Request) -> str:
-        value = request.header(USER_HEADER)
-        if value is None or not value.strip():
-            raise ApiError(400, "MISSING_USER_UID", f"The {USER_HEADER} header is required.")
+        value = self._sent_user_uid(request)
+        if value is None:
+            raise ApiError(
+                400,
+                "MISSING_USER_UID",
+                f"The {USER_HEADER} header (or Segment's {SEGMENT_USER_HEADER}) is required.",
+            )
         return value
 
     def _json_body(self, request: Request) -> Any:
         media_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
+        if media_type not in JSON_MEDIA_TYPES:
             raise ApiError(
                 415,
                 "UNSUPPORTED_MEDIA_TYPE",
-                "The body must be JSON, sent with content-type: application/json.",
+                "The body must be JSON, sent as application/json, as text/plain or with no "
+                "content-type.",
             )
         return request.json()
 
@@ -350,9 +428,10 @@ class ContentstackEmulator(EmulatorServer):
         *,
         defined_events: Iterable[str] | None = None,
         defined_attributes: Iterable[str] | None = None,
+        experiences: Sequence[Experience] = (),
         max_logged_requests: int | None = 1000,
     ) -> None:
-        self.edge = PersonalizeEdge(project_uid, defined_events, defined_attributes)
+        self.edge = PersonalizeEdge(project_uid, defined_events, defined_attributes, experiences)
         super().__init__(self.edge, host=host, port=port, max_logged_requests=max_logged_requests)
 
     def duplicates(self) -> dict[str, dict[str, int]]:
@@ -361,10 +440,26 @@ class ContentstackEmulator(EmulatorServer):
         with self._lock:
             return self.edge.duplicates()
 
+    def set_experiences(self, experiences: Sequence[Experience]) -> None:
+        """Replace the project's experiences that ``GET /manifest`` evaluates."""
+        with self._lock:
+            self.edge.experiences = tuple(experiences)
+
     def control_routes(self) -> dict[str, dict[str, Route]]:
-        """The server's control endpoints, plus ``GET /_emulator/duplicates``."""
+        """The server's control endpoints, plus ``GET /_emulator/duplicates`` and
+        ``PUT /_emulator/experiences`` (a JSON array, see
+        :func:`~framework.emulators.manifest.parse_experiences`)."""
         routes = super().control_routes()
         routes[CONTROL_PREFIX + "duplicates"] = {
             "GET": lambda _: Response(200, {"duplicates": self.duplicates()})
         }
+        routes[CONTROL_PREFIX + "experiences"] = {"PUT": self._control_experiences}
         return routes
+
+    def _control_experiences(self, request: Request) -> Response:
+        try:
+            experiences = parse_experiences(request.json())
+        except ValueError as exc:
+            raise ApiError(400, "INVALID_EXPERIENCES", str(exc)) from exc
+        self.edge.experiences = experiences
+        return Response(200, {"experiences": len(experiences)})
