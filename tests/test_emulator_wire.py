@@ -295,3 +295,38 @@ def test_a_variant_needs_every_when_value() -> None:
     assert manifest([experience], {"plan": "pro", "country": "FR"}) == {
         "experiences": [{"shortUid": "a", "activeVariantShortUid": "1"}]
     }
+
+
+# CORS: the SDK and Segment's web actions call the API from pages
+
+
+def test_a_preflight_allows_what_the_page_asks(
+    client: httpx.Client, api: ContentstackEmulator
+) -> None:
+    asked = "content-type,x-project-uid,x-cs-eclipse-user-uid"
+    answer = client.options(
+        "/user-attributes",
+        headers={
+            "origin": "http://shop.example",
+            "access-control-request-method": "PATCH",
+            "access-control-request-headers": asked,
+        },
+    )
+    assert answer.status_code == 204
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert answer.headers["access-control-allow-methods"] == "OPTIONS, PATCH"
+    assert answer.headers["access-control-allow-headers"] == asked
+    assert api.state()["projects"] == {}
+
+
+def test_every_answer_lets_a_page_read_it_and_its_user_uid(client: httpx.Client) -> None:
+    manifest_answer = client.get("/manifest", headers={"x-project-uid": PROJECT})
+    refused = client.post("/events", json=[], headers={"x-project-uid": PROJECT})
+    for answer in (manifest_answer, refused):
+        assert answer.headers["access-control-allow-origin"] == "*"
+        assert answer.headers["access-control-expose-headers"] == "x-cs-personalize-user-uid"
+    assert refused.status_code == 400
+
+
+def test_options_on_an_unknown_path_is_still_404(client: httpx.Client) -> None:
+    assert client.options("/profiles").status_code == 404

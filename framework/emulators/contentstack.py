@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framework.emulators.cors import preflight, with_cors
 from framework.emulators.manifest import Experience, manifest, parse_experiences
 from framework.emulators.server import (
     CONTROL_PREFIX,
@@ -77,6 +78,16 @@ JSON_MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
 """Media types a JSON body may be sent as: ``text/plain`` is what ``fetch`` sends for a string
 body (the SDK, Segment's web actions), ``""`` is no content-type at all."""
 LIVE_ATTRIBUTES_HEADER = "x-live-attributes"
+# What a page sends to the Edge API: allowed by a preflight that does not list its headers.
+_REQUEST_HEADERS = (
+    "content-type",
+    PROJECT_HEADER,
+    USER_HEADER,
+    SEGMENT_USER_HEADER,
+    LIVE_ATTRIBUTES_HEADER,
+    "x-page-url",
+    "x-user-agent",
+)
 PROJECT_NOT_FOUND = "personalize.MANIFEST.PROJECT_NOT_FOUND"
 
 _EVENT_TYPES = ("EVENT", "IMPRESSION")
@@ -236,8 +247,16 @@ class PersonalizeEdge:
         }
 
     def handle(self, request: Request) -> Response:
-        """Answer one request to the Edge API."""
-        return dispatch(self._routes, request)
+        """Answer one request to the Edge API; a browser's ``OPTIONS`` preflight of an API
+        path is allowed, and every answer lets a page of any origin read it (CORS)."""
+        methods = self._routes.get(request.path)
+        if request.method == "OPTIONS" and methods is not None:
+            return preflight(request, methods, _REQUEST_HEADERS)
+        try:
+            response = dispatch(self._routes, request)
+        except ApiError as exc:
+            response = exc.response()
+        return with_cors(response, (USER_HEADER,))
 
     def state(self) -> dict[str, Any]:
         """``{"projects": {uid: {"users": {uid: {"attributes", "events"}}, "merges": [...]}}}``."""
