@@ -3,6 +3,7 @@ written; ``actionkit types`` writes typed models of a destination's settings and
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -208,3 +209,20 @@ def test_the_documented_completion_scripts_exist(shell: str) -> None:
     )
     assert script.returncode == 0, script.stderr
     assert "_ACTIONKIT_COMPLETE" in script.stdout
+
+
+def test_init_and_types_answer_json_for_scripts(tmp_path: Path) -> None:
+    made = CliRunner().invoke(cli, ["init", "shop", "--dir", str(tmp_path), "--json"])
+    assert made.exit_code == 0, made.output
+    report = json.loads(made.stdout)
+    assert report["destination"] == str(tmp_path / "shop")
+    assert len(report["written"]) == 4
+    assert report["updated"] == []
+    module = CliRunner().invoke(cli, ["types", str(tmp_path / "shop"), "--json"])
+    assert "class SendEventPayload(TypedDict" in json.loads(module.stdout)["module"]
+    out = tmp_path / "t.py"
+    CliRunner().invoke(cli, ["types", str(tmp_path / "shop"), "-o", str(out)])
+    checked = CliRunner().invoke(
+        cli, ["types", str(tmp_path / "shop"), "-o", str(out), "--check", "--json"]
+    )
+    assert json.loads(checked.stdout) == {"path": str(out), "current": True}

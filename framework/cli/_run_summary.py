@@ -103,6 +103,29 @@ class ReasonTally:
 
 
 def print_state(out: Console, state: Mapping[str, Any], *, shown: int = SHOWN_USERS) -> None:
+    """An emulator's state, bounded: the Contentstack emulator's projects and users, or what
+    the generic capture emulator received (see :func:`print_capture`)."""
+    if "received" in state:
+        print_capture(out, state)
+        return
+    _print_projects(out, state, shown=shown)
+
+
+def print_capture(out: Console, state: Mapping[str, Any]) -> None:
+    """The capture emulator's state: requests received per action, unmatched ones and why."""
+    received = state.get("received", {})
+    grid = table(out, "action", "requests", right=("requests",))
+    for action, count in received.items():
+        grid.add_row(action, str(count))
+    grid.add_row("(matched no action)", str(state.get("unmatched", 0)))
+    print_table(out, grid, margin=2)
+    for request in state.get("recent", []):
+        for problem in request.get("problems", []):
+            where = f" {problem['pointer']}" if problem.get("pointer") else ""
+            out.print(f"  {request['method']} {request['path']}{where}: {problem['message']}")
+
+
+def _print_projects(out: Console, state: Mapping[str, Any], *, shown: int) -> None:
     """Per project: users and merges; the first ``shown`` users with their events and attributes.
 
     A project with more users says how many are left out; ``--json`` holds the whole state.

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from framework.cli._io import fail
+from framework.cli._io import emit_json, fail
+from framework.cli._output import json_option
 from framework.definitions.loader import load_destination
 from framework.definitions.resources import bundled_root
 from framework.definitions.scaffold import (
@@ -35,12 +36,19 @@ def _schemas_from(folder: Path) -> str:
         return schemas.as_posix()
 
 
-def _write_new(path: Path, text: str) -> None:
+def _say(line: str) -> None:
+    """Progress for people: on standard output, or standard error with --json."""
+    context = click.get_current_context()
+    click.echo(line, err=bool(context.params.get("as_json")))
+
+
+def _write_new(path: Path, text: str, written: list[str]) -> None:
     if path.exists():
         raise click.UsageError(f"{path} already exists; actionkit init never overwrites a file.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    click.echo(f"  wrote {path}")
+    written.append(str(path))
+    _say(f"  wrote {path}")
 
 
 @click.command("init")
@@ -59,7 +67,8 @@ def _write_new(path: Path, text: str) -> None:
     show_default=True,
     help="The folder of destinations to write in.",
 )
-def init_command(slug: str, action_key: str | None, folder: Path) -> None:
+@json_option
+def init_command(slug: str, action_key: str | None, folder: Path, as_json: bool) -> None:
     """Write a new destination (definition, example instance, YAML cases, a pytest module).
 
     The files validate and their tests pass as written; comments point to the docs of each
@@ -85,32 +94,39 @@ def init_command(slug: str, action_key: str | None, folder: Path) -> None:
         )
     names = Names(slug)
     home = folder / slug
+    written: list[str] = []
+    updated: list[str] = []
     if action_key is None:
         if (home / "destination.yaml").exists():
             raise click.UsageError(
                 f"{home} already holds a destination; add an action with --action KEY."
             )
-        _create(names, home)
+        _create(names, home, written)
     else:
-        _add_action(names, home, action_key)
+        _add_action(names, home, action_key, written, updated)
     try:
         load_destination(home)
     except DefinitionError as exc:  # pragma: no cover - the templates load (tests prove it)
-        fail(exc, source=str(home / "destination.yaml"))
-    click.echo(f"Next: actionkit test {home}")
+        fail(exc, source=str(home / "destination.yaml"), as_json=as_json)
+    if as_json:
+        emit_json({"destination": str(home), "written": written, "updated": updated})
+    else:
+        click.echo(f"Next: actionkit test {home}")
 
 
-def _create(names: Names, home: Path) -> None:
-    click.echo(f"Creating the destination '{names.slug}' in {home}:")
+def _create(names: Names, home: Path, written: list[str]) -> None:
+    _say(f"Creating the destination '{names.slug}' in {home}:")
     key = DEFAULT_ACTION
-    _write_new(home / "destination.yaml", destination_yaml(names, key, _schemas_from(home)))
-    _write_new(home / "instance.yaml", instance_yaml(names, key, _schemas_from(home)))
+    _write_new(
+        home / "destination.yaml", destination_yaml(names, key, _schemas_from(home)), written
+    )
+    _write_new(home / "instance.yaml", instance_yaml(names, key, _schemas_from(home)), written)
     tests = home / "tests"
-    _write_new(tests / f"{kebab(key)}.yaml", cases_yaml(names, key, _schemas_from(tests)))
-    _write_new(tests / f"test_{names.module}.py", pytest_module(names, key))
+    _write_new(tests / f"{kebab(key)}.yaml", cases_yaml(names, key, _schemas_from(tests)), written)
+    _write_new(tests / f"test_{names.module}.py", pytest_module(names, key), written)
 
 
-def _add_action(names: Names, home: Path, key: str) -> None:
+def _add_action(names: Names, home: Path, key: str, written: list[str], updated: list[str]) -> None:
     path = home / "destination.yaml"
     if not path.is_file():
         raise click.UsageError(
@@ -119,13 +135,14 @@ def _add_action(names: Names, home: Path, key: str) -> None:
         )
     text = path.read_text(encoding="utf-8")
     try:
-        updated = insert_action(text, key)
+        text_after = insert_action(text, key)
     except ValueError as exc:
         raise click.UsageError(f"{path}: {exc}") from exc
     cases = home / "tests" / f"{kebab(key)}.yaml"
     if cases.exists():
         raise click.UsageError(f"{cases} already exists; actionkit init never overwrites a file.")
-    click.echo(f"Adding the action '{key}' to {path}:")
-    path.write_text(updated, encoding="utf-8")
-    click.echo(f"  updated {path}")
-    _write_new(cases, cases_yaml(names, key, _schemas_from(cases.parent)))
+    _say(f"Adding the action '{key}' to {path}:")
+    path.write_text(text_after, encoding="utf-8")
+    updated.append(str(path))
+    _say(f"  updated {path}")
+    _write_new(cases, cases_yaml(names, key, _schemas_from(cases.parent)), written)

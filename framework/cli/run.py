@@ -23,12 +23,9 @@ from framework.definitions.durations import parse_duration
 from framework.definitions.instance import Instance, load_instance
 from framework.delivery.outcome import Delivery
 from framework.delivery.router import DEFAULT_DEAD_LETTERS, Router
-from framework.emulators.contentstack import ContentstackEmulator
+from framework.emulators.choose import NotEmulable, StandIn, stand_in_for
 from framework.errors import DefinitionError, EventJsonError, Problem
 from framework.event_json import decode_event_json
-
-EMULATED_SETTING = {"contentstack": "personalizeEdgeApiBaseUrl"}
-"""For each destination with an emulator, the setting that points it at its API."""
 
 
 def _read_events(handle: IO[bytes]) -> Iterator[tuple[int, Any, EventJsonError | None]]:
@@ -48,13 +45,17 @@ def _read_events(handle: IO[bytes]) -> Iterator[tuple[int, Any, EventJsonError |
             yield number, None, exc
 
 
-def _pointed_at(instance: Instance, url: str) -> Instance:
-    setting = EMULATED_SETTING.get(instance.destination.slug)
-    if setting is None:
-        raise click.UsageError(
-            f"There is no emulator for the destination '{instance.destination.slug}'."
-        )
-    return instance.with_settings({setting: url}, allow_loopback=True)
+def _stand_in(instance: Instance) -> StandIn:
+    """The emulator for the instance's destination; a usage error when there can be none."""
+    try:
+        return stand_in_for(instance.destination)
+    except NotEmulable as exc:
+        raise click.UsageError(f"--emulate: {exc}") from exc
+
+
+def _pointed_at(instance: Instance, stand_in: StandIn) -> Instance:
+    url = stand_in.emulator.url
+    return instance.with_settings(dict.fromkeys(stand_in.settings, url), allow_loopback=True)
 
 
 def _summary(out: Console, counts: Counter[tuple[str, str]]) -> Table:
@@ -152,8 +153,9 @@ def run_command(
     with ExitStack() as stack:
         emulator = None
         if emulate:
-            emulator = stack.enter_context(ContentstackEmulator())
-            instance = _pointed_at(instance, emulator.url)
+            stand_in = _stand_in(instance)
+            emulator = stack.enter_context(stand_in.emulator)
+            instance = _pointed_at(instance, stand_in)
         router = stack.enter_context(
             Router(
                 [instance],

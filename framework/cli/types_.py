@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from framework.cli._io import EXIT_INVALID_INPUT, fail
+from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail
+from framework.cli._output import json_option
 from framework.cli._search import destinations_option
 from framework.definitions.loader import load_destination
 from framework.definitions.typed_models import render_types
@@ -28,8 +29,9 @@ from framework.errors import DefinitionError
     is_flag=True,
     help="Write nothing: exit 1, showing the difference, if --output is not current.",
 )
+@json_option
 @destinations_option
-def types_command(destination: str, output: Path | None, check: bool) -> None:
+def types_command(destination: str, output: Path | None, check: bool, as_json: bool) -> None:
     """Write TypedDict models of a destination's settings and of each action's payload.
 
     For code that embeds the engine, like Segment's `generate:types`: DESTINATION is a slug
@@ -49,9 +51,12 @@ def types_command(destination: str, output: Path | None, check: bool) -> None:
     try:
         source = render_types(load_destination(destination))
     except DefinitionError as exc:
-        fail(exc, source=destination)
+        fail(exc, source=destination, as_json=as_json)
     if output is None:
-        click.echo(source, nl=False)
+        if as_json:
+            emit_json({"module": source})
+        else:
+            click.echo(source, nl=False)
         return
     if check:
         current = output.read_text(encoding="utf-8") if output.is_file() else ""
@@ -67,11 +72,19 @@ def types_command(destination: str, output: Path | None, check: bool) -> None:
                 f"{output} is not current: run `actionkit types {destination} --output {output}`.",
                 err=True,
             )
+            if as_json:
+                emit_json({"path": str(output), "current": False})
             sys.exit(EXIT_INVALID_INPUT)
-        click.echo(f"{output} is current.")
+        if as_json:
+            emit_json({"path": str(output), "current": True})
+        else:
+            click.echo(f"{output} is current.")
         return
     try:
         output.write_text(source, encoding="utf-8")
     except OSError as exc:
         raise click.FileError(str(output), hint=exc.strerror or str(exc)) from exc
-    click.echo(f"Wrote {output}.")
+    if as_json:
+        emit_json({"path": str(output), "written": True})
+    else:
+        click.echo(f"Wrote {output}.")
