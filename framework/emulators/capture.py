@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from framework.definitions.destination import Destination
 from framework.definitions.models import ActionDefinition
+from framework.definitions.payload_wording import describe
 from framework.emulators.api import ApiError, Request, Response
 from framework.emulators.server import EmulatorServer
 
@@ -138,14 +139,14 @@ class _Expected:
         if isinstance(self.body, list):
             if isinstance(body, list):
                 return []
-            return [_problem("/body", f"The body should be a list, but it is {_kind(body)}.")]
+            return [_problem("/body", f"The body should be a list, but it is {describe(body)}.")]
         if isinstance(self.body, dict):
             items = body if self.batches and isinstance(body, list) else [body]
             found = []
             for index, item in enumerate(items):
                 where = f"/body/{index}" if items is body else "/body"
                 if not isinstance(item, dict):
-                    found.append(_problem(where, f"Expected an object, but it is {_kind(item)}."))
+                    found.append(_problem(where, f"Expected an object, but it is {describe(item)}."))
                     continue
                 unknown = sorted(set(item) - set(self.body))
                 if unknown:
@@ -159,18 +160,6 @@ class _Expected:
 
 def _is_directive(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("@")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
 
 
 def _problem(pointer: str, message: str) -> dict[str, str]:
