@@ -146,7 +146,9 @@ class _Expected:
             for index, item in enumerate(items):
                 where = f"/body/{index}" if items is body else "/body"
                 if not isinstance(item, dict):
-                    found.append(_problem(where, f"Expected an object, but it is {describe(item)}."))
+                    found.append(
+                        _problem(where, f"Expected an object, but it is {describe(item)}.")
+                    )
                     continue
                 unknown = sorted(set(item) - set(self.body))
                 if unknown:
