@@ -29,8 +29,7 @@ EXPERIENCES = (
 )
 
 
-@pytest.fixture(scope="session")
-def sdk_modules() -> Path:
+def install_sdk() -> Path:
     """Where the SDK is installed; scripts/personalize-sdk.sh installs it when missing."""
     modules = ROOT / ".cache" / "personalize-sdk"
     if not (modules / "node_modules" / "@contentstack" / "personalize-edge-sdk").is_dir():
@@ -43,6 +42,12 @@ def sdk_modules() -> Path:
         )
         modules = Path(done.stdout.strip().splitlines()[-1])
     return modules
+
+
+@pytest.fixture(scope="session")
+def sdk_modules() -> Path:
+    """Where the SDK is installed (see :func:`install_sdk`). Never skips."""
+    return install_sdk()
 
 
 @pytest.fixture
