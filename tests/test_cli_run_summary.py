@@ -74,7 +74,10 @@ def test_the_json_report_counts_every_reason_for_what_was_not_sent() -> None:
         if d.get("action") == "eventsSync" and d["outcome"] == "invalid"
     )
     assert [row["count"] for row in missing_user] == [invalid_events]
-    assert "[PAYLOAD_REQUIRED_FIELD_MISSING]" in missing_user[0]["reason"]
+    assert missing_user[0]["reason"] == (
+        "/userId: The payload is missing the required field 'userId'. "
+        "[PAYLOAD_REQUIRED_FIELD_MISSING]"
+    )
 
 
 def test_the_summary_on_a_terminal_lists_the_commonest_reasons() -> None:

@@ -45,7 +45,12 @@ def reason_of(report: Mapping[str, Any]) -> str:
         first = errors[0]
         where = f"{first['pointer']}: " if first.get("pointer") else ""
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return f"{where}{first['message']} [{first['code']}]{more}"
+        message = str(first["message"])
+        if str(first.get("code", "")).startswith("PAYLOAD_"):
+            # Payload sentences are Segment's ("The root value is missing ..."); here they
+            # are about the payload the mapping made from the event, so say so.
+            message = message.replace("The root value", "The payload", 1)
+        return f"{where}{message} [{first['code']}]{more}"
     if report.get("reason"):
         return str(report["reason"])
     if report.get("error_message"):
