@@ -138,3 +138,17 @@ def test_an_emulator_state_of_many_users_is_summarised_and_whole_in_json(tmp_pat
     assert whole.exit_code == 0, whole.stderr
     state = json.loads(whole.stdout)["emulator_state"]
     assert len(state["projects"]["example-project"]["users"]) == users
+
+
+def test_try_says_the_payload_where_the_json_keeps_segment_s_sentence(tmp_path: Path) -> None:
+    event = tmp_path / "anonymous.json"
+    event.write_text(json.dumps({"type": "track", "anonymousId": "a-1", "event": "X"}))
+    human = CliRunner().invoke(cli, ["try", str(INSTANCE), str(event)])
+    assert "/userId: The payload is missing the required field 'userId'." in human.stdout
+    as_json = CliRunner().invoke(cli, ["try", str(INSTANCE), str(event), "--json"])
+    messages = [
+        error["message"]
+        for entry in json.loads(as_json.stdout)["mappings"]
+        for error in entry["errors"]
+    ]
+    assert "The root value is missing the required field 'userId'." in messages

@@ -116,3 +116,15 @@ def show_json(out: Console, value: Any, *, margin: int = 0) -> None:
 def compact(value: Any) -> str:
     """A JSON value on one line, for table cells."""
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def as_said(message: str, code: str) -> str:
+    """A problem's message as a person reads it in a report.
+
+    Payload sentences are Segment's (``The root value is missing the required field
+    'userId'.``, kept word for word in the JSON for parity); in a report they are about the
+    payload the mapping made from the event, so they say so.
+    """
+    if code.startswith("PAYLOAD_"):
+        return message.replace("The root value", "The payload", 1)
+    return message

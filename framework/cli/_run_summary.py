@@ -17,7 +17,7 @@ from typing import Any, Final
 from rich.console import Console
 from rich.table import Table
 
-from framework.cli._output import print_table, table
+from framework.cli._output import as_said, print_table, table
 
 EXPLAINED_OUTCOMES: Final = frozenset({"invalid", "filtered", "dead_lettered"})
 """The outcomes whose reasons the summary lists (an event not subscribed has no reason to give)."""
@@ -45,11 +45,7 @@ def reason_of(report: Mapping[str, Any]) -> str:
         first = errors[0]
         where = f"{first['pointer']}: " if first.get("pointer") else ""
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        message = str(first["message"])
-        if str(first.get("code", "")).startswith("PAYLOAD_"):
-            # Payload sentences are Segment's ("The root value is missing ..."); here they
-            # are about the payload the mapping made from the event, so say so.
-            message = message.replace("The root value", "The payload", 1)
+        message = as_said(str(first["message"]), str(first.get("code", "")))
         return f"{where}{message} [{first['code']}]{more}"
     if report.get("reason"):
         return str(report["reason"])

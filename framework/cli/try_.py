@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from framework.cli._io import EXIT_INVALID_INPUT, emit_json, fail, read_document
-from framework.cli._output import console, json_option, show_json, status_text
+from framework.cli._output import as_said, console, json_option, show_json, status_text
 from framework.cli._search import destinations_option
 from framework.definitions.instance import Instance, load_instance
 from framework.errors import ActionkitError
@@ -84,7 +84,7 @@ def _print_entry(out: Console, entry: dict[str, Any]) -> None:
         out.print(
             Text.assemble(
                 ("  error    ", "bold red"),
-                f"{error['pointer'] or '/'}: {error['message']} ",
+                f"{error['pointer'] or '/'}: {as_said(error['message'], error['code'])} ",
                 (f"[{error['code']}]", "dim"),
             )
         )
