@@ -167,3 +167,24 @@ def test_a_word_that_is_not_text_gets_no_suggestion() -> None:
     assert did_you_mean(3, ["3", "a"]) == ""
     assert closest("a", [None, 3, "a"]) is None
     assert closest("ab", [None, 3, "abc"]) == "abc"
+
+
+def test_a_destination_with_a_broken_shape_still_reports_its_triggers_defaults_and_presets(
+    tmp_path: Path,
+) -> None:
+    definition = yaml.safe_load((ROOT / "destinations/contentstack/destination.yaml").read_text())
+    definition["description"] = 5  # a schema problem
+    definition["actions"]["eventsSync"]["defaultTrigger"] = 'type = "track" and'
+    definition["actions"]["eventsSync"]["fields"]["event"]["default"] = {"@pathh": "$.event"}
+    definition["presets"]["events-sync"]["action"] = "eventSync"
+    path = tmp_path / "destination.yaml"
+    path.write_text(yaml.safe_dump(definition))
+    with pytest.raises(DefinitionError) as caught:
+        load_destination(path)
+    codes = {(problem.pointer, problem.code) for problem in caught.value.problems}
+    assert codes == {
+        ("/description", "SCHEMA"),
+        ("/actions/eventsSync/defaultTrigger", "TRIGGER_SYNTAX"),
+        ("/actions/eventsSync/fields/event/default", "MAPPING_UNKNOWN_DIRECTIVE"),
+        ("/presets/events-sync/action", "UNKNOWN_ACTION"),
+    }

@@ -247,6 +247,8 @@ def build_destination(document: SourceDocument, path: Path) -> Destination:
     collector = ProblemCollector(document)
     schema = bundled_validator("destination.schema.json")
     collector.extend(schema_problems(schema, document.data))
+    if collector.problems:
+        _check_beyond_schema(document.data, collector)
     collector.raise_if_any("The destination definition is invalid.")
     definition = collector.model(DestinationDefinition, document.data)
     collector.raise_if_any("The destination definition is invalid.")
@@ -275,6 +277,51 @@ def build_destination(document: SourceDocument, path: Path) -> Destination:
         name for name, spec in definition.settings.items() if spec.type == "password"
     )
     return Destination(definition, path, actions, settings_validator, secrets)
+
+
+def _dict_at(data: dict[str, Any], key: str) -> dict[Any, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _check_beyond_schema(data: Any, collector: ProblemCollector) -> None:
+    """With the document's shape broken, still check what can be, so one run shows it all:
+    each action's default trigger and field defaults, each preset's action, trigger and
+    mapping, taken from whatever of them has the right type."""
+    if not isinstance(data, dict):
+        return
+    actions = _dict_at(data, "actions")
+    for key, action in actions.items():
+        if not isinstance(action, dict):
+            continue
+        pointer = join_pointer("actions", str(key))
+        if isinstance(action.get("defaultTrigger"), str):
+            collector.trigger(action["defaultTrigger"], f"{pointer}/defaultTrigger")
+        fields = _dict_at(action, "fields")
+        for name, field in fields.items():
+            if isinstance(field, dict) and "default" in field:
+                where = f"{pointer}/fields/{escape_pointer_token(str(name))}/default"
+                collector.mapping_value(field["default"], where)
+    presets = _dict_at(data, "presets")
+    for slug, preset in presets.items():
+        if not isinstance(preset, dict):
+            continue
+        pointer = join_pointer("presets", str(slug))
+        action_key = preset.get("action")
+        if isinstance(action_key, str) and actions and action_key not in actions:
+            known = ", ".join(sorted(str(key) for key in actions))
+            collector.add(
+                Problem(
+                    f"{pointer}/action",
+                    f"The preset names the action '{action_key}', which this destination "
+                    f"does not have; its actions are: {known}.{did_you_mean(action_key, actions)}",
+                    "UNKNOWN_ACTION",
+                )
+            )
+        if isinstance(preset.get("trigger"), str):
+            collector.trigger(preset["trigger"], f"{pointer}/trigger")
+        if isinstance(preset.get("mapping"), dict):
+            collector.mapping(preset["mapping"], f"{pointer}/mapping")
 
 
 def load_destination(slug_or_path: str | Path) -> Destination:
