@@ -9,6 +9,9 @@
 - Tests as data: :func:`load_case_file` reads a ``tests/*.yaml`` case file and
   :func:`run_case_file` runs it; the pytest plugin (:mod:`framework.testing.plugin`) collects
   such files and provides the ``actionkit_tester`` and ``test_event`` fixtures.
+- ``actionkit test --update`` writes what cases did into their ``expected``
+  (:mod:`framework.testing.record`, :mod:`framework.testing.update`); ``--watch`` reruns
+  them on file changes (:mod:`framework.testing.watch`).
 """
 
 from framework.testing.cases import Case, CaseFile, Expected, find_case_files, load_case_file

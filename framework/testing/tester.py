@@ -2,8 +2,10 @@
 
 Every run goes through the real engine and the real :class:`~framework.Router`: the event
 check, the integrations object, triggers (for instances), the mapping, payload validation,
-request building, batching and retries. Only the transport is replaced: requests reach a
-:class:`~framework.testing.mockapi.MockApi` that records them and answers as the test says.
+request building, batching and retries. Only the transport and the clock are replaced:
+requests reach a :class:`~framework.testing.mockapi.MockApi` that records them and answers
+as the test says, and runs happen on a :class:`~framework.testing.clock.JumpingLoop`, where
+a wait (a ``Retry-After``, a backoff, a batch window) is honoured and takes no real time.
 """
 
 from __future__ import annotations
