@@ -46,3 +46,33 @@ def test_pytest_fails_unrecorded_cases_and_unused_answers_with_sentences(
             "*respond: answer 2 (503) was never used: 1 request reached the mock API.*",
         ]
     )
+
+
+def test_the_tester_fixture_fails_a_test_that_left_an_answer_unused(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_unused(actionkit_tester):
+            tester = actionkit_tester("contentstack")
+            tester.respond(503)
+
+        def test_optional(actionkit_tester):
+            tester = actionkit_tester("contentstack")
+            tester.respond(503, optional=True)
+
+        def test_used(actionkit_tester, test_event):
+            settings = {"personalizeProjectId": "p1", "personalizeEdgeApiBaseUrl": "aws-eu"}
+            tester = actionkit_tester("contentstack", settings=settings)
+            tester.respond(200)
+            tester.run_action("eventsSync", test_event(userId="u1"))
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Answers queued with respond() were never used by a request*"
+            "DestinationTester('contentstack'): answer 1 (503)*"
+        ]
+    )

@@ -3,7 +3,8 @@
 Fixtures:
 
 - ``actionkit_tester``: a factory, ``actionkit_tester("contentstack", settings={...})``,
-  returning a :class:`~framework.testing.DestinationTester`.
+  returning a :class:`~framework.testing.DestinationTester`; an answer queued with
+  ``respond`` that no request used fails the test at teardown (unless ``optional=True``).
 - ``test_event``: :func:`~framework.testing.make_test_event`, as a fixture.
 
 Collection: every ``<destination folder>/tests/*.yaml`` (a folder holding
@@ -39,11 +40,33 @@ class CaseFailedError(Exception):
 
 
 @pytest.fixture(name="actionkit_tester")
-def _actionkit_tester() -> Callable[..., DestinationTester]:
-    """A factory of testers: ``actionkit_tester(slug_or_path, settings=..., retry=...)``."""
+def _actionkit_tester() -> Iterator[Callable[..., DestinationTester]]:
+    """A factory of testers: ``actionkit_tester(slug_or_path, settings=..., retry=...)``.
+
+    At teardown, an answer queued with ``respond`` that no request used fails the test (as
+    pytest-httpx does with its responses), unless it was queued with ``optional=True``.
+    """
     from framework.testing.tester import DestinationTester
 
-    return DestinationTester
+    made: list[DestinationTester] = []
+
+    def make(*args: Any, **kwargs: Any) -> DestinationTester:
+        tester = DestinationTester(*args, **kwargs)
+        made.append(tester)
+        return tester
+
+    yield make
+    unused = [
+        f"{tester!r}: {', '.join(answers)}"
+        for tester in made
+        if (answers := tester.unused_answers())
+    ]
+    if unused:
+        pytest.fail(
+            "Answers queued with respond() were never used by a request (queue them with "
+            "optional=True if they may be): " + "; ".join(unused),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(name="test_event")
