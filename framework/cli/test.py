@@ -135,7 +135,8 @@ def run_files(files: list[Path], *, as_json: bool, update: UpdateMode | None) ->
     help="Record what cases do into their 'expected' in the YAML file, show the diff, then "
     "run them. --update: the cases with no 'expected'. --update=all: those, and each failing "
     "case's parts of 'expected' that did not hold. Passing cases, comments, order and style "
-    "are kept.",
+    "are kept. Put a bare --update after PATHS (before them it would take a path for its "
+    "value).",
 )
 @click.option(
     "--watch",
