@@ -2,12 +2,14 @@
 
 ``EmulatorServer`` is the reusable part (HTTP/1.1 keep-alive server, JSON errors, request
 log, counters, fault injection, ``/_emulator/`` control endpoints); each destination adds its
-API's behaviour: ``ContentstackEmulator`` for the Personalize Edge API, ``ManagementEmulator``
-for its Management API.
+API's behaviour: ``ContentstackEmulator`` for the Personalize Edge API (with the project's
+``Experience``/``Variant`` that ``GET /manifest`` evaluates), ``ManagementEmulator`` for its
+Management API.
 """
 
 from framework.emulators.contentstack import ContentstackEmulator, PersonalizeEdge
 from framework.emulators.management import ManagementEmulator, PersonalizeManagement
+from framework.emulators.manifest import Experience, Variant
 from framework.emulators.server import (
     ApiError,
     EmulatedApi,
@@ -23,6 +25,7 @@ __all__ = [
     "ContentstackEmulator",
     "EmulatedApi",
     "EmulatorServer",
+    "Experience",
     "Fault",
     "ManagementEmulator",
     "PersonalizeEdge",
@@ -30,4 +33,5 @@ __all__ = [
     "RecordedRequest",
     "Request",
     "Response",
+    "Variant",
 ]
