@@ -16,6 +16,7 @@ from framework.definitions.schema_check import make_validator, schema_problems
 from framework.errors import DefinitionError, MappingError
 from framework.mapping import compile_mapping
 from framework.suggestions import closest, did_you_mean
+from framework.testing.cases import load_case_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"personalizeProjectId": "p", "personalizeEdgeApiBaseUrl": "aws-eu"}
@@ -188,3 +189,23 @@ def test_a_destination_with_a_broken_shape_still_reports_its_triggers_defaults_a
         ("/actions/eventsSync/fields/event/default", "MAPPING_UNKNOWN_DIRECTIVE"),
         ("/presets/events-sync/action", "UNKNOWN_ACTION"),
     }
+
+
+def test_a_case_file_naming_an_unknown_action_or_preset_gets_a_suggestion(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        yaml.safe_dump(
+            {
+                "destination": "contentstack",
+                "cases": [
+                    {"name": "a", "action": "eventSync", "event": {"type": "track"}},
+                    {"name": "b", "preset": "event-sync", "event": {"type": "track"}},
+                ],
+            }
+        )
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_case_file(cases)
+    problems = _problems(caught.value)
+    assert problems["/cases/0/action"].endswith("Did you mean 'eventsSync'?")
+    assert problems["/cases/1/preset"].endswith("Did you mean 'events-sync'?")

@@ -24,6 +24,7 @@ from framework.definitions.resources import load_schema
 from framework.definitions.schema_check import make_validator, schema_problems
 from framework.definitions.source import SourceDocument, read_document
 from framework.errors import DefinitionError, Problem
+from framework.suggestions import did_you_mean
 
 __all__ = [
     "Case",
@@ -228,7 +229,7 @@ class _Loader:
             self.add(
                 f"{pointer}/action",
                 f"The destination '{destination.slug}' has no action '{target}'; its actions "
-                f"are: {known}.",
+                f"are: {known}.{did_you_mean(target, destination.actions)}",
                 "UNKNOWN_ACTION",
             )
         if kind == "preset" and target not in destination.presets:
@@ -236,7 +237,7 @@ class _Loader:
             self.add(
                 f"{pointer}/preset",
                 f"The destination '{destination.slug}' has no preset '{target}'; its presets "
-                f"are: {known}.",
+                f"are: {known}.{did_you_mean(target, destination.presets)}",
                 "UNKNOWN_PRESET",
             )
         if kind == "instance":
