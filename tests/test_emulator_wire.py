@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from framework.emulators import ContentstackEmulator
+from framework.emulators import ContentstackEmulator, PersonalizeEdge, Request
 from framework.emulators.manifest import Experience, Variant, manifest, parse_experiences
 
 PROJECT = "project-1"
@@ -330,3 +332,85 @@ def test_every_answer_lets_a_page_read_it_and_its_user_uid(client: httpx.Client)
 
 def test_options_on_an_unknown_path_is_still_404(client: httpx.Client) -> None:
     assert client.options("/profiles").status_code == 404
+
+
+# Properties
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+event_items = st.fixed_dictionaries(
+    {"type": st.sampled_from(["EVENT", "IMPRESSION", "OTHER"])},
+    optional={
+        "eventKey": st.text(max_size=3),
+        "experienceShortUid": st.text(max_size=2),
+        "variantShortUid": st.text(max_size=2),
+    },
+)
+bodies = json_values | st.lists(event_items, max_size=3)
+
+
+@given(
+    body=bodies,
+    path=st.sampled_from(["/events", "/user-attributes", "/user-attributes/actions/merge"]),
+)
+def test_a_body_means_the_same_whatever_json_label_it_has(body: object, path: str) -> None:
+    method = "PATCH" if path == "/user-attributes" else "POST"
+    raw = json.dumps(body).encode()
+    outcomes = []
+    for content_type in ("application/json", "text/plain;charset=UTF-8", None):
+        edge = PersonalizeEdge()
+        headers = {"x-project-uid": PROJECT, "x-cs-eclipse-user-uid": "u"}
+        if content_type is not None:
+            headers["content-type"] = content_type
+        answer = edge.handle(Request(method, path, "", headers, raw))
+        outcomes.append((answer.status, answer.body, edge.state()))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+variants = st.builds(
+    Variant,
+    st.sampled_from(["0", "1", "2"]),
+    st.dictionaries(
+        st.sampled_from(["plan", "tier"]), st.sampled_from(["pro", 1, True]), max_size=2
+    ),
+)
+experiences = st.lists(
+    st.builds(
+        Experience, st.text(min_size=1, max_size=2), st.tuples(variants, variants), st.booleans()
+    ),
+    max_size=3,
+)
+attributes = st.dictionaries(st.sampled_from(["plan", "tier"]), st.sampled_from(["pro", 1, True]))
+
+
+@given(experiences=experiences, attributes=attributes)
+def test_the_active_variant_is_the_first_the_user_meets(
+    experiences: list[Experience], attributes: dict[str, object]
+) -> None:
+    answer = manifest(experiences, attributes)["experiences"]
+    assert [item["shortUid"] for item in answer] == [item.short_uid for item in experiences]
+    for item, experience in zip(answer, experiences, strict=True):
+        met = [
+            variant.short_uid
+            for variant in experience.variants
+            if all(
+                key in attributes and json.dumps(attributes[key]) == json.dumps(value)
+                for key, value in variant.when.items()
+            )
+        ]
+        expected = met[0] if experience.enabled and met else None
+        assert item["activeVariantShortUid"] == expected
+
+
+def test_true_is_not_one_in_a_variants_criteria() -> None:
+    experience = Experience("a", (Variant("1", {"tier": 1}), Variant("2", {"tier": [True]})))
+    assert experience.active_variant({"tier": True}) is None
+    assert experience.active_variant({"tier": 1.0}) == "1"
+    assert experience.active_variant({"tier": [True]}) == "2"
+    assert experience.active_variant({"tier": [1]}) is None

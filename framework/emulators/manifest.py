@@ -13,7 +13,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Experience", "Variant", "manifest", "parse_experiences"]
+__all__ = ["Experience", "Variant", "manifest", "parse_experiences", "same_json"]
+
+
+def same_json(left: object, right: object) -> bool:
+    """JSON equality: as ``==``, except that ``true`` is not ``1`` and ``false`` is not ``0``."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(same_json, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same_json(left[k], right[k]) for k in left)
+    return left == right
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +40,8 @@ class Variant:
     def matches(self, attributes: Mapping[str, Any]) -> bool:
         """Whether a user with these attributes meets this variant's criteria."""
         return all(
-            key in attributes and attributes[key] == value for key, value in self.when.items()
+            key in attributes and same_json(attributes[key], value)
+            for key, value in self.when.items()
         )
 
 
