@@ -8,7 +8,9 @@ Whatever is built can be sent as it is: a value a header cannot carry (a line br
 character, a character outside ASCII; see :func:`.templates.header_value_refusal`) is refused
 with a :class:`RequestBuildError` at the payload field it came from, and so is a body that the
 action's batch could not combine (:mod:`.combine`). Header values are trimmed of leading and
-trailing spaces and tabs, which HTTP ignores anyway (RFC 9110, 5.5). In the URL, payload
+trailing spaces and tabs, which HTTP ignores anyway (RFC 9110, 5.5). A header name is an RFC
+9110 token, or a template over settings only (``{{settings.userUidHeader}}``) whose rendered
+name the instance's check vouches for (:meth:`RequestBuilder.setting_problems`). In the URL, payload
 values and every setting but the URL's base are percent-encoded (:func:`url_setting_places`),
 and a value that would be a whole ``.`` or ``..`` path segment is refused, so no value can
 move a request to another path.
@@ -106,7 +108,7 @@ class RequestBuilder:
         self,
         method: str,
         url: Template,
-        headers: tuple[tuple[str, Template], ...],
+        headers: tuple[tuple[str | Template, Template], ...],
         body: CompiledMapping | None,
         batch: BatchSpec | None = None,
     ) -> None:
@@ -155,14 +157,16 @@ class RequestBuilder:
         problems: list[Problem] = []
         url, url_problems = Template.compile(template.url, f"{pointer}/request/url", url=True)
         problems.extend(url_problems)
-        headers: list[tuple[str, Template]] = []
+        headers: list[tuple[str | Template, Template]] = []
         for name, source in template.headers.items():
             where = f"{pointer}/request/headers/{escape_pointer_token(name)}"
             header, header_problems = Template.compile(source, where)
             problems.extend(header_problems)
-            problems.extend(_header_problems(name, header, where))
-            if header is not None:
-                headers.append((name.lower(), header))
+            header_name, name_problems = _header_name(name, where)
+            problems.extend(name_problems)
+            problems.extend(_header_value_problems(header, where))
+            if header is not None and header_name is not None:
+                headers.append((header_name, header))
         body: CompiledMapping | None = None
         if template.body is not None:
             try:
@@ -179,10 +183,19 @@ class RequestBuilder:
         return cls(template.method, url, tuple(headers), body, action.batch), []
 
     def setting_problems(self, settings: Mapping[str, Any]) -> list[Problem]:
-        """Settings the headers use that a header cannot carry, each at ``/settings/<key>``."""
+        """Settings the headers use that a header cannot carry, each at ``/settings/<key>``:
+        a value no header value may hold, or a header name (``{{settings.userHeader}}``) that
+        renders empty, as no RFC 9110 token, or as the name of another header."""
         problems: list[Problem] = []
         data = {"settings": settings}
+        seen: dict[str, str] = {name: name for name, _ in self._headers if isinstance(name, str)}
         for name, template in self._headers:
+            if isinstance(name, Template):
+                problem = _name_setting_problem(name, settings, seen)
+                if problem is not None:
+                    problems.append(problem)
+                    continue
+                name = name.render(data).lower()
             for path, text in template.values(data):
                 refusal = header_value_refusal(text)
                 if refusal is not None:
@@ -222,7 +235,8 @@ class RequestBuilder:
                     reason="URL_VALUE_INVALID",
                 )
         headers = {}
-        for name, template in self._headers:
+        for header_name, template in self._headers:
+            name = _rendered_name(header_name, settings)
             for path, text in template.values(data):
                 refusal = header_value_refusal(text)
                 if refusal is not None:
@@ -364,13 +378,106 @@ def _field_pointer(path: Sequence[str]) -> str:
     return join_pointer(*path[1:])
 
 
-def _header_problems(name: str, header: Template | None, where: str) -> list[Problem]:
-    problems: list[Problem] = []
-    refusal = header_name_refusal(name)
-    if refusal is not None:
-        problems.append(
+def _header_name(name: str, where: str) -> tuple[str | Template | None, list[Problem]]:
+    """A header name as the builder keeps it: lowercased text, or a template over settings.
+
+    A name may take settings (``"{{settings.userUidHeader}}"``), never the payload: every
+    event of an instance sends the same header, so a batch can combine them and the name is
+    checked once, when the instance loads (:meth:`RequestBuilder.setting_problems`).
+    """
+    if "{{" not in name and "}}" not in name:
+        refusal = header_name_refusal(name)
+        if refusal is None:
+            return name.lower(), []
+        return None, [
             Problem(where, f"The header name is not valid: {refusal}.", "HEADER_NAME_INVALID")
+        ]
+    template, problems = Template.compile(name, where)
+    if template is None:
+        return None, problems
+    if any(path[0] != "settings" for path in template.paths):
+        problems.append(
+            Problem(
+                where,
+                "A header name may take settings ({{settings.<key>}}) but not the payload: "
+                "every event of an instance must send the same headers.",
+                "HEADER_NAME_INVALID",
+            )
         )
+    for text in template.literals:
+        if text and header_name_refusal(text) is not None:
+            problems.append(
+                Problem(
+                    where,
+                    f"The header name's text {text!r} is not valid: {header_name_refusal(text)}.",
+                    "HEADER_NAME_INVALID",
+                )
+            )
+    return (None, problems) if problems else (template, [])
+
+
+def _name_setting_problem(
+    name: Template, settings: Mapping[str, Any], seen: dict[str, str]
+) -> Problem | None:
+    """Why the settings cannot make the templated header ``name``, at the setting; or None.
+
+    ``seen`` maps the names already sent (lowercased) to where they come from; the rendered
+    name is added to it.
+    """
+    data = {"settings": settings}
+    paths = name.paths
+    pointer = join_pointer(*paths[0])
+    missing = name.missing(data)
+    if missing:
+        return Problem(
+            join_pointer(*missing[0].split(".")),
+            f"The setting names the header '{name.source}', and has no value: give it one "
+            "(a header name such as x-user-id).",
+            "HEADER_NAME_INVALID",
+        )
+    rendered = name.render(data)
+    refusal = header_name_refusal(rendered)
+    if refusal is not None:
+        return Problem(
+            pointer,
+            f"The setting names the header '{name.source}', which renders as {rendered!r}: "
+            f"{refusal}.",
+            "HEADER_NAME_INVALID",
+        )
+    lowered = rendered.lower()
+    if lowered in seen:
+        return Problem(
+            pointer,
+            f"The setting names the header '{name.source}' as '{lowered}', which the "
+            f"request already sends ('{seen[lowered]}'); one request cannot send a header "
+            "twice. Name another header.",
+            "HEADER_NAME_INVALID",
+        )
+    seen[lowered] = name.source
+    return None
+
+
+def _rendered_name(name: str | Template, settings: Mapping[str, Any]) -> str:
+    """The header name sent: ``name`` itself, or its template rendered from ``settings``.
+
+    The instance's check (:meth:`RequestBuilder.setting_problems`) refuses settings that make
+    no valid name; this raises :class:`RequestBuildError` for settings that skipped it.
+    """
+    if isinstance(name, str):
+        return name
+    rendered = name.render({"settings": settings})
+    refusal = header_name_refusal(rendered)
+    if refusal is not None:
+        raise RequestBuildError(
+            f"The header name '{name.source}' renders as {rendered!r}: {refusal}, so nothing "
+            "was sent.",
+            reason="HEADER_NAME_INVALID",
+        )
+    return rendered.lower()
+
+
+def _header_value_problems(header: Template | None, where: str) -> list[Problem]:
+    problems: list[Problem] = []
     for text in header.literals if header is not None else ():
         refusal = header_value_refusal(text)
         if refusal is not None:
