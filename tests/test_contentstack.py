@@ -35,14 +35,27 @@ def _track(**extra: Any) -> dict[str, Any]:
     return event
 
 
-def test_the_destination_has_its_three_actions_and_four_presets() -> None:
+def test_the_destination_has_its_actions_and_presets() -> None:
     destination = load_destination("contentstack")
-    assert set(destination.actions) == {"eventsSync", "customAttributesSync", "mergeUsers"}
+    assert set(destination.actions) == {
+        "eventsSync",
+        "customAttributesSync",
+        "mergeUsers",
+        "audienceSync",
+        "computedAttributeSync",
+        "mergeAnonymousUser",
+    }
     assert set(destination.presets) == {
         "events-sync",
         "custom-attributes-sync",
         "page-events",
         "merge-users",
+        "audience-sync",
+        "computed-attribute-sync",
+        "events-sync-anonymous",
+        "custom-attributes-sync-anonymous",
+        "merge-anonymous-on-identify",
+        "group-attributes",
     }
     assert destination.presets["page-events"].enabled is False
     assert "Contentstack Web" in destination.integration_names
