@@ -30,7 +30,6 @@ DIVERGENCE_BY_ID = {entry["id"]: entry for entry in DIVERGENCES}
 REFUSED_SEGMENT_ASTS = {
     "f61": "/children/0/operator",
     "f63": "/children/0/operator",
-    "f83": "/children/0/value",
     "f85": "/children/0",
 }
 # Read back, these ASTs take our path semantics, not the quirks of Segment's JavaScript lookup

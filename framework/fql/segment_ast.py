@@ -9,7 +9,12 @@ written structure behaves in Segment as the trigger does here, and a read one be
 as it did in Segment. Where the structure cannot say what a trigger means (a negated group,
 a glob, an array index, a field outside Segment's set, ``!= true``, ...), writing raises
 DefinitionError with a sentence saying what and why; reading collects every problem of an
-invalid structure, by JSON pointer, before raising.
+invalid structure, by JSON pointer, before raising. Reading applies validate()'s coercions
+of a condition's value once: ``=``, ``!=`` and the text operators take ``String(value)``
+(``123`` is ``"123"``, ``true`` is ``"true"``, an absent value ``"undefined"``), the number
+operators ``Number(value)`` (``"5"`` is 5; a value that is no number, or an infinity, gives
+a test true of every number or of none, as it is in Segment), and the no-value operators
+ignore a value.
 
 Paths differ in one respect, not fixable here: Segment's lookup also reads through strings
 (``name.length``) and through falsy values, which the written structure cannot prevent.
@@ -36,8 +41,10 @@ from framework.fql.ast import (
     Value,
     normalize_parts,
 )
+from framework.fql.js_coerce import js_number, number_literal
 from framework.fql.parser import MAX_DEPTH
 from framework.fql.printer import format_field, to_fql
+from framework.mapping.jsvalues import UNDEFINED, js_string
 
 __all__ = ["from_segment_ast", "negate", "to_segment_ast"]
 
@@ -69,8 +76,6 @@ _OPERATORS = (
     + [f"not_{name}" for name in _TEXT_OPERATORS]
     + list(_NO_VALUE_OPERATORS)
 )
-# Larger integers are refused: no JS number is that large, and printing one is unbounded work.
-_MAX_INT = 10**400
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -295,19 +300,22 @@ def _read_leaf(
             )
         )
         return None
-    value = _read_value(obj, str(operator), pointer, problems)
+    value = obj.get("value", UNDEFINED)  # absent is undefined in validate()
     if field is None or len(problems) > count:
         return None
     if operator in _NO_VALUE_OPERATORS:
+        # Segment's validate() ignores a value given to these.
         op, literal = _NO_VALUE_OPERATORS[str(operator)]
         return Comparison(field, op, literal)
     if operator in _STRING_OPERATORS:
-        return Comparison(field, _STRING_OPERATORS[str(operator)], value)
+        return Comparison(
+            field, _STRING_OPERATORS[str(operator)], Value("string", js_string(value))
+        )
     if operator in _NUMBER_OPERATORS:
-        return Comparison(field, _NUMBER_OPERATORS[str(operator)], value)
+        return _number_node(field, str(operator), value)
     negated = str(operator).startswith("not_")
     base = str(operator).removeprefix("not_")
-    text = str(value.value)
+    text = js_string(value)
     pieces = {"contains": ("", text, ""), "starts_with": (text, ""), "ends_with": ("", text)}
     parts = normalize_parts(pieces[base])
     return TextMatch(field, parts, negated)
@@ -337,42 +345,24 @@ def _read_name(
     return Field((root, *pieces))
 
 
-def _read_value(
-    obj: Mapping[str, Any], operator: str, pointer: str, problems: list[Problem]
-) -> Value:
-    where = f"{pointer}/value"
-    value = obj.get("value")
-    has_value = "value" in obj
-    if operator in _NO_VALUE_OPERATORS:
-        if has_value:
-            problems.append(Problem(where, f"{operator!r} takes no value"))
-        return Value("null", None)
-    if not has_value:
-        problems.append(Problem(where, f"{operator!r} needs a value"))
-    elif operator in _STRING_OPERATORS:
-        # Segment compares with String(value): true is "true".
-        if isinstance(value, bool):
-            return Value("string", "true" if value else "false")
-        if isinstance(value, str):
-            return Value("string", value)
-        problems.append(
-            Problem(where, f"{operator!r} compares with a string; use number_equals for numbers")
-        )
-    elif operator in _NUMBER_OPERATORS:
-        if isinstance(value, int | float) and not isinstance(value, bool) and _finite(value):
-            return Value("number", value)
-        problems.append(Problem(where, f"{operator!r} needs a finite number"))
-    elif isinstance(value, str):
-        return Value("string", value)
+def _number_node(field: Field, operator: str, value: Any) -> Node:
+    """``operator`` against ``Number(value)``, as Segment's validate() compares."""
+    op = _NUMBER_OPERATORS[operator]
+    number = js_number(value)
+    if math.isfinite(number):
+        return Comparison(field, op, Value("number", number_literal(number)))
+    # NaN and the infinities: each test is then true of every number, or of none.
+    if math.isnan(number):
+        every = op == "!="
+    elif number > 0:
+        every = op in ("<", "<=", "!=")
     else:
-        problems.append(Problem(where, f"{operator!r} needs a string"))
-    return Value("null", None)
-
-
-def _finite(value: float) -> bool:
-    if isinstance(value, int):
-        return abs(value) < _MAX_INT
-    return math.isfinite(value)
+        every = op in (">", ">=", "!=")
+    tests = (
+        Comparison(field, "<", Value("number", 0)),
+        Comparison(field, ">=", Value("number", 0)),
+    )
+    return Or(tests) if every else And(tests)
 
 
 def _check_keys(
