@@ -27,16 +27,19 @@ def test_list_shows_the_bundled_and_the_extra_destinations(
         "eventsSync",
         "customAttributesSync",
         "mergeUsers",
+        "audienceSync",
+        "computedAttributeSync",
+        "mergeAnonymousUser",
     ]
     assert entries["contentstack"]["name"] == "Contentstack Personalize"
-    assert len(entries["contentstack"]["presets"]) == 4
+    assert len(entries["contentstack"]["presets"]) == 10
     assert entries["test-webhook"]["actions"] == ["sendUser"]
 
     human = CliRunner().invoke(cli, ["destinations", "list"])
     lines = human.stdout.splitlines()
     assert lines[0].split() == ["slug", "name", "actions", "presets", "path"]
     row = next(line for line in lines if line.startswith("contentstack "))
-    assert row.split()[-3:] == ["3", "4", str(CONTENTSTACK)]
+    assert row.split()[-3:] == ["6", "10", str(CONTENTSTACK)]
     assert "\x1b[" not in human.output
 
 
