@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from framework.errors import DefinitionError, TriggerSyntaxError
 from framework.fql import parse_trigger, trigger_from_segment_ast
 from framework.fql.ast import (
+    EACH,
     And,
     Comparison,
     Field,
@@ -23,6 +24,7 @@ from framework.fql.ast import (
     Node,
     Not,
     Or,
+    Step,
     TextMatch,
     Value,
     normalize_parts,
@@ -55,7 +57,11 @@ values = st.one_of(
 
 
 def fields(roots: list[str], keys: list[str], indexes: bool) -> st.SearchStrategy[Field]:
-    step = st.one_of(st.sampled_from(keys), st.integers(0, 3)) if indexes else st.sampled_from(keys)
+    step: st.SearchStrategy[Step] = (
+        st.one_of(st.sampled_from(keys), st.integers(0, 3), st.just(EACH))
+        if indexes
+        else st.sampled_from(keys)
+    )
     return st.builds(
         lambda root, rest: Field((root, *rest)),
         st.sampled_from(roots),
@@ -160,7 +166,7 @@ events = st.dictionaries(st.sampled_from(ROOTS), json_values, max_size=6)
 FRAGMENTS = [
     "type", "properties", ".", "a", "[", "]", "0", "-1", "1e3", "1.5", ".5", "5.", '"x"', "'y'",
     '"\\u00e9"', '"\\q"', "=", "!=", "<", ">=", "==", "!", "(", ")", ",", "and", "or", "not",
-    "in", "AND", "true", "null", "contains", "match", "*", "\\", " ", "\t", "\r\n", "$", "é",
+    "in", "AND", "true", "null", "contains", "match", "*", "[*]", "\\", " ", "\t", "\r\n", "$", "é",
 ]  # fmt: skip
 token_soup = st.lists(st.sampled_from(FRAGMENTS), max_size=25).map("".join)
 

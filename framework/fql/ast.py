@@ -6,8 +6,8 @@ written differently but parsed to the same tree are equal.
 
 Invariants the parser and the Segment reader both keep (the compiler relies on them):
 
-- a :class:`Field` path starts with a non-empty string; later steps are object keys (``str``)
-  or non-negative array indexes (``int``);
+- a :class:`Field` path starts with a non-empty string; later steps are object keys (``str``),
+  non-negative array indexes (``int``) or :data:`EACH` (``[*]``, every item of an array);
 - ordering comparisons (``< <= > >=``) always carry a number;
 - :class:`And` and :class:`Or` have at least two operands; parentheses add no node, so
   ``a and (b and c)`` keeps its inner group while ``(a)`` is just ``a``;
@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 __all__ = [
+    "EACH",
     "ORDERING_OPS",
     "And",
     "CompareOp",
     "Comparison",
+    "EachItem",
     "Field",
     "Membership",
     "Node",
@@ -39,7 +41,19 @@ __all__ = [
     "text_kind",
 ]
 
-Step: TypeAlias = str | int
+
+@dataclass(frozen=True, slots=True)
+class EachItem:
+    """The path step ``[*]``: every item of an array. Use the one instance, :data:`EACH`."""
+
+    def __repr__(self) -> str:
+        return "EACH"
+
+
+EACH: EachItem = EachItem()
+"""The ``[*]`` step; all instances are equal, so a tree compares by meaning."""
+
+Step: TypeAlias = str | int | EachItem
 CompareOp: TypeAlias = Literal["=", "!=", "<", "<=", ">", ">="]
 ValueKind: TypeAlias = Literal["string", "number", "boolean", "null"]
 TextKind: TypeAlias = Literal["equals", "starts_with", "ends_with", "contains", "glob"]
@@ -77,6 +91,11 @@ class Field:
     object (for a key) or an array (for an index) reads as missing."""
 
     path: tuple[Step, ...]
+
+    @property
+    def each(self) -> bool:
+        """Whether the path has a ``[*]`` step: its tests are about the items it reaches."""
+        return EACH in self.path
 
     @property
     def root(self) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from framework.fql.ast import (
+    EACH,
     And,
     Comparison,
     Field,
@@ -29,7 +30,15 @@ from framework.fql.ast import (
     TextMatch,
 )
 
-__all__ = ["ExpressionWriter", "compile_tree", "get_path", "glob_match", "runtime_namespace"]
+__all__ = [
+    "ExpressionWriter",
+    "compile_tree",
+    "each_path",
+    "get_path",
+    "glob_match",
+    "item_test",
+    "runtime_namespace",
+]
 
 # Paths longer than this are read by a loop (get_path) rather than inline code, which keeps
 # the generated expression shallow for Python's own compiler.
@@ -66,7 +75,9 @@ def runtime_namespace(constants: dict[str, object]) -> dict[str, Any]:
         "float": float,
         "type": type,
         "len": len,
+        "any": any,
         "_get": get_path,
+        "_each": each_path,
         "_glob": glob_match,
         **constants,
     }
@@ -76,15 +87,60 @@ def get_path(event: dict[str, object], path: tuple[Step, ...]) -> object:
     """Read ``path`` from ``event``; ``None`` when any step is missing or of the wrong type."""
     value: object = event
     for step in path:
+        if step is EACH:
+            return None  # a path with [*] reads several values: see each_path
         if isinstance(step, str):
             if type(value) is not dict:
                 return None
             value = value.get(step)
-        else:
+        elif isinstance(step, int):
             if type(value) is not list or step >= len(value):
                 return None
             value = value[step]
     return value
+
+
+def each_path(start: object, path: tuple[Step, ...]) -> list[object]:
+    """Every value ``path`` reaches from ``start``, ``[*]`` steps taking every item of an array.
+
+    A key or index step that fails gives ``None`` (missing), as :func:`get_path` does; a
+    ``[*]`` step into anything but an array, or an empty one, gives nothing.
+    """
+    values: list[object] = [start]
+    for step in path:
+        if step is EACH:
+            values = [item for value in values if type(value) is list for item in value]
+        elif isinstance(step, str):
+            values = [value.get(step) if type(value) is dict else None for value in values]
+        elif isinstance(step, int):
+            values = [
+                value[step] if type(value) is list and step < len(value) else None
+                for value in values
+            ]
+    return values
+
+
+def item_test(
+    node: Comparison | Membership | TextMatch,
+) -> tuple[Comparison | Membership | TextMatch, bool]:
+    """For a leaf over a ``[*]`` path: the test each item is put to, and whether the leaf is
+    the negation of "some item passes it".
+
+    Each pair of opposite forms splits the same way: ``=``, ``in``, ``contains``, ``match``,
+    the orderings and ``!= null`` (exists) hold when some item passes; ``!=``, ``not in``,
+    ``!contains``, ``!match`` and ``= null`` are exactly their negations (no item passes).
+    """
+    if isinstance(node, Comparison):
+        if node.value.kind == "null":
+            return Comparison(node.field, "!=", node.value), node.op == "="
+        if node.op == "!=":
+            return Comparison(node.field, "=", node.value), True
+        return node, False
+    if node.negated:
+        if isinstance(node, Membership):
+            return Membership(node.field, node.values), True
+        return TextMatch(node.field, node.parts), True
+    return node, False
 
 
 def glob_match(parts: tuple[str, ...], text: str) -> bool:
@@ -135,11 +191,35 @@ class ExpressionWriter:
             return "(" + " or ".join(self.node(child) for child in node.operands) + ")"
         if isinstance(node, Not):
             return f"(not {self.node(node.operand)})"
+        if node.field.each:
+            return self.each(node)
+        return self.leaf(node)
+
+    def leaf(self, node: Comparison | Membership | TextMatch) -> str:
+        """The expression for a leaf, reading its field as one value."""
         if isinstance(node, Comparison):
             return self.comparison(node)
         if isinstance(node, Membership):
             return self.membership(node)
         return self.text_match(node)
+
+    def each(self, node: Comparison | Membership | TextMatch) -> str:
+        """A leaf over a ``[*]`` path: some item passes its item test (or, negated, none)."""
+        test, negated = item_test(node)
+        path = node.field.path
+        self.hoisted[path] = "_i"
+        try:
+            body = self.leaf(test)
+        finally:
+            del self.hoisted[path]
+        before = path[: path.index(EACH)]
+        start = next(
+            (length for length in range(len(before), 0, -1) if before[:length] in self.hoisted),
+            0,
+        )
+        origin = self.hoisted[before[:start]] if start else "e"
+        code = f"any({body} for _i in _each({origin}, {self.constant(path[start:])}))"
+        return f"(not {code})" if negated else code
 
     def path(self, field: Field) -> str:
         """An expression reading the field from ``e``, ``None`` when missing."""

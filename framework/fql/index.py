@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from framework.fql.ast import And, Comparison, Membership, Node, Not, Or, Step, TextMatch
+from framework.fql.ast import EACH, And, Comparison, Membership, Node, Not, Or, Step, TextMatch
 from framework.fql.compile import ExpressionWriter, compile_tree, runtime_namespace
 from framework.fql.trigger import Trigger
 
@@ -349,6 +349,8 @@ def _shared_prefixes(tests: Sequence[tuple[int, Residual]]) -> list[_PathKey]:
             continue
         for leaf in _leaves(residual):
             path = _leaf_path(leaf)
+            if EACH in path:  # a [*] path reads many values: share only what comes before
+                path = path[: path.index(EACH)]
             for length in range(1, len(path) + 1):
                 counts[path[:length]] += 1
     shared = {path: count for path, count in counts.items() if count >= 2}

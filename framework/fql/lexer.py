@@ -67,6 +67,7 @@ class TokenKind(Enum):
     RBRACKET = "]"
     COMMA = ","
     DOT = "."
+    STAR = "*"
     EOF = "end of the expression"
 
 
@@ -143,6 +144,10 @@ class _Lexer:
             and self.previous_kind() not in (TokenKind.NAME, TokenKind.RBRACKET)
         ):
             raise self.error(start, "a number cannot start with '.'", "a digit first (0.5)")
+        if char == "*" and self.previous_kind() is TokenKind.LBRACKET:
+            # [*]: every item of an array.
+            self.pos += 1
+            return Token(TokenKind.STAR, char, start, start + 1)
         simple = _SIMPLE_TOKENS.get(char)
         if simple is not None:
             self.pos += 1

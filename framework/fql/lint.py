@@ -89,6 +89,13 @@ def _token_warnings(text: str, tokens: list[Token]) -> Iterator[_Warning]:
             )
         elif token.kind is TokenKind.NAME:
             yield from _name_warnings(tokens, index, raw, following)
+        elif token.kind is TokenKind.LBRACKET and tokens[index + 1].kind is TokenKind.STAR:
+            yield _at(
+                token.column,
+                "Segment has no form for any item of an array ([*]): it cannot parse the"
+                " brackets, and its condition structure tests one value, so the whole trigger"
+                " fails to load there",
+            )
         elif token.kind is TokenKind.LBRACKET:
             yield _at(
                 token.column,

@@ -10,7 +10,7 @@ Grammar (``and`` binds tighter than ``or``; keywords are lowercase)::
     function   := ("contains" | "match") "(" field "," STRING ")"
     condition  := field (OP value | "in" list | "not" "in" list)
     list       := "(" value ("," value)* ")"
-    field      := NAME ("." NAME | "[" (INDEX | STRING) "]")*
+    field      := NAME ("." NAME | "[" (INDEX | STRING | "*") "]")*
     value      := STRING | NUMBER | "true" | "false" | "null"
 
 Errors are TriggerSyntaxError with the column of the offending token and what was expected
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from framework.errors import TriggerSyntaxError
 from framework.fql.ast import (
+    EACH,
     ORDERING_OPS,
     And,
     CompareOp,
@@ -322,6 +323,8 @@ class _Parser:
         step: Step
         if token.kind is TokenKind.STRING:
             step = str(token.value)
+        elif token.kind is TokenKind.STAR:
+            step = EACH
         elif token.kind is TokenKind.NUMBER:
             raw = self.text[token.start : token.end]
             if raw.startswith("-"):
@@ -336,8 +339,8 @@ class _Parser:
         else:
             raise self.error(
                 token,
-                f"expected an index or a quoted key in brackets, found {_describe(token)}",
-                'an array index (0) or a quoted key (["a.b"])',
+                f"expected an index, * or a quoted key in brackets, found {_describe(token)}",
+                'an array index (0), * for every item, or a quoted key (["a.b"])',
             )
         self.advance()
         self.expect(TokenKind.RBRACKET, "the bracket is not closed", "']'")

@@ -9,7 +9,18 @@ c)``, so the text reads the same under any precedence rule.
 
 from __future__ import annotations
 
-from framework.fql.ast import And, Comparison, Field, Membership, Node, Not, Or, TextMatch, Value
+from framework.fql.ast import (
+    And,
+    Comparison,
+    EachItem,
+    Field,
+    Membership,
+    Node,
+    Not,
+    Or,
+    TextMatch,
+    Value,
+)
 from framework.fql.lexer import KEYWORDS, SPEC_ROOTS
 
 __all__ = ["format_field", "format_string", "format_value", "to_fql"]
@@ -56,7 +67,9 @@ def format_field(field: Field) -> str:
     root, *steps = field.path
     pieces = [_format_root(str(root))]
     for step in steps:
-        if isinstance(step, int):
+        if isinstance(step, EachItem):
+            pieces.append("[*]")
+        elif isinstance(step, int):
             pieces.append(f"[{step}]")
         elif step and all(char in _NAME_CHARS for char in step) and not step.isdigit():
             pieces.append(f".{step}")

@@ -32,6 +32,7 @@ from framework.fql.ast import (
     And,
     CompareOp,
     Comparison,
+    EachItem,
     Field,
     Membership,
     Node,
@@ -84,12 +85,29 @@ _OPERATORS = (
 def to_segment_ast(node: Node) -> dict[str, Any]:
     """The Segment condition structure for ``node``; its root is always a group.
 
-    Raises DefinitionError when the structure cannot express the trigger.
+    Raises DefinitionError when the structure cannot express the trigger; a ``[*]`` field is
+    named first, whatever else the trigger holds.
     """
+    each = _first_each_field(node)
+    if each is not None:
+        raise _inexpressible(
+            f"the field {format_field(each)}",
+            "it tests one value per condition and has no form for 'any item of an array'"
+            " ([*]); test an index such as [0], or keep this trigger in FQL",
+        )
     converted = _write(node)
     if converted["type"] == "group":
         return converted
     return {"type": "group", "operator": "and", "children": [converted]}
+
+
+def _first_each_field(node: Node) -> Field | None:
+    if isinstance(node, And | Or):
+        found = (_first_each_field(child) for child in node.operands)
+        return next((field for field in found if field is not None), None)
+    if isinstance(node, Not):
+        return _first_each_field(node.operand)
+    return node.field if node.field.each else None
 
 
 def _write(node: Node) -> dict[str, Any]:
@@ -170,7 +188,7 @@ def _leaf(field: Field, operator: str, value: object = None) -> dict[str, Any]:
 def _segment_name(field: Field) -> str:
     keys = field.path[1:]
     for key in keys:
-        if isinstance(key, int):
+        if isinstance(key, int | EachItem):
             raise _inexpressible(f"the field {format_field(field)}", "it has no array indexes")
         if not key or any(char in key for char in ".[]") or key.isdigit():
             raise _inexpressible(
