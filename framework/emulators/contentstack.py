@@ -34,6 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.emulators.cors import preflight, with_cors
+from framework.emulators.edge_bodies import (
+    check_attributes,
+    check_events,
+    check_merge,
+    recorded_event,
+    refuse,
+)
 from framework.emulators.manifest import Experience, manifest, parse_experiences
 from framework.emulators.server import (
     CONTROL_PREFIX,
@@ -90,12 +97,6 @@ _REQUEST_HEADERS = (
 )
 PROJECT_NOT_FOUND = "personalize.MANIFEST.PROJECT_NOT_FOUND"
 
-_EVENT_TYPES = ("EVENT", "IMPRESSION")
-_IMPRESSION_FIELDS = ("experienceShortUid", "variantShortUid")
-_MERGE_FIELDS = ("sourceUserUid", "targetUserUid")
-
-Problem = dict[str, str]
-
 
 @dataclass(slots=True)
 class _User:
@@ -110,106 +111,8 @@ class _Project:
     merges: list[dict[str, str]] = field(default_factory=list)
 
 
-def _problem(pointer: str, message: str, code: str = "INVALID_BODY") -> Problem:
-    return {"pointer": pointer, "message": message, "code": code}
-
-
-def _refuse(problems: list[Problem]) -> ApiError:
-    """One 400 listing every problem; its code is the problems' when they all share one."""
-    codes = {problem["code"] for problem in problems}
-    code = codes.pop() if len(codes) == 1 else "INVALID_BODY"
-    message = problems[0]["message"]
-    if len(problems) > 1:
-        more = len(problems) - 1
-        message += f" {more} more {'problem is' if more == 1 else 'problems are'} in errors."
-    return ApiError(400, code, message, errors=tuple(problems))
-
-
-def _is_uid(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def check_events(body: object, defined: frozenset[str] | None) -> list[Problem]:
-    """Every problem of an ``/events`` body (a JSON array of events); empty when valid."""
-    if not isinstance(body, list):
-        return [_problem("", "The body must be a JSON array of events.")]
-    problems: list[Problem] = []
-    for index, item in enumerate(body):
-        where = f"/{index}"
-        if not isinstance(item, dict):
-            problems.append(_problem(where, f"Event {index} must be a JSON object."))
-            continue
-        kind = item.get("type")
-        if kind not in _EVENT_TYPES:
-            problems.append(
-                _problem(
-                    f"{where}/type", f'The type of event {index} must be "EVENT" or "IMPRESSION".'
-                )
-            )
-        elif kind == "EVENT":
-            key = item.get("eventKey")
-            if not (isinstance(key, str) and key):
-                problems.append(
-                    _problem(f"{where}/eventKey", f"Event {index} needs an eventKey (a string).")
-                )
-            elif defined is not None and key not in defined:
-                problems.append(
-                    _problem(
-                        f"{where}/eventKey",
-                        f"The eventKey of event {index} is not an event defined in the project.",
-                        "UNDEFINED_EVENT",
-                    )
-                )
-        else:
-            problems.extend(
-                _problem(f"{where}/{name}", f"Impression {index} needs a {name} (a string).")
-                for name in _IMPRESSION_FIELDS
-                if not (isinstance(item.get(name), str) and item[name])
-            )
-    return problems
-
-
-def check_attributes(body: object, defined: frozenset[str] | None) -> list[Problem]:
-    """Every problem of a ``/user-attributes`` body (a JSON object); empty when valid."""
-    if not isinstance(body, dict):
-        return [_problem("", "The body must be a JSON object of attribute keys and values.")]
-    problems: list[Problem] = []
-    for key in body:
-        pointer = "/" + key.replace("~", "~0").replace("/", "~1")
-        if not key:
-            problems.append(_problem(pointer, "An attribute key must not be empty."))
-        elif defined is not None and key not in defined:
-            problems.append(
-                _problem(
-                    pointer,
-                    f"The attribute key at {pointer} is not an attribute defined in the project.",
-                    "UNDEFINED_ATTRIBUTE",
-                )
-            )
-    return problems
-
-
-def check_merge(body: object) -> list[Problem]:
-    """Every problem of a merge body (``sourceUserUid`` and ``targetUserUid``); empty if valid."""
-    if not isinstance(body, dict):
-        return [
-            _problem("", "The body must be a JSON object with sourceUserUid and targetUserUid.")
-        ]
-    return [
-        _problem(f"/{name}", f"The merge needs a {name} (a non-empty string).")
-        for name in _MERGE_FIELDS
-        if not _is_uid(body.get(name))
-    ]
-
-
 def _query(query: str) -> list[tuple[str, str]]:
     return urllib.parse.parse_qsl(query, keep_blank_values=True)
-
-
-def _recorded_event(item: dict[str, Any]) -> dict[str, str]:
-    if item["type"] == "EVENT":
-        return {"type": "EVENT", "eventKey": item["eventKey"]}
-    return {"type": "IMPRESSION", **{name: item[name] for name in _IMPRESSION_FIELDS}}
 
 
 class PersonalizeEdge:
@@ -310,10 +213,10 @@ class PersonalizeEdge:
         body = self._json_body(request)
         problems = check_events(body, self.defined_events)
         if problems:
-            raise _refuse(problems)
+            raise refuse(problems)
         if body:
             user = self._project(project_uid).users.setdefault(user_uid, _User())
-            user.events.extend((next(self._arrivals), _recorded_event(item)) for item in body)
+            user.events.extend((next(self._arrivals), recorded_event(item)) for item in body)
             self._note(project_uid, user_uid, request, body)
         return Response(200, {"message": "Events triggered successfully"})
 
@@ -323,7 +226,7 @@ class PersonalizeEdge:
         body = self._json_body(request)
         problems = check_attributes(body, self.defined_attributes)
         if problems:
-            raise _refuse(problems)
+            raise refuse(problems)
         if body:
             user = self._project(project_uid).users.setdefault(user_uid, _User())
             user.attributes.update(body)
@@ -335,7 +238,7 @@ class PersonalizeEdge:
         body = self._json_body(request)
         problems = check_merge(body)
         if problems:
-            raise _refuse(problems)
+            raise refuse(problems)
         source, target = body["sourceUserUid"], body["targetUserUid"]
         project = self._project(project_uid)
         moved = project.users.pop(source, None) if source != target else None
