@@ -2,6 +2,7 @@
 
     python benchmarks/delivery.py [--events 3000] [--users 200] [--concurrency 64] [--window 50]
     python benchmarks/delivery.py --sink nginx [--events 5000] [--rounds 7] [--concurrency 64]
+    python benchmarks/delivery.py --sink nginx --api sync    # the sync route_many instead
 
 Writes a JSON-lines file of track and identify events (as a pipeline would read them), then
 routes it through a Contentstack instance pointed at the Personalize Edge emulator (in its own
@@ -20,7 +21,9 @@ JSON bodies, encoded beforehand), and the router routes the events, one request 
 (``batching=False``, ``--concurrency`` events in flight), planning them as it goes. Rounds
 alternate (router, bare, router, ...; benchmarks/rounds.py), and the last line is
 ``ratio_vs_bare_client: R (min A, max B, N pairs)``: the router's requests per second over the
-bare loop's, the median of the pairs.
+bare loop's, the median of the pairs. ``--api sync`` routes with the sync ``route_many`` (a
+``with Router(...)`` block, its loop in a thread of its own, as ``actionkit run`` and the
+reverse-ETL sync do) instead of ``aroute_many``.
 """
 
 from __future__ import annotations
@@ -285,22 +288,43 @@ async def bare_round(
     return len(requests) / seconds
 
 
+def count(deliveries: list[Any], other: dict[str, int]) -> int:
+    """How many of ``deliveries`` were delivered; ``other`` counts the rest but not_subscribed."""
+    delivered = 0
+    for delivery in deliveries:
+        if delivery.outcome == "delivered":
+            delivered += 1
+        elif delivery.outcome != "not_subscribed":
+            other[delivery.outcome] = other.get(delivery.outcome, 0) + 1
+    return delivered
+
+
+def sync_round(
+    instance: Instance, events: list[dict[str, Any]], concurrency: int, other: dict[str, int]
+) -> int:
+    """Route ``events`` with the sync ``route_many``; how many were delivered."""
+    delivered = 0
+    with Router([instance], dead_letters=None, batching=False, concurrency=concurrency) as router:
+        for deliveries in router.route_many(events):
+            delivered += count(deliveries, other)
+    return delivered
+
+
 async def router_round(
-    instance: Instance, events: list[dict[str, Any]], sent: int, concurrency: int
+    instance: Instance, events: list[dict[str, Any]], sent: int, concurrency: int, api: str
 ) -> float:
     """Route ``events`` through a router, one request each; requests/s."""
     delivered = 0
     other: dict[str, int] = {}
     started = time.perf_counter()
-    async with Router(
-        [instance], dead_letters=None, batching=False, concurrency=concurrency
-    ) as router:
-        async for deliveries in router.aroute_many(events):
-            for delivery in deliveries:
-                if delivery.outcome == "delivered":
-                    delivered += 1
-                elif delivery.outcome != "not_subscribed":
-                    other[delivery.outcome] = other.get(delivery.outcome, 0) + 1
+    if api == "sync":
+        delivered = await asyncio.to_thread(sync_round, instance, events, concurrency, other)
+    else:
+        async with Router(
+            [instance], dead_letters=None, batching=False, concurrency=concurrency
+        ) as router:
+            async for deliveries in router.aroute_many(events):
+                delivered += count(deliveries, other)
     seconds = time.perf_counter() - started
     if delivered != sent or other:
         raise SystemExit(f"the router delivered {delivered} of {sent}; other outcomes {other}")
@@ -313,13 +337,14 @@ async def against_nginx(url: str, events: list[dict[str, Any]], args: argparse.N
     requests = planned_requests(instance, events)
     print(
         f"events: {len(events)} over {args.users} users, one request each, "
-        f"concurrency {args.concurrency}, {args.rounds} rounds each, sink nginx at {url}"
+        f"concurrency {args.concurrency}, {args.rounds} rounds each, sink nginx at {url}, "
+        f"router API {args.api}"
     )
     # One of each first, unmeasured: connections, caches and the allocator warm up.
-    await router_round(instance, events, len(requests), args.concurrency)
+    await router_round(instance, events, len(requests), args.concurrency, args.api)
     await bare_round(requests, args.concurrency)
     ratio = await ameasure(
-        lambda: router_round(instance, events, len(requests), args.concurrency),
+        lambda: router_round(instance, events, len(requests), args.concurrency, args.api),
         lambda: bare_round(requests, args.concurrency),
         rounds=args.rounds,
     )
@@ -350,6 +375,12 @@ def main() -> None:
         help="emulator: the three batching runs; nginx: the router against a bare client",
     )
     parser.add_argument("--rounds", type=int, default=7, help="rounds of each side (nginx)")
+    parser.add_argument(
+        "--api",
+        choices=("async", "sync"),
+        default="async",
+        help="nginx: route with aroute_many (async) or the sync route_many",
+    )
     args = parser.parse_args()
     if args.events is None:
         args.events = 5000 if args.sink == "nginx" else 3000

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import httpx
 
 from framework.definitions.instance import Instance, Planned, load_instance
+from framework.delivery.bridge import Bridge
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.delivery.dispatch import (
     DEFAULT_DEFER_POLICY,
@@ -378,18 +379,67 @@ class Router:
     def route_many(
         self, events: Iterable[Any], *, concurrency: int | None = None
     ) -> Iterator[list[Delivery]]:
-        """Sync :meth:`aroute_many`: yields each event's deliveries, in input order."""
+        """Sync :meth:`aroute_many`: yields each event's deliveries, in input order.
+
+        The events are routed by :meth:`aroute_many` on the router's loop, handed over in
+        chunks, and their deliveries come back in batches. ``events`` is read in this thread,
+        at most twice ``concurrency`` events ahead of what has been yielded (``concurrency``
+        of them in flight); every event read is routed, even when the caller stops early. An
+        error routing an event is raised in place of its deliveries; an error reading
+        ``events`` is raised where reading one event at a time would have raised it (after
+        the deliveries of all but the last ``concurrency - 1`` events read before it).
+        """
         loop = self._loop
         if loop is None:
             raise RuntimeError("Use the sync API inside `with Router(...) as router:`.")
         limit = concurrency or self.concurrency
-        window: list[Future[list[Delivery]]] = []
-        for event in events:
-            window.append(asyncio.run_coroutine_threadsafe(self.aroute(event), loop))
-            if len(window) >= limit:
-                yield window.pop(0).result()
-        for future in window:
-            yield future.result()
+        bridge = Bridge(loop)
+        asyncio.run_coroutine_threadsafe(self._aroute_bridged(bridge, limit), loop)
+        iterator = iter(events)
+        read = yielded = 0
+        closed = False
+        failure: Exception | None = None  # reading ``events`` raised it
+        fail_after = 0  # deliveries yielded before ``failure`` is raised
+        try:
+            while True:
+                chunk: list[Any] = []
+                while not closed and read - yielded < 2 * limit:
+                    try:
+                        chunk.append(next(iterator))
+                    except StopIteration:
+                        closed = True
+                    except Exception as exc:  # raised below, where it would have been
+                        failure, fail_after, closed = exc, max(0, read - limit + 1), True
+                    else:
+                        read += 1
+                if chunk or closed:
+                    bridge.send(chunk, close=closed)
+                if failure is not None and yielded >= fail_after:
+                    raise failure
+                if yielded == read:
+                    return
+                for deliveries, error in bridge.receive():
+                    if error is not None:
+                        raise error
+                    yield deliveries
+                    yielded += 1
+                    if failure is not None and yielded >= fail_after:
+                        raise failure
+        finally:
+            if not closed:
+                bridge.send([], close=True)
+
+    async def _aroute_bridged(self, bridge: Bridge, limit: int) -> None:
+        """Route what ``bridge`` brings with :meth:`aroute_many`; its results go back."""
+        try:
+            async for deliveries in self.aroute_many(bridge.events(), concurrency=limit):
+                bridge.put(deliveries)
+        except BaseException as exc:  # the caller raises it in place of the next results
+            bridge.fail(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            bridge.finish()
 
     # -- dead letters and stats ----------------------------------------------------------
 
