@@ -522,8 +522,9 @@ def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
         collector.raise_if_any("The destination instance is invalid.")
         raise
     settings = _check_settings(destination, definition.settings, collector)
-    _check_urls(destination, settings, _network(definition.delivery), collector)
-    _check_header_settings(destination, settings, collector)
+    if not collector.problems:  # URLs and headers are checked on settings that are valid
+        _check_urls(destination, settings, _network(definition.delivery), collector)
+        _check_header_settings(destination, settings, collector)
     subscriptions: list[Subscription] = []
     seen: set[str] = set()
     for index, entry in enumerate(definition.mappings):

@@ -120,6 +120,20 @@ class RequestBuilder:
         self._base, self._encoded = url_setting_places(url.source)
         self._segments = _path_placeholders(url.source, self._base)
 
+    def header_names(self, settings: Mapping[str, Any]) -> frozenset[str]:
+        """The (lower-case) names of the headers this action may send with ``settings``.
+
+        A name a setting chooses is rendered; one the settings cannot make is left out (the
+        instance's check refuses such settings).
+        """
+        names = set()
+        for name, _ in self._headers:
+            try:
+                names.add(_rendered_name(name, settings).lower())
+            except RequestBuildError:
+                continue
+        return frozenset(names)
+
     @property
     def url_base_settings(self) -> tuple[tuple[str, ...], ...]:
         """The settings that make the URL's base (``("settings", "baseUrl")``), in order.

@@ -251,8 +251,9 @@ class DestinationTester:
                 self._event_result(single, event, delivery)
                 for event, delivery in zip(events, deliveries, strict=True)
             )
+            names = self._header_names | _chosen_header_names(instance)
             requests = tuple(
-                shown_request(request, self._header_names, instance.secrets) for request in received
+                shown_request(request, names, instance.secrets) for request in received
             )
             results.append(
                 ActionResult(
@@ -295,3 +296,11 @@ class DestinationTester:
 
 def _from_plan(event: Any, plan: Planned, delivery: Delivery) -> EventResult:
     return EventResult(event, plan.status, plan.payload, plan.errors, plan.reason, delivery)
+
+
+def _chosen_header_names(instance: Instance) -> frozenset[str]:
+    """The header names the instance's settings choose (``{{settings.userUidHeader}}``)."""
+    names: set[str] = set()
+    for action in instance.destination.actions.values():
+        names |= action.request.header_names(instance.settings)
+    return frozenset(names)
