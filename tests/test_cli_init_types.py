@@ -226,3 +226,16 @@ def test_init_and_types_answer_json_for_scripts(tmp_path: Path) -> None:
         cli, ["types", str(tmp_path / "shop"), "-o", str(out), "--check", "--json"]
     )
     assert json.loads(checked.stdout) == {"path": str(out), "current": True}
+
+
+def test_the_bundled_destination_s_types_are_current() -> None:
+    module = ROOT / "framework" / "destination_types" / "contentstack.py"
+    checked = CliRunner().invoke(cli, ["types", "contentstack", "-o", str(module), "--check"])
+    assert checked.exit_code == 0, (
+        f"{checked.stderr}\nRegenerate: actionkit types contentstack --output "
+        "framework/destination_types/contentstack.py"
+    )
+    from framework.destination_types.contentstack import PAYLOADS, EventsSyncPayload
+
+    assert PAYLOADS["eventsSync"] is EventsSyncPayload
+    assert EventsSyncPayload.__required_keys__ == {"userId", "event"}

@@ -144,7 +144,10 @@ def render_types(destination: Destination) -> str:
     by_action = "\n".join(f"    {_literal(key)}: {name}," for key, name in payloads.items())
     exported = "\n".join(
         f"    {_literal(name)},"
-        for name in sorted([settings_class, *payloads.values(), "PAYLOADS"])
+        for name in sorted(
+            [settings_class, *payloads.values(), "PAYLOADS"],
+            key=lambda name: (not name.isupper(), name),  # constants first, as isort sorts
+        )
     )
     title = (
         f"Typed models of the destination {definition.name} ({definition.slug}): its settings "
