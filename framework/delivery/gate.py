@@ -268,14 +268,34 @@ class EndpointGate:
             state.active -= 1
 
     async def _admit(self, endpoint: str, state: _Endpoint, deadline: float | None) -> bool:
-        """Stand in the endpoint's line until this turn may go; True when it goes as the probe."""
+        """Stand in the endpoint's line until this turn may go; True when it goes as the probe.
+
+        With nobody in line the turn is decided at once, and takes a place in the line only
+        when it has to wait (with the decision it would have met at the head).
+        """
+        decided: tuple[float, Admission, float | None] | None = None
+        if not state.line:
+            now = self._clock()
+            admission, until = self._decide(endpoint, state, now)
+            if admission is Admission.GO or admission is Admission.PROBE:
+                if admission is Admission.PROBE:
+                    state.breaker.probe()
+                state.rate.take(now)
+                return admission is Admission.PROBE
+            decided = (now, admission, until)
         waiter = _Waiter(bounded=deadline is not None)
         state.line.append(waiter)
         try:
             while True:
-                now = self._clock()
-                if state.line[0] is waiter:
-                    admission, until = self._decide(endpoint, state, now)
+                if decided is not None:  # alone in the line, so at its head: decided above
+                    (now, admission, until), decided = decided, None
+                    head = True
+                else:
+                    now = self._clock()
+                    head = state.line[0] is waiter
+                    if head:
+                        admission, until = self._decide(endpoint, state, now)
+                if head:
                     if admission is Admission.GO or admission is Admission.PROBE:
                         if admission is Admission.PROBE:
                             state.breaker.probe()
