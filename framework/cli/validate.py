@@ -19,19 +19,33 @@ from framework.definitions.yaml_limits import MAX_BYTES
 from framework.errors import DefinitionError, Problem
 from framework.fql import parse_trigger
 from framework.mapping import compile_mapping
+from framework.server.config import load_server_config
+from framework.sync.config import load_sync_config
 from framework.testing.cases import is_case_file, load_case_file
 
 TRIGGER_SUFFIXES = (".fql", ".trigger")
 
 
+SYNC_SUFFIXES = (".sync.yaml", ".sync.yml", ".sync.json")
+
+
 def _kind(path: Path, document: SourceDocument | None) -> str:
+    """What a file is, from its name and keys; a file that does not parse is named by its name."""
     if path.suffix in TRIGGER_SUFFIXES:
         return "trigger"
     if is_case_file(path):
         return "test cases"
-    data = document.data if document is not None else None
+    if document is None:
+        if path.name.endswith(SYNC_SUFFIXES):
+            return "sync"
+        return "destination" if path.name == DEFINITION_FILE else "file"
+    data = document.data
     if isinstance(data, dict) and "actions" in data:
         return "destination"
+    if isinstance(data, dict) and ({"source", "primaryKey"} <= data.keys()):
+        return "sync"
+    if isinstance(data, dict) and ({"instances", "writeKeys"} & data.keys()):
+        return "server"
     if isinstance(data, dict) and "destination" in data:
         return "instance"
     return "mapping"
@@ -50,8 +64,10 @@ def check_path(path: Path) -> tuple[str, list[Problem]]:
     """Check one file (a folder means its destination.yaml); returns its kind and problems.
 
     The kind is ``trigger`` for a ``.fql`` file, ``test cases`` for a destination's
-    ``tests/*.yaml``, ``destination`` (the document has ``actions``), ``instance`` (it has
-    ``destination``), and ``mapping`` for any other JSON or YAML document.
+    ``tests/*.yaml``, ``destination`` (the document has ``actions``), ``sync`` (it has
+    ``source`` and ``primaryKey``), ``server`` (``instances`` or ``writeKeys``), ``instance``
+    (it has ``destination``), and ``mapping`` for any other JSON or YAML document; a file that
+    does not parse is named by its name (``*.sync.yaml``, ``destination.yaml``) or ``file``.
     """
     if path.suffix in TRIGGER_SUFFIXES:
         try:
@@ -79,10 +95,18 @@ def check_path(path: Path) -> tuple[str, list[Problem]]:
             build_destination(document, path)
         elif kind == "instance":
             build_instance(document, path.parent)
+        elif kind == "sync":
+            load_sync_config(path)
+        elif kind == "server":
+            load_server_config(path)
         else:
             compile_mapping(document.data)
     except DefinitionError as exc:
-        return kind, [document.locate(problem) for problem in exc.problems]
+        located = [
+            problem if problem.line is not None else document.locate(problem)
+            for problem in exc.problems
+        ]
+        return kind, located
     return kind, []
 
 
@@ -110,8 +134,9 @@ def validate_command(paths: tuple[Path, ...], triggers: tuple[str, ...], as_json
     """Check destination definitions, instances, mappings, test cases and triggers.
 
     Each PATH is a destination file or folder (with destination.yaml), an instance file (it has
-    a `destination` key), a destination's test-case file (`<destination>/tests/*.yaml`), a
-    trigger file (`.fql`), or a mapping (any other JSON/YAML file); --trigger checks an
+    a `destination` key), a sync file (`source` and `primaryKey`), a server configuration
+    (`instances`, `writeKeys`), a destination's test-case file (`<destination>/tests/*.yaml`),
+    a trigger file (`.fql`), or a mapping (any other JSON/YAML file); --trigger checks an
     expression given inline. Every problem is listed with its file, line, JSON pointer and code
     (on standard error). With --json: a list of `{path, kind, valid, problems: [{pointer,
     line, code, message}]}`, one per PATH and expression.
@@ -120,6 +145,7 @@ def validate_command(paths: tuple[Path, ...], triggers: tuple[str, ...], as_json
     Examples:
       actionkit validate destinations/contentstack examples/contentstack.yaml
       actionkit validate examples/mappings/order-completed.json --trigger 'type = "track"'
+      actionkit validate examples/sync/users.sync.yaml examples/server.yaml
 
     Exit status: 0 when everything is valid, 1 when anything has a problem, 2 when nothing
     was given to check.
