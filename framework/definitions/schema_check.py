@@ -85,11 +85,48 @@ def _sentence(error: ValidationError) -> tuple[str, str]:
         allowed = _choices(error.context)
         if allowed is not None:
             return pointer, _not_a_choice(error.instance, allowed)
+        fitting = _fitting_branches(error.context)
+        if len(fitting) == 1:  # one form is for this type of value: say what it lacks
+            return _sentence(fitting[0][0])
         deepest = max(error.context, key=lambda sub: len(sub.absolute_path))
-        if deepest.validator == "required":
-            return _sentence(deepest)
+        if deepest.validator == "required" or deepest.path:
+            return _sentence(deepest)  # one form fits but for something inside the value
+        forms = _forms(error.context)
+        if not forms:
+            return pointer, f"{_describe(error.instance).capitalize()} does not fit here."
+        return pointer, f"Expected {forms}, but found {_describe(error.instance)}."
     message = error.message[0].upper() + error.message[1:]
     return pointer, message.rstrip(".") + "."
+
+
+def _forms(alternatives: Iterable[ValidationError]) -> str:
+    """The forms a value may take, from the branches it failed: ``a string or an object``."""
+    forms: list[str] = []
+    for sub in alternatives:
+        if sub.validator == "type":
+            expected = sub.validator_value
+            forms += expected if isinstance(expected, list) else [str(expected)]
+        elif sub.validator == "const":
+            forms.append(json.dumps(sub.validator_value))
+        elif sub.validator == "enum" and isinstance(sub.validator_value, list):
+            forms += [json.dumps(value) for value in sub.validator_value]
+    unique = list(dict.fromkeys(forms))
+    if not unique:
+        return ""
+    return ", ".join(unique[:-1]) + f" or {unique[-1]}" if len(unique) > 1 else unique[0]
+
+
+def _fitting_branches(alternatives: Iterable[ValidationError]) -> list[list[ValidationError]]:
+    """The failed branches that were for this type of value (none of their errors is its type)."""
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in alternatives:
+        branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
+        branches.setdefault(branch, []).append(sub)
+    return [
+        errors
+        for errors in branches.values()
+        if not any(sub.validator == "type" and not sub.path for sub in errors)
+    ]
 
 
 def _choices(alternatives: Iterable[ValidationError]) -> list[Any] | None:
