@@ -56,3 +56,16 @@ def test_a_file_that_does_not_parse_is_named_by_its_name(tmp_path: Path) -> None
         assert result.exit_code == 1
         assert f"invalid {path} ({kind})" in result.stderr
         assert "column" in result.stderr
+
+
+def test_another_file_s_problem_is_said_once(tmp_path: Path) -> None:
+    sync = tmp_path / "users.sync.yaml"
+    sync.write_text(
+        "name: users\nsource: {csv: users.csv}\nprimaryKey: id\nuserUid: user_uid\n"
+        "fields: {plan: plan}\ndestination: nope.yaml\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(sync), "--json"])
+    (entry,) = json.loads(result.stdout)
+    problems = [(problem["pointer"], problem["code"]) for problem in entry["problems"]]
+    assert problems == [("/destination", "UNREADABLE")]
+    assert entry["problems"][0]["message"].startswith(f"{tmp_path / 'nope.yaml'}: ")

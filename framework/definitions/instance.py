@@ -515,10 +515,7 @@ def build_instance(document: SourceDocument, base_dir: Path | None) -> Instance:
     try:
         destination = load_destination(_destination_target(definition.destination, base_dir))
     except DefinitionError as exc:
-        where = f"{exc.source}: " if exc.source else ""
-        collector.add(Problem("/destination", f"{where}{exc.message}", exc.code))
-        for problem in exc.problems:
-            collector.add(Problem("/destination", f"{where}{problem}", problem.code))
+        collector.nested(exc, "/destination")
         collector.raise_if_any("The destination instance is invalid.")
         raise
     settings = _check_settings(destination, definition.settings, collector)

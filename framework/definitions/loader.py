@@ -90,6 +90,15 @@ class ProblemCollector:
             return False
         return True
 
+    def nested(self, error: DefinitionError, pointer: str) -> None:
+        """Record another file's error at ``pointer``: each of its problems, prefixed with
+        that file's name, or its headline when it has no problem of its own to show."""
+        where = f"{error.source}: " if error.source else ""
+        if not error.problems:
+            self.add(Problem(pointer, f"{where}{error.message}", error.code))
+        for problem in error.problems:
+            self.add(Problem(pointer, f"{where}{problem}", problem.code))
+
     def model(self, model: type[ModelT], data: Any, pointer: str = "") -> ModelT | None:
         """Validate ``data`` into a pydantic model, recording its errors as problems."""
         try:

@@ -246,10 +246,7 @@ def load_sync_config(
     try:
         instance = load_instance(folder / settings.destination)
     except DefinitionError as exc:
-        where = f"{exc.source}: " if exc.source else ""
-        collector.add(Problem("/destination", f"{where}{exc.message}", exc.code))
-        for problem in exc.problems:
-            collector.add(Problem("/destination", f"{where}{problem}", problem.code))
+        collector.nested(exc, "/destination")
     if instance is not None and "customAttributesSync" not in instance.destination.actions:
         collector.add(
             Problem(
