@@ -268,7 +268,8 @@ class RequestBuildError(InputError):
     is; ``reason`` says which rule it broke, a stable code of its own: ``URL_VALUE_MISSING``
     (a value the URL needs has none), ``URL_VALUE_INVALID`` (a value that would be a ``.`` or
     ``..`` path segment), ``HEADER_VALUE_INVALID`` (a value a header cannot
-    carry, such as a line break or a character outside ASCII), ``BATCH_BODY_INVALID`` (the
+    carry, such as a line break or a character outside ASCII), ``HEADER_NAME_INVALID`` (a
+    header name the settings choose that is not a token), ``BATCH_BODY_INVALID`` (the
     body is not what the action's batch combines) or ``BATCH_MIXED`` (requests given to be
     combined differ outside the combined part, so one would be sent as another's).
     """
