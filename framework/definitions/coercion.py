@@ -8,31 +8,20 @@ one number type, ``Number()``'s reading of strings (whitespace, ``0x``/``0o``/``
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from framework.mapping.jsvalues import js_number_string
+from framework.mapping.jsvalues import JS_SPACE, js_number, js_number_string, js_number_value
 
 FAIL: Final = object()
 """What a converter returns when the value cannot be converted without loss."""
 
 # -- converting values to a type without losing anything ------------------------------------
 
-# JavaScript's whitespace, which Number() ignores around a numeral.
-_JS_SPACE: Final = (
-    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_RADIX: Final = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](?P<b>[01]+))")
-_SAFE_INTEGER: Final = 2**53
-
 
 def number_value(number: float) -> int | float:
     """A JavaScript number as Python prints it best: whole numbers as ``int``."""
-    # JavaScript has one number type; print whole ones as JavaScript would: 1000, not 1000.0.
-    return int(number) if number.is_integer() and abs(number) < _SAFE_INTEGER else number
+    return js_number_value(number)
 
 
 def string_number(text: str) -> float | None:
@@ -40,16 +29,10 @@ def string_number(text: str) -> float | None:
 
     A blank ``text`` is None too, where JavaScript gives 0: a blank string is no number.
     """
-    stripped = text.strip(_JS_SPACE)
-    if _DECIMAL.fullmatch(stripped):
-        number = float(stripped)
-        return number if math.isfinite(number) else None
-    radix = _RADIX.fullmatch(stripped)
-    if radix is None:
+    if not text.strip(JS_SPACE):
         return None
-    base = {"x": 16, "o": 8, "b": 2}[radix.lastgroup or "x"]
-    whole = int(radix[radix.lastgroup or "x"], base)
-    return float(whole) if whole.bit_length() <= 1024 else None
+    number = js_number(text)
+    return number if math.isfinite(number) else None
 
 
 def is_number(value: object) -> bool:

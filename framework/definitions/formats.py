@@ -14,7 +14,7 @@ from typing import Final
 
 from jsonschema import FormatChecker
 
-from framework.mapping.jsvalues import js_number_string
+from framework.mapping.jsvalues import JS_SPACE, js_number_string
 
 __all__ = ["FORMAT_LABELS", "format_checker", "format_predicates"]
 
@@ -31,11 +31,7 @@ FORMAT_LABELS: Final[Mapping[str, str]] = {
 # Each check takes a string; the validator only asks about strings, as ajv does.
 
 # JavaScript's \s (WhiteSpace and LineTerminator), which ajv-formats splits a date-time on.
-_JS_SPACE: Final = (
-    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-_DATE_TIME_SEPARATOR: Final = re.compile(f"[Tt{_JS_SPACE}]")
+_DATE_TIME_SEPARATOR: Final = re.compile(f"[Tt{JS_SPACE}]")
 _FULL_DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _FULL_TIME: Final = re.compile(
     r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"

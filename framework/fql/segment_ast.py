@@ -42,10 +42,9 @@ from framework.fql.ast import (
     Value,
     normalize_parts,
 )
-from framework.fql.js_coerce import js_number, number_literal
 from framework.fql.parser import MAX_DEPTH
 from framework.fql.printer import format_field, to_fql
-from framework.mapping.jsvalues import UNDEFINED, js_string
+from framework.mapping.jsvalues import UNDEFINED, js_number, js_number_value, js_string
 
 __all__ = ["from_segment_ast", "negate", "to_segment_ast"]
 
@@ -368,7 +367,7 @@ def _number_node(field: Field, operator: str, value: Any) -> Node:
     op = _NUMBER_OPERATORS[operator]
     number = js_number(value)
     if math.isfinite(number):
-        return Comparison(field, op, Value("number", number_literal(number)))
+        return Comparison(field, op, Value("number", js_number_value(number)))
     # NaN and the infinities: each test is then true of every number, or of none.
     if math.isnan(number):
         every = op == "!="

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Final, final
 
 __all__ = [
+    "JS_SPACE",
     "UNDEFINED",
     "copy_json",
     "is_array_index",
@@ -25,7 +26,9 @@ __all__ = [
     "js_keys",
     "js_length",
     "js_loosely_empty",
+    "js_number",
     "js_number_string",
+    "js_number_value",
     "js_string",
     "js_truthy",
     "js_type",
@@ -55,7 +58,19 @@ UNDEFINED: Final = _Undefined()
 the output (inside an array it becomes ``None``), unlike ``None`` (JSON ``null``), which is kept.
 """
 
+JS_SPACE: Final = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""JavaScript's whitespace and line terminators (``\\s``): what ``Number()`` and ``trim()``
+ignore around a text, and what ``str.strip(JS_SPACE)`` removes."""
+
 _MAX_ARRAY_INDEX: Final = 2**32 - 2
+_SAFE_INTEGER: Final = 2**53
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_RADIX: Final = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](?P<b>[01]+))")
+_INFINITY: Final = re.compile(r"([+-]?)Infinity")
+_RADIX_BASE: Final = {"x": 16, "o": 8, "b": 2}
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
@@ -329,3 +344,53 @@ def copy_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {key: copy_json(item) for key, item in value.items()}
     return value
+
+
+def js_number(value: Any) -> float:
+    """JavaScript's ``Number(value)`` for a JSON value (``UNDEFINED`` for absent), NaN included.
+
+    ``true`` is 1, ``false``, ``null`` and a blank string are 0; strings are read as JavaScript
+    reads numerals: whitespace around, decimals with exponents, ``0x``/``0o``/``0b`` integers
+    without sign or underscores (an overflowing one is Infinity), ``Infinity`` with a sign;
+    anything else is NaN. Arrays are read through their ``String()``; objects and
+    ``undefined`` are NaN.
+    """
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    if value is None:
+        return 0.0
+    if isinstance(value, list | tuple):
+        value = js_string(list(value))
+    if not isinstance(value, str):
+        return math.nan
+    text = value.strip(JS_SPACE)
+    if not text:
+        return 0.0
+    if _DECIMAL.fullmatch(text):
+        return float(text)
+    infinity = _INFINITY.fullmatch(text)
+    if infinity:
+        return -math.inf if infinity[1] == "-" else math.inf
+    radix = _RADIX.fullmatch(text)
+    if radix is None:
+        return math.nan
+    digits = radix.lastgroup or "x"
+    try:
+        return float(int(radix[digits], _RADIX_BASE[digits]))
+    except OverflowError:
+        return math.inf
+
+
+def js_number_value(number: float) -> int | float:
+    """A JavaScript number as Python holds it best: whole numbers as ``int`` (``5``, not
+    ``5.0``) while a double holds them exactly, others as they are."""
+    if number.is_integer() and abs(number) < _SAFE_INTEGER:
+        return int(number)
+    return number

@@ -45,13 +45,12 @@ from liquid.tag import Tag
 from liquid.template import BoundTemplate
 from liquid.undefined import Undefined
 
-from framework.mapping.jsvalues import UNDEFINED, js_length, js_string
+from framework.mapping.jsvalues import UNDEFINED, js_length, js_number, js_string
 from framework.mapping.liquid_filters import (
     JS_FILTERS,
     STRING_LIMIT,
     capped,
     guard_replace,
-    js_to_number,
     jsify,
     limited,
     liquid_text,
@@ -161,7 +160,7 @@ def _js_less(left: Any, right: Any) -> bool | None:
         right = js_string(list(right))
     if isinstance(left, str) and isinstance(right, str):
         return left < right
-    first, second = js_to_number(left), js_to_number(right)
+    first, second = js_number(left), js_number(right)
     if math.isnan(first) or math.isnan(second):
         return None
     return first < second

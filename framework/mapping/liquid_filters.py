@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from liquid.exceptions import LiquidError
 from liquid.undefined import Undefined
 
-from framework.mapping.jsvalues import js_number_string, js_string
+from framework.mapping.jsvalues import js_number, js_number_string, js_string
 
 __all__ = [
     "JS_FILTERS",
@@ -28,7 +27,6 @@ __all__ = [
     "TooLarge",
     "capped",
     "guard_replace",
-    "js_to_number",
     "jsify",
     "limited",
     "liquid_text",
@@ -37,12 +35,6 @@ __all__ = [
 STRING_LIMIT: Final = 100_000
 """Longest string (characters) a filter may produce or one output statement may print."""
 
-_JS_SPACE: Final = (
-    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_RADIX: Final = {"0x": 16, "0X": 16, "0o": 8, "0O": 8, "0b": 2, "0B": 2}
 _MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 
@@ -99,41 +91,9 @@ def capped(text: str) -> str:
     return text
 
 
-def js_to_number(value: Any) -> float:
-    """JavaScript's ``Number(value)``, NaN included; liquid's undefined is JS undefined."""
-    if value is None:
-        return 0.0
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int):
-        try:
-            return float(value)
-        except OverflowError:
-            return math.inf if value > 0 else -math.inf
-    if isinstance(value, float):
-        return value
-    if isinstance(value, list | tuple):
-        value = js_string(list(value))
-    if not isinstance(value, str):
-        return math.nan
-    text = value.strip(_JS_SPACE)
-    if text == "":
-        return 0.0
-    if text in ("Infinity", "+Infinity", "-Infinity"):
-        return -math.inf if text[0] == "-" else math.inf
-    if text[:2] in _RADIX:
-        try:
-            return float(int(text[2:], _RADIX[text[:2]]))
-        except (ValueError, OverflowError):
-            return math.nan
-    if _DECIMAL.fullmatch(text):
-        return float(text)
-    return math.nan
-
-
 def _number(value: Any) -> float:
     """liquidjs's ``toNumber``: ``+value || 0``."""
-    number = js_to_number(value)
+    number = js_number(value)
     return 0.0 if math.isnan(number) else number
 
 

@@ -17,18 +17,13 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from framework.mapping.jsvalues import UNDEFINED, js_string
+from framework.mapping.jsvalues import JS_SPACE, UNDEFINED, js_string
 from framework.mapping.paths import Getter, compile_getter, parse_path
 
 __all__ = ["compile_template", "template_paths"]
 
 _TRIPLE: Final = re.compile(r"\{\{\{([^}]+)\}\}\}")
 _DOUBLE: Final = re.compile(r"\{\{([^}]+)\}\}")
-# String.prototype.trim(): JS white space and line terminators (not Python's str.strip set).
-_JS_SPACE: Final = (
-    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
 
 
 def _pieces(template: str) -> list[str | tuple[str, ...]]:
@@ -36,10 +31,10 @@ def _pieces(template: str) -> list[str | tuple[str, ...]]:
     pieces: list[str | tuple[str, ...]] = []
     for index, part in enumerate(_TRIPLE.split(template)):
         if index % 2:
-            pieces.append(parse_path(part.strip(_JS_SPACE)))
+            pieces.append(parse_path(part.strip(JS_SPACE)))
             continue
         for inner, text in enumerate(_DOUBLE.split(part)):
-            pieces.append(parse_path(text.strip(_JS_SPACE)) if inner % 2 else text)
+            pieces.append(parse_path(text.strip(JS_SPACE)) if inner % 2 else text)
     return pieces
 
 
