@@ -62,6 +62,16 @@ _REQUIRED_BY_TYPE = {
     "alias": ("previousId", "a 'previousId'"),
 }
 _TYPE_LIST = ", ".join(EVENT_TYPES)
+_TYPE_SET = frozenset(EVENT_TYPES)
+# What EventChecker.passes asks of each field it finds, by field name.
+_STRING, _NULLABLE_STRING, _OBJECT, _DATE_TIME, _INTEGRATIONS = range(5)
+_FIELD_RULES: dict[object, int] = {
+    **dict.fromkeys(_STRING_FIELDS, _STRING),
+    **dict.fromkeys(_NULLABLE_STRING_FIELDS, _NULLABLE_STRING),
+    **dict.fromkeys(_OBJECT_FIELDS, _OBJECT),
+    **dict.fromkeys(_DATE_TIME_FIELDS, _DATE_TIME),
+    "integrations": _INTEGRATIONS,
+}
 _QUOTE_LIMIT = 40
 
 
@@ -90,6 +100,59 @@ class EventChecker:
 
     def problems(self, event: object) -> list[Problem]:
         """Every problem of ``event``, sorted by JSON pointer; empty when it is valid."""
+        if event.__class__ is dict and self.passes(event):
+            return []
+        return self.all_problems(event)
+
+    def passes(self, event: dict[str, Any]) -> bool:
+        """Whether the dict ``event`` is valid, the rules checked in one pass over its fields.
+
+        The verdict of :meth:`all_problems` (empty or not) on a parsed JSON object, without
+        building any problem: a typical event has fewer fields than the rules name, so this
+        walks its fields once rather than asking for each of the rules' fields. False also
+        when a value is no JSON value but passes the rules (a non-dict mapping as an object):
+        :meth:`problems` then asks :meth:`all_problems`, whose verdict holds.
+        """
+        kind = event.get("type")
+        if not isinstance(kind, str) or kind not in _TYPE_SET:
+            return False
+        required = _REQUIRED_BY_TYPE.get(kind)
+        if required is not None and event.get(required[0], "") == "":
+            return False
+        user, anonymous = event.get("userId"), event.get("anonymousId")
+        if not (user is None or isinstance(user, str)):
+            return False
+        if not (anonymous is None or isinstance(anonymous, str)):
+            return False
+        if not user and not anonymous:  # neither is a non-empty string
+            return False
+        date_time = self._date_time
+        for field, value in event.items():
+            rule = _FIELD_RULES.get(field)
+            if rule is None:
+                continue
+            if rule == _STRING:
+                if not isinstance(value, str):
+                    return False
+            elif rule == _NULLABLE_STRING:
+                if value is not None and not isinstance(value, str):
+                    return False
+            elif rule == _OBJECT:
+                if value.__class__ is not dict:
+                    return False
+            elif rule == _DATE_TIME:
+                if not isinstance(value, str) or date_time.fullmatch(value) is None:
+                    return False
+            elif not _integrations_pass(value):
+                return False
+        return True
+
+    def all_problems(self, event: object) -> list[Problem]:
+        """Every problem of ``event``, sorted by JSON pointer, each rule asked in turn.
+
+        What :meth:`problems` gives; call that one, which skips straight to the verdict when
+        a dict passes every rule.
+        """
         if not isinstance(event, Mapping):
             return [
                 Problem(
@@ -189,6 +252,20 @@ class EventChecker:
                     "MISSING_IDENTITY",
                 )
             )
+
+
+def _integrations_pass(integrations: object) -> bool:
+    """Whether ``integrations`` is a dict :func:`_check_integrations` finds nothing in.
+
+    False for any other mapping too (the full check then decides).
+    """
+    if integrations.__class__ is not dict:
+        return False
+    for name, value in integrations.items():
+        # bool has no subclasses: ``__class__ is bool`` is ``isinstance(value, bool)``.
+        if value.__class__ is not bool and (name == "All" or value.__class__ is not dict):
+            return False
+    return True
 
 
 def _check_integrations(integrations: object, found: list[Problem]) -> None:
