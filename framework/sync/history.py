@@ -1,7 +1,7 @@
-"""Run history of syncs: every run, its counts, its rejected rows and the API calls it made.
+"""Run history of syncs: every run, its counts, its rows, rejected rows and API calls.
 
 The store is a SQLite file (WAL mode: a debugger may read it while a sync writes it), by
-default ``.actionkit/sync-history.sqlite``. Three tables:
+default ``.actionkit/sync-history.sqlite``. Four tables:
 
 - ``runs``: one row per run (:class:`RunRecord`): sync name, mode, dry run or not, status
   (``running``, ``succeeded``, ``partial`` when some rows were rejected, ``failed`` when the run
@@ -15,6 +15,16 @@ default ``.actionkit/sync-history.sqlite``. Three tables:
 - ``rejected``: the rows of a run that did not reach the destination (:class:`RejectedRow`):
   primary key, error code and message, and the call they were part of (none for a row rejected
   before sending, e.g. a type error).
+- ``run_rows``: the rows of a run (:class:`RowRecord`): primary key, operation (added,
+  changed, unchanged, removed; none for a row refused before the diff), status (succeeded,
+  rejected, skipped), error, and the call that carried it when that call was kept. Every row
+  sent, refused or removed has one; an unchanged row that is not sent (mode ``update``) is
+  only counted in its run, so that a run that diffs a million rows and sends a few writes a
+  few. Indexed by run and status/operation, and by run and primary key.
+
+Files written before ``run_rows`` existed are migrated when opened: the table is created and
+``runs`` gains ``rows_recorded`` (0 for the old runs, whose rows are read from ``rejected``:
+their rejected rows only, without an operation).
 
 The records are defined in :mod:`framework.sync.records` and importable from here too.
 
@@ -25,7 +35,10 @@ Read API (what the debugger and alerts use; all return frozen dataclasses with `
         history.get_run(run_id)                      # RunRecord or None
         history.latest_run(sync)                     # newest finished run of a sync, or None
         history.rejected_rows(run_id, primary_key=None, limit=None)
-        history.calls(run_id, primary_key=None, limit=None)
+        history.rows(run_id, status=None, operation=None, primary_key=None,
+                     limit=200, offset=0)           # RowPage: rows and how many match
+        history.calls(run_id, primary_key=None, limit=None, offset=0)
+        history.count_calls(run_id, primary_key=None)
         history.get_call(call_id)                    # CallRecord or None
         history.find_primary_key(primary_key, sync=None)  # rejected rows of every run
         history.export(run_id, "csv" | "json", stream, primary_key=None)
@@ -57,8 +70,14 @@ from typing import Any, Literal, TextIO
 from framework.errors import StorageError
 from framework.sync.records import (
     COUNT_NAMES,
+    OPERATIONS,
+    ROW_STATUSES,
     CallRecord,
     RejectedRow,
+    RowOperation,
+    RowPage,
+    RowRecord,
+    RowStatus,
     RunBatch,
     RunRecord,
     RunStatus,
@@ -67,8 +86,14 @@ from framework.sync.records import (
 __all__ = [
     "COUNT_NAMES",
     "DEFAULT_HISTORY",
+    "OPERATIONS",
+    "ROW_STATUSES",
     "CallRecord",
     "RejectedRow",
+    "RowOperation",
+    "RowPage",
+    "RowRecord",
+    "RowStatus",
     "RunBatch",
     "RunHistory",
     "RunRecord",
@@ -96,7 +121,8 @@ CREATE TABLE IF NOT EXISTS runs (
     rejected INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     host TEXT,
-    pid INTEGER
+    pid INTEGER,
+    rows_recorded INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_sync ON runs (sync, id);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
@@ -125,7 +151,30 @@ CREATE TABLE IF NOT EXISTS rejected (
 );
 CREATE INDEX IF NOT EXISTS rejected_run ON rejected (run_id, primary_key);
 CREATE INDEX IF NOT EXISTS rejected_key ON rejected (primary_key);
+CREATE TABLE IF NOT EXISTS run_rows (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    primary_key TEXT NOT NULL,
+    operation TEXT,
+    status TEXT NOT NULL,
+    call_id INTEGER,
+    error_code TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS run_rows_filter ON run_rows (run_id, status, operation);
+CREATE INDEX IF NOT EXISTS run_rows_key ON run_rows (run_id, primary_key);
 """
+
+_MIGRATIONS = (
+    # (column of runs, the statements that add it to a file written before it existed)
+    ("pid", ("ALTER TABLE runs ADD COLUMN host TEXT", "ALTER TABLE runs ADD COLUMN pid INTEGER")),
+    (
+        "rows_recorded",
+        ("ALTER TABLE runs ADD COLUMN rows_recorded INTEGER NOT NULL DEFAULT 0",),
+    ),
+)
+"""Columns added to ``runs`` since the first version; new tables need no migration (``CREATE
+TABLE IF NOT EXISTS``)."""
 
 
 logger = logging.getLogger("actionkit.sync")
@@ -154,7 +203,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-_RUN_COLUMNS = "id, sync, mode, dry_run, status, started_at, ended_at, " + ", ".join(COUNT_NAMES)
+_RUN_COLUMNS = (
+    "id, sync, mode, dry_run, status, started_at, ended_at, "
+    + ", ".join(COUNT_NAMES)
+    + ", error, rows_recorded"
+)
+_ROW_COLUMNS = "id, run_id, primary_key, operation, status, call_id, error_code, error"
 _CALL_COLUMNS = (
     "id, run_id, primary_keys, method, url, request, status, response, outcome, attempts, "
     "error_code, error_message"
@@ -173,6 +227,21 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         ended_at=row[6],
         counts=counts,
         error=row[14],
+        rows_recorded=bool(row[15]),
+    )
+
+
+def _row(row: tuple[Any, ...]) -> RowRecord:
+    id_, run_id, key, operation, status, call_id, code, error = row
+    return RowRecord(
+        primary_key=key,
+        operation=operation,
+        status=status,
+        error_code=code,
+        error=error,
+        call_id=call_id,
+        run_id=run_id,
+        id=id_,
     )
 
 
@@ -204,10 +273,7 @@ class RunHistory:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-            if columns and "pid" not in columns:  # a file written before runs had a process
-                self._db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
-                self._db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+            self._migrate()
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(
@@ -215,6 +281,16 @@ class RunHistory:
             ) from exc
         self._lock = threading.Lock()
         self._settle_quietly()
+
+    def _migrate(self) -> None:
+        """Add to the ``runs`` of an older file the columns it lacks (in one transaction)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        missing = [steps for column, steps in _MIGRATIONS if columns and column not in columns]
+        if missing:
+            with self._db:
+                for steps in missing:
+                    for statement in steps:
+                        self._db.execute(statement)
 
     def close(self) -> None:
         """Close the file."""
@@ -282,8 +358,8 @@ class RunHistory:
         try:
             with self._lock, self._db:
                 cursor = self._db.execute(
-                    "INSERT INTO runs (sync, mode, dry_run, status, started_at, host, pid) "
-                    "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                    "INSERT INTO runs (sync, mode, dry_run, status, started_at, host, pid, "
+                    "rows_recorded) VALUES (?, ?, ?, 'running', ?, ?, ?, 1)",
                     (sync, mode, int(dry_run), _now(), socket.gethostname(), os.getpid()),
                 )
         except sqlite3.Error as exc:
@@ -292,8 +368,8 @@ class RunHistory:
         return cursor.lastrowid
 
     def record(self, run_id: int, batch: RunBatch) -> None:
-        """Store a batch's calls and rejected rows, in one transaction."""
-        if not batch.calls and not batch.rejected:
+        """Store a batch's calls, rows and rejected rows, in one transaction."""
+        if not batch.calls and not batch.rejected and not batch.rows:
             return
         try:
             with self._lock, self._db:
@@ -324,6 +400,14 @@ class RunHistory:
                     [
                         (run_id, key, code, error, ids[index] if index is not None else None)
                         for key, code, error, index in batch.rejected
+                    ],
+                )
+                self._db.executemany(
+                    "INSERT INTO run_rows (run_id, primary_key, operation, status, call_id, "
+                    "error_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (run_id, key, operation, status, None if i is None else ids[i], code, e)
+                        for key, operation, status, i, code, e in batch.rows
                     ],
                 )
         except sqlite3.Error as exc:
@@ -357,7 +441,7 @@ class RunHistory:
         self._settle_quietly()
         where, params = ("WHERE sync = ?", [sync]) if sync is not None else ("", [])
         rows = self._query(
-            f"SELECT {_RUN_COLUMNS}, error FROM runs {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",
             [*params, -1 if limit is None else limit],
         )
         return [_run(row) for row in rows]
@@ -365,30 +449,114 @@ class RunHistory:
     def get_run(self, run_id: int) -> RunRecord | None:
         """One run, or None when there is no run with that id."""
         self._settle_quietly()
-        rows = self._query(f"SELECT {_RUN_COLUMNS}, error FROM runs WHERE id = ?", [run_id])
+        rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
         return _run(rows[0]) if rows else None
 
     def latest_run(self, sync: str) -> RunRecord | None:
         """The newest finished run of ``sync`` (not a dry run), or None."""
         rows = self._query(
-            f"SELECT {_RUN_COLUMNS}, error FROM runs WHERE sync = ? AND status != 'running' "
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE sync = ? AND status != 'running' "
             "AND dry_run = 0 ORDER BY id DESC LIMIT 1",
             [sync],
         )
         return _run(rows[0]) if rows else None
 
+    @staticmethod
+    def _calls_where(run_id: int, primary_key: str | None) -> tuple[str, list[Any]]:
+        if primary_key is None:
+            return "WHERE run_id = ?", [run_id]
+        carries = "EXISTS (SELECT 1 FROM json_each(calls.primary_keys) WHERE value = ?)"
+        return f"WHERE run_id = ? AND {carries}", [run_id, primary_key]
+
     def calls(
-        self, run_id: int, *, primary_key: str | None = None, limit: int | None = None
+        self,
+        run_id: int,
+        *,
+        primary_key: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[CallRecord]:
-        """The calls kept for a run, in the order they were made (only those carrying a key)."""
+        """The calls kept for a run, in the order they were made (only those carrying a key).
+
+        ``limit`` and ``offset`` read one page.
+        """
+        where, params = self._calls_where(run_id, primary_key)
         rows = self._query(
-            f"SELECT {_CALL_COLUMNS} FROM calls WHERE run_id = ? ORDER BY id LIMIT ?",
-            [run_id, -1 if limit is None else limit],
+            f"SELECT {_CALL_COLUMNS} FROM calls {where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, max(offset, 0)],
         )
-        calls = [_call(row) for row in rows]
-        if primary_key is not None:
-            calls = [call for call in calls if primary_key in call.primary_keys]
-        return calls
+        return [_call(row) for row in rows]
+
+    def count_calls(self, run_id: int, *, primary_key: str | None = None) -> int:
+        """How many calls were kept for a run (only those carrying ``primary_key``)."""
+        where, params = self._calls_where(run_id, primary_key)
+        [(count,)] = self._query(f"SELECT COUNT(*) FROM calls {where}", params)
+        return int(count)
+
+    def rows(
+        self,
+        run_id: int,
+        *,
+        status: RowStatus | None = None,
+        operation: RowOperation | None = None,
+        primary_key: str | None = None,
+        limit: int | None = 200,
+        offset: int = 0,
+    ) -> RowPage:
+        """One page of a run's rows in the order they were recorded, filtered when asked.
+
+        A run written before rows were recorded (``rows_recorded`` false) answers from its
+        rejected rows: status ``rejected``, no operation.
+        """
+        run = self.get_run(run_id)
+        if run is not None and not run.rows_recorded:
+            return self._rows_of_rejected(run_id, status, operation, primary_key, limit, offset)
+        conditions: list[str] = ["run_id = ?"]
+        params: list[Any] = [run_id]
+        for column, value in (
+            ("status", status),
+            ("operation", operation),
+            ("primary_key", primary_key),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        where = " AND ".join(conditions)
+        [(total,)] = self._query(f"SELECT COUNT(*) FROM run_rows WHERE {where}", params)
+        rows = self._query(
+            f"SELECT {_ROW_COLUMNS} FROM run_rows WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, max(offset, 0)],
+        )
+        return RowPage([_row(row) for row in rows], int(total), max(offset, 0))
+
+    def _rows_of_rejected(
+        self,
+        run_id: int,
+        status: RowStatus | None,
+        operation: RowOperation | None,
+        primary_key: str | None,
+        limit: int | None,
+        offset: int,
+    ) -> RowPage:
+        """The rows of a run recorded before rows were: its rejected rows."""
+        if status not in (None, "rejected") or operation is not None:
+            return RowPage([], 0, max(offset, 0))
+        rejected = self.rejected_rows(run_id, primary_key)
+        page = rejected[max(offset, 0) :][: limit if limit is not None else None]
+        rows = [
+            RowRecord(
+                primary_key=row.primary_key,
+                operation=None,
+                status="rejected",
+                error_code=row.error_code,
+                error=row.error,
+                call_id=row.call.id if row.call is not None else None,
+                run_id=run_id,
+                id=row.id,
+            )
+            for row in page
+        ]
+        return RowPage(rows, len(rejected), max(offset, 0))
 
     def get_call(self, call_id: int) -> CallRecord | None:
         """One call, or None."""

@@ -1,4 +1,4 @@
-"""The records of the run history: runs, API calls and rejected rows (frozen dataclasses).
+"""The records of the run history: runs, rows, API calls and rejected rows (frozen dataclasses).
 
 :mod:`framework.sync.history` stores and reads them; each has ``to_dict()`` for JSON.
 """
@@ -10,8 +10,14 @@ from typing import Any, Literal
 
 __all__ = [
     "COUNT_NAMES",
+    "OPERATIONS",
+    "ROW_STATUSES",
     "CallRecord",
     "RejectedRow",
+    "RowOperation",
+    "RowPage",
+    "RowRecord",
+    "RowStatus",
     "RunBatch",
     "RunRecord",
     "RunStatus",
@@ -23,6 +29,21 @@ an error; ``interrupted``: its process stopped before the end (killed, Ctrl-C, a
 
 COUNT_NAMES = ("queried", "added", "changed", "unchanged", "removed", "succeeded", "rejected")
 """The row counts of a run, in the order they are shown."""
+
+RowOperation = Literal["added", "changed", "unchanged", "removed"]
+"""What the diff found for a row: new, changed, the same as the state holds, or gone from the
+source."""
+
+OPERATIONS: tuple[RowOperation, ...] = ("added", "changed", "unchanged", "removed")
+"""Every row operation, in the order they are shown."""
+
+RowStatus = Literal["succeeded", "rejected", "skipped"]
+"""What became of a row: ``succeeded`` (the destination accepted it), ``rejected`` (refused
+before sending, or by the destination) or ``skipped`` (not sent: a removed row, since the
+destination has no delete)."""
+
+ROW_STATUSES: tuple[RowStatus, ...] = ("succeeded", "rejected", "skipped")
+"""Every row status, in the order they are shown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +59,9 @@ class RunRecord:
     ended_at: str | None
     counts: dict[str, int]
     error: str | None = None
+    rows_recorded: bool = True
+    """Whether the run recorded its rows (:class:`RowRecord`); a run written by a version
+    before rows were recorded has only its rejected rows."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -51,6 +75,7 @@ class RunRecord:
             "ended_at": self.ended_at,
             **self.counts,
             "error": self.error,
+            "rows_recorded": self.rows_recorded,
         }
 
 
@@ -91,6 +116,20 @@ class CallRecord:
             "error_message": self.error_message,
         }
 
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready view without the request and the response (one line of a list)."""
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "primary_keys": list(self.primary_keys),
+            "method": self.method,
+            "url": self.url,
+            "status": self.status,
+            "outcome": self.outcome,
+            "attempts": self.attempts,
+            "error_code": self.error_code,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RejectedRow:
@@ -119,12 +158,61 @@ class RejectedRow:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RowRecord:
+    """One row of a run: its operation, its status, its error and the call that carried it.
+
+    ``operation`` is None for a row refused before the diff (no primary key, a value of the
+    wrong type); ``call_id`` is None for a row sent in a call that was not kept (see
+    ``keepCalls``) or never sent.
+    """
+
+    primary_key: str
+    operation: RowOperation | None
+    status: RowStatus
+    error_code: str | None = None
+    error: str | None = None
+    call_id: int | None = None
+    run_id: int | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "primary_key": self.primary_key,
+            "operation": self.operation,
+            "status": self.status,
+            "error_code": self.error_code,
+            "error": self.error,
+            "call_id": self.call_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RowPage:
+    """One page of a run's rows: the rows, how many match in all, and where the page starts."""
+
+    items: list[RowRecord]
+    total: int
+    offset: int
+
+
 @dataclass(slots=True)
 class RunBatch:
-    """What the runner records for one batch of rows: calls, and rejected rows by call index.
+    """What the runner records for one batch of rows: calls, rows and rejected rows.
 
     ``rejected`` holds (primary key, error code, error, index into ``calls`` or None).
+    ``rows`` holds (primary key, operation, status, index into ``calls`` or None, error code,
+    error): every row sent, refused or removed (an unchanged row that is not sent is counted
+    in the run, not listed).
     """
 
     calls: list[CallRecord] = field(default_factory=list)
     rejected: list[tuple[str, str, str, int | None]] = field(default_factory=list)
+    rows: list[tuple[str, RowOperation | None, RowStatus, int | None, str | None, str | None]] = (
+        field(default_factory=list)
+    )
+    operations: list[RowOperation] = field(default_factory=list)
+    """The operation of each row the runner sends, in order (its bookkeeping; not stored)."""

@@ -31,7 +31,14 @@ from framework.errors import ActionkitError
 from framework.sync.alerts import DEFAULT_ALERT_STATE, notify_run
 from framework.sync.config import SyncConfig
 from framework.sync.diff import MappedRow, classify, map_row
-from framework.sync.history import COUNT_NAMES, CallRecord, RunBatch, RunHistory, RunStatus
+from framework.sync.history import (
+    COUNT_NAMES,
+    CallRecord,
+    RowOperation,
+    RunBatch,
+    RunHistory,
+    RunStatus,
+)
 from framework.sync.plan import row_event, sync_instance
 from framework.sync.sources import iter_batches
 from framework.sync.state import StateStore, open_state
@@ -110,9 +117,18 @@ class _Run:
         self.ignore_state = ignore_state
         self.calls_kept = 0
 
-    def _reject(self, batch: RunBatch, key: str, code: str, error: str, call: int | None) -> None:
+    def _reject(
+        self,
+        batch: RunBatch,
+        key: str,
+        code: str,
+        error: str,
+        call: int | None,
+        operation: RowOperation | None = None,
+    ) -> None:
         self.result.counts["rejected"] += 1
         batch.rejected.append((key, code, error, call))
+        batch.rows.append((key, operation, "rejected", call, code, error))
         if len(self.result.rejected_sample) < SAMPLE_SIZE:
             self.result.rejected_sample.append({"primary_key": key, "code": code, "error": error})
 
@@ -134,12 +150,14 @@ class _Run:
             counts[change] += 1
             if change != "unchanged" or config.mode == "all":
                 send.append(row)
+                batch.operations.append(change)
         return send
 
     def settle(self, rows: list[MappedRow], deliveries: list[Delivery], batch: RunBatch) -> None:
         """Record each sent row's delivery; save the accepted rows in the state."""
         accepted: list[tuple[str, str, str]] = []
-        for row, delivery in zip(rows, deliveries, strict=True):
+        operations = batch.operations
+        for index, (row, delivery) in enumerate(zip(rows, deliveries, strict=True)):
             if delivery.outcome == "dry_run":
                 if len(self.result.sample) < SAMPLE_SIZE:
                     self.result.sample.append({"primary_key": row.key, "request": delivery.request})
@@ -149,9 +167,12 @@ class _Run:
                 assert row.digest is not None
                 assert row.sent is not None
                 accepted.append((row.key, row.digest, row.sent))
+                kept = None
                 if self.calls_kept < self.config.keep_calls:
                     self.calls_kept += 1
                     batch.calls.append(_call(row, delivery))
+                    kept = len(batch.calls) - 1
+                batch.rows.append((row.key, operations[index], "succeeded", kept, None, None))
                 continue
             batch.calls.append(_call(row, delivery))
             error = delivery.error_message or " ".join(e["message"] for e in delivery.errors)
@@ -161,14 +182,22 @@ class _Run:
                 delivery.error_code or "DELIVERY_FAILED",
                 error,
                 len(batch.calls) - 1,
+                operations[index],
             )
         self.state.save(self.config.name, accepted)
 
-    def removed(self, dry_run: bool) -> None:
-        """Count (and, for a real run, forget) the rows the state holds and the run did not see."""
+    def removed(self, dry_run: bool, record: Callable[[RunBatch], None] | None = None) -> None:
+        """Count (and, for a real run, forget) the rows the state holds and the run did not see.
+
+        ``record`` is given each page of removed rows (not sent: skipped) for the history.
+        """
         pages: Iterator[list[str]] = self.state.removed(self.config.name)
         for keys in pages:
             self.result.counts["removed"] += len(keys)
+            if record is not None:
+                record(
+                    RunBatch(rows=[(key, "removed", "skipped", None, None, None) for key in keys])
+                )
             room = SAMPLE_SIZE - len(self.result.removed_sample)
             self.result.removed_sample.extend(keys[: max(room, 0)])
             if not dry_run:
@@ -278,7 +307,7 @@ def run_sync(
                     )
                     _pipeline(router, run, batches, done)
                 if not full_resync:
-                    run.removed(dry_run)
+                    run.removed(dry_run, done)
             except ActionkitError as exc:
                 result.status, result.error = "failed", exc.message
                 raise
