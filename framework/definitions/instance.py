@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from framework.definitions.bound import BoundRequest, bind_request
 from framework.definitions.destination import Action, Destination
 from framework.definitions.events import EventChecker
 from framework.definitions.integrations import integrations_decision
@@ -131,6 +132,16 @@ class Instance:
     secrets: frozenset[str] = field(default=frozenset(), compare=False)
     delivery: DeliveryOptions = field(default_factory=DeliveryOptions)
     _events: EventChecker = field(default_factory=EventChecker, compare=False)
+    _requests: Mapping[str, BoundRequest] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Each action's request template bound to the settings once (framework/definitions/
+        # bound.py): per event, only what reads the payload renders.
+        bound = {
+            key: bind_request(action.request, self.settings, self.secrets)
+            for key, action in self.destination.actions.items()
+        }
+        object.__setattr__(self, "_requests", bound)
 
     def __repr__(self) -> str:
         return (
@@ -213,7 +224,7 @@ class Instance:
                 errors=tuple(exc.errors),
             )
         try:
-            request = action.request.build(payload, self.settings, self.secrets)
+            request = self._requests[action.key].build(payload)
         except RequestBuildError as exc:
             return Planned(
                 self.name,
@@ -250,11 +261,14 @@ def _json_at(data: Mapping[str, Any], path: tuple[str, ...]) -> str:
 
 
 def _secret_values(destination: Destination, settings: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(
-        str(settings[name])
-        for name in destination.secret_settings
-        if settings.get(name) not in (None, "")
-    )
+    values: set[str] = set()
+    for name in destination.secret_settings:
+        value = settings.get(name)
+        # A secret object (headers from a setting) keeps each of its values secret.
+        for item in value.values() if isinstance(value, Mapping) else (value,):
+            if item not in (None, ""):
+                values.add(str(item))
+    return frozenset(values)
 
 
 def _check_settings(

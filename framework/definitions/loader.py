@@ -173,6 +173,15 @@ def _compile_action(
     trigger = collector.trigger(definition.default_trigger, f"{pointer}/defaultTrigger")
     defaults = _field_defaults(definition.fields)
     for name, spec in definition.fields.items():
+        if spec.secret:
+            collector.add(
+                Problem(
+                    f"{pointer}/fields/{name}/secret",
+                    "Only settings take 'secret': an action's field holds event data, which "
+                    "is shown where a request is shown.",
+                    "SECRET_NOT_ALLOWED",
+                )
+            )
         if spec.aliases:
             collector.add(
                 Problem(
@@ -283,7 +292,7 @@ def build_destination(document: SourceDocument, path: Path) -> Destination:
     if settings_validator is None:  # pragma: no cover - recorded above
         raise DefinitionError("The destination definition is invalid.", source=document.name)
     secrets = frozenset(
-        name for name, spec in definition.settings.items() if spec.type == "password"
+        name for name, spec in definition.settings.items() if spec.type == "password" or spec.secret
     )
     return Destination(definition, path, actions, settings_validator, secrets)
 

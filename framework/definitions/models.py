@@ -30,6 +30,12 @@ FieldType = Literal[
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 """The HTTP methods an action's request can use."""
 
+HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+"""The values of :data:`HttpMethod`, in order: what a method setting may choose."""
+
+SignAlgorithm = Literal["sha1", "sha256"]
+"""The HMAC hash functions a request signature may use."""
+
 BatchCombine = Literal["concat", "merge"]
 """How the bodies of several events combine into one request.
 
@@ -99,24 +105,45 @@ class FieldDefinition(ConfigModel):
     maximum: float | None = None
     format: Literal["uri", "email", "date-time", "https-url"] | None = None
     aliases: dict[str, str] | None = None
+    secret: bool = False
+    """A setting masked wherever a request is shown, as a password is: for an object setting
+    (headers from settings), every value of the object. ``password`` settings always are."""
 
     def has_default(self) -> bool:
         """Whether the definition gave a default (``default: null`` counts as given)."""
         return "default" in self.model_fields_set
 
 
+class SignSpec(ConfigModel):
+    """A header holding the HMAC of the body sent, keyed by a secret from the settings.
+
+    ``secret`` is a template over settings only (``{{settings.sharedSecret}}``); when it
+    renders empty, or the request has no body, the header is left out.
+    """
+
+    header: str
+    algorithm: SignAlgorithm = "sha1"
+    secret: str
+
+
 class RequestTemplate(ConfigModel):
     """The HTTP request an action makes for one payload.
 
-    ``url`` and each header value are templates (``{{settings.baseUrl}}/events``) over
-    ``{settings, payload}``; ``body`` is a mapping-kit value over the same data. A header whose
-    value renders empty is left out.
+    ``method`` is one of :data:`HTTP_METHODS` or a setting (``{{settings.method}}``), checked
+    when an instance loads. ``url`` and each header value are templates
+    (``{{settings.baseUrl}}/events``) over ``{settings, payload}``; ``body`` is a mapping-kit
+    value over the same data. A header whose value renders empty is left out.
+    ``headers_from`` names an object setting (``{{settings.headers}}``) whose keys and values
+    are more headers; ``sign`` adds a signature of the body. The request builder checks the
+    forms (:meth:`.request.RequestBuilder.compile`).
     """
 
-    method: HttpMethod
+    method: str
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
+    headers_from: str | None = None
     body: Any = None
+    sign: SignSpec | None = None
 
 
 class BatchSpec(ConfigModel):
@@ -136,6 +163,9 @@ class BatchSpec(ConfigModel):
     window_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     combine: BatchCombine
     path: JsonPointer | None = None
+    max_count_from: str | None = None
+    """A setting (``{{settings.batchSize}}``) that lowers ``max_count`` for an instance: an
+    integer from 1 to ``max_count``, checked when the instance loads."""
 
 
 class ActionDefinition(ConfigModel):

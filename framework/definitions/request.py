@@ -19,7 +19,6 @@ move a request to another path.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +30,28 @@ from framework.definitions.combine import (
     outside_part,
     part_refusal,
 )
-from framework.definitions.models import ActionDefinition, BatchCombine, BatchSpec
+from framework.definitions.models import (
+    HTTP_METHODS,
+    ActionDefinition,
+    BatchCombine,
+    BatchSpec,
+    SignSpec,
+)
+from framework.definitions.request_forms import (
+    count_refusal,
+    method_template,
+    setting_at,
+    setting_path,
+    sign_spec,
+)
+from framework.definitions.signing import Signer
 from framework.definitions.source import escape_pointer_token, join_pointer
-from framework.definitions.templates import Template, header_name_refusal, header_value_refusal
+from framework.definitions.templates import (
+    PLACEHOLDER,
+    Template,
+    header_name_refusal,
+    header_value_refusal,
+)
 from framework.errors import MappingError, Problem, RequestBuildError
 from framework.mapping import Mapping as CompiledMapping
 from framework.mapping import compile_mapping
@@ -60,7 +78,9 @@ class PlannedRequest:
     """An HTTP request that would be sent: method, URL, headers and JSON body.
 
     ``secrets`` holds the instance's password values so that :meth:`redacted` and ``repr``
-    can mask them; it is never part of the request itself.
+    can mask them; it is never part of the request itself. ``signer`` (when the action signs
+    its bodies) signs a batch's combined body again; ``batch_limit`` is the most requests of
+    a batch that may combine into one (the instance's batch size), None for the action's own.
     """
 
     method: str
@@ -68,6 +88,8 @@ class PlannedRequest:
     headers: Mapping[str, str]
     json: Any
     secrets: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    signer: Signer | None = field(default=None, repr=False, compare=False)
+    batch_limit: int | None = field(default=None, repr=False, compare=False)
 
     def redacted(self) -> dict[str, Any]:
         """The request as a JSON-ready dict, with every password value masked."""
@@ -90,6 +112,22 @@ class PlannedRequest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RequestParts:
+    """A compiled request template's parts, as :mod:`.bound` binds them to settings.
+
+    ``encoded``: the URL's settings that are percent-encoded (all but its base); ``segments``:
+    the URL's placeholders that are whole path segments (a ``.`` or ``..`` value is refused).
+    """
+
+    url: Template
+    encoded: frozenset[tuple[str, ...]]
+    segments: frozenset[tuple[str, ...]]
+    headers: tuple[tuple[str | Template, Template], ...]
+    body: CompiledMapping | None
+    batch: BatchSpec | None
+
+
 class RequestBuilder:
     """The compiled request template of one action (and the batch its bodies take part in)."""
 
@@ -97,28 +135,97 @@ class RequestBuilder:
         "_base",
         "_batch",
         "_body",
+        "_count_from",
         "_encoded",
         "_headers",
+        "_headers_from",
         "_method",
         "_segments",
+        "_sign",
         "_url",
     )
 
     def __init__(
         self,
-        method: str,
+        method: str | Template,
         url: Template,
         headers: tuple[tuple[str | Template, Template], ...],
         body: CompiledMapping | None,
         batch: BatchSpec | None = None,
+        *,
+        headers_from: tuple[str, ...] | None = None,
+        sign: tuple[SignSpec, Template] | None = None,
+        count_from: tuple[str, ...] | None = None,
     ) -> None:
         self._method = method
         self._url = url
         self._headers = headers
         self._body = body
         self._batch = batch
+        self._headers_from = headers_from
+        self._sign = sign
+        self._count_from = count_from
         self._base, self._encoded = url_setting_places(url.source)
         self._segments = _path_placeholders(url.source, self._base)
+
+    @property
+    def parts(self) -> RequestParts:
+        """The compiled template's parts, for binding it to an instance (:mod:`.bound`)."""
+        return RequestParts(
+            self._url,
+            frozenset(self._encoded),
+            self._segments,
+            self._headers,
+            self._body,
+            self._batch,
+        )
+
+    def method_for(self, settings: Mapping[str, Any]) -> str:
+        """The method of the requests made with ``settings``; raises :class:`RequestBuildError`
+        (``METHOD_INVALID``) when a method setting holds no allowed method."""
+        if isinstance(self._method, str):
+            return self._method
+        method = self._method.render({"settings": settings})
+        if method not in HTTP_METHODS:
+            raise RequestBuildError(
+                f"The request method comes from '{self._method.source}', which is not one of "
+                f"{', '.join(HTTP_METHODS)}, so nothing was sent.",
+                reason="METHOD_INVALID",
+            )
+        return method
+
+    def object_headers(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """The headers the ``headersFrom`` setting gives (names lowercased, values trimmed,
+        empty ones left out); raises :class:`RequestBuildError` for what a header cannot be."""
+        headers: dict[str, str] = {}
+        problems = self._object_header_problems(settings, headers)
+        if problems:
+            raise RequestBuildError(
+                f"{problems[0].message} Nothing was sent.", reason=problems[0].code
+            )
+        return headers
+
+    def signer_for(self, settings: Mapping[str, Any]) -> Signer | None:
+        """What signs the bodies made with ``settings``; None when the action does not sign,
+        or its secret renders empty."""
+        if self._sign is None:
+            return None
+        spec, secret = self._sign
+        key = secret.render({"settings": settings})
+        if not key:
+            return None
+        return Signer(spec.header.lower(), spec.algorithm, key.encode("utf-8"))
+
+    def batch_limit(self, settings: Mapping[str, Any]) -> int | None:
+        """The most events a request carries with ``settings`` when a setting lowers the
+        batch's ``maxCount`` (``maxCountFrom``), else None; an invalid setting gives None
+        (the instance's check refuses it)."""
+        if self._count_from is None or self._batch is None:
+            return None
+        value = setting_at(settings, self._count_from[1:])
+        if count_refusal(value, self._batch.max_count) is not None:
+            return None
+        return int(value)
 
     def header_names(self, settings: Mapping[str, Any]) -> frozenset[str]:
         """The (lower-case) names of the headers this action may send with ``settings``.
@@ -129,10 +236,95 @@ class RequestBuilder:
         names = set()
         for name, _ in self._headers:
             try:
-                names.add(_rendered_name(name, settings).lower())
+                names.add(rendered_header_name(name, settings).lower())
             except RequestBuildError:
                 continue
+        if self._sign is not None:
+            names.add(self._sign[0].header.lower())
+        if self._headers_from is not None:
+            given = setting_at(settings, self._headers_from[1:])
+            if isinstance(given, Mapping):
+                names.update(str(name).lower() for name in given)
         return frozenset(names)
+
+    def _template_names(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """The names the template's own headers (and the signature) send, each mapped to
+        where it comes from; a name the settings cannot make is left out."""
+        names: dict[str, str] = {}
+        for name, _ in self._headers:
+            try:
+                rendered = rendered_header_name(name, settings)
+            except RequestBuildError:
+                continue
+            names[rendered] = name if isinstance(name, str) else name.source
+        if self._sign is not None:
+            names[self._sign[0].header.lower()] = "sign"
+        return names
+
+    def _object_header_problems(
+        self, settings: Mapping[str, Any], out: dict[str, str]
+    ) -> list[Problem]:
+        """Why the ``headersFrom`` setting's headers cannot be sent, each at
+        ``/settings/<key>/<name>``; the headers that can are put in ``out``."""
+        if self._headers_from is None:
+            return []
+        path = self._headers_from
+        given = setting_at(settings, path[1:])
+        if given is None:
+            return []
+        if not isinstance(given, Mapping):
+            return [
+                Problem(
+                    join_pointer(*path),
+                    "The setting gives more headers of each request, so it must be an object "
+                    "of header names and their values.",
+                    "HEADER_VALUE_INVALID",
+                )
+            ]
+        problems: list[Problem] = []
+        taken = self._template_names(settings)
+        for name, value in given.items():
+            where = join_pointer(*path, str(name))
+            refusal = header_name_refusal(str(name))
+            lowered = str(name).lower()
+            if refusal is not None:
+                problems.append(
+                    Problem(
+                        where, f"The header name is not valid: {refusal}.", "HEADER_NAME_INVALID"
+                    )
+                )
+            elif lowered in taken:
+                problems.append(
+                    Problem(
+                        where,
+                        f"The request already sends the header '{lowered}' "
+                        f"('{taken[lowered]}'); one request cannot send a header twice. "
+                        "Remove it from the setting, or name another header.",
+                        "HEADER_NAME_INVALID",
+                    )
+                )
+            elif not isinstance(value, str):
+                problems.append(
+                    Problem(
+                        where,
+                        "A header's value must be text (write numbers and booleans in quotes).",
+                        "HEADER_VALUE_INVALID",
+                    )
+                )
+            elif header_value_refusal(value) is not None:
+                problems.append(
+                    Problem(
+                        where,
+                        f"The header value holds {header_value_refusal(value)}. A header value "
+                        "may hold printable ASCII characters, spaces and tabs only.",
+                        "HEADER_VALUE_INVALID",
+                    )
+                )
+            else:
+                taken[lowered] = where
+                if value.strip(" \t"):
+                    out[lowered] = value.strip(" \t")
+        return problems
 
     @property
     def url_base_settings(self) -> tuple[tuple[str, ...], ...]:
@@ -192,9 +384,37 @@ class RequestBuilder:
                 )
         if action.batch is not None:
             problems.extend(check_batch(action.batch, template, pointer))
-        if problems or url is None:
+        method = method_template(template.method, f"{pointer}/request/method", problems)
+        if isinstance(method, str) and method not in HTTP_METHODS:
+            problems.append(
+                Problem(
+                    f"{pointer}/request/method",
+                    f"The method must be one of {', '.join(HTTP_METHODS)}, or a setting "
+                    "({{settings.method}}).",
+                    "METHOD_INVALID",
+                )
+            )
+        headers_from = setting_path(
+            template.headers_from, f"{pointer}/request/headersFrom", problems
+        )
+        sign = sign_spec(template.sign, {name for name, _ in headers}, pointer, problems)
+        count_from = None
+        if action.batch is not None:
+            count_from = setting_path(
+                action.batch.max_count_from, f"{pointer}/batch/maxCountFrom", problems
+            )
+        if problems or url is None or method is None:
             return None, problems
-        return cls(template.method, url, tuple(headers), body, action.batch), []
+        return cls(
+            method,
+            url,
+            tuple(headers),
+            body,
+            action.batch,
+            headers_from=headers_from,
+            sign=sign,
+            count_from=count_from,
+        ), []
 
     def setting_problems(self, settings: Mapping[str, Any]) -> list[Problem]:
         """Settings the headers use that a header cannot carry, each at ``/settings/<key>``:
@@ -202,6 +422,25 @@ class RequestBuilder:
         renders empty, as no RFC 9110 token, or as the name of another header."""
         problems: list[Problem] = []
         data = {"settings": settings}
+        if isinstance(self._method, Template):
+            method = self._method.render(data)
+            if method not in HTTP_METHODS:
+                problems.append(
+                    Problem(
+                        join_pointer(*self._method.paths[0]),
+                        f"The setting chooses the method of the requests, and must be one of "
+                        f"{', '.join(HTTP_METHODS)} (in capitals).",
+                        "METHOD_INVALID",
+                    )
+                )
+        if self._count_from is not None and self._batch is not None:
+            refusal = count_refusal(
+                setting_at(settings, self._count_from[1:]), self._batch.max_count
+            )
+            if refusal is not None:
+                problems.append(
+                    Problem(join_pointer(*self._count_from), refusal, "BATCH_SIZE_INVALID")
+                )
         seen: dict[str, str] = {name: name for name, _ in self._headers if isinstance(name, str)}
         for name, template in self._headers:
             if isinstance(name, Template):
@@ -222,6 +461,7 @@ class RequestBuilder:
                             "HEADER_VALUE_INVALID",
                         )
                     )
+        problems.extend(self._object_header_problems(settings, {}))
         return problems
 
     def build(
@@ -236,7 +476,7 @@ class RequestBuilder:
         if missing:
             raise RequestBuildError(
                 f"The request URL needs {', '.join(missing)}, which has no value.",
-                pointer=_field_pointer(missing[0].split(".")),
+                pointer=field_pointer(missing[0].split(".")),
                 reason="URL_VALUE_MISSING",
             )
         for path, text in self._url.values(data):
@@ -245,12 +485,13 @@ class RequestBuilder:
                     f"The request URL takes a path segment from {'.'.join(path)}, which is "
                     f"'{text}': such a segment would be resolved into another path, so nothing "
                     "was sent. Map another value into the field.",
-                    pointer=_field_pointer(path),
+                    pointer=field_pointer(path),
                     reason="URL_VALUE_INVALID",
                 )
+        method = self.method_for(settings)
         headers = {}
         for header_name, template in self._headers:
-            name = _rendered_name(header_name, settings)
+            name = rendered_header_name(header_name, settings)
             for path, text in template.values(data):
                 refusal = header_value_refusal(text)
                 if refusal is not None:
@@ -259,18 +500,30 @@ class RequestBuilder:
                         f"holds {refusal}; a header value may hold only printable ASCII "
                         "characters, spaces and tabs, so nothing was sent. Map a value made "
                         "of those characters into the field.",
-                        pointer=_field_pointer(path),
+                        pointer=field_pointer(path),
                         reason="HEADER_VALUE_INVALID",
                     )
             value = template.render(data).strip(" \t")
             if value:
                 headers[name] = value
+        headers.update(self.object_headers(settings))
         body = self._body.resolve(data).get("body") if self._body is not None else None
         if self._batch is not None:
             refusal = part_refusal(body, self._batch)
             if refusal is not None:
                 raise RequestBuildError(refusal, reason="BATCH_BODY_INVALID")
-        return PlannedRequest(self._method, self.url(settings, payload), headers, body, secrets)
+        signer = self.signer_for(settings)
+        if signer is not None and body is not None:
+            headers[signer.header] = signer.sign(body)
+        return PlannedRequest(
+            method,
+            self.url(settings, payload),
+            headers,
+            body,
+            secrets,
+            signer,
+            self.batch_limit(settings),
+        )
 
     def url(self, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
         """The request URL: base settings as they are, other settings and payload values
@@ -293,18 +546,22 @@ class RequestBuilder:
         """The indexes of ``requests`` cut into runs that :meth:`combine` may join.
 
         Consecutive requests with the same method, URL, headers and body outside the batch's
-        combined part (see :func:`same_target`) form one run; the runs keep the order of
-        ``requests``. A batch whose key holds everything those are made of is one run.
+        combined part (see :func:`same_target`) form one run, of at most the instance's batch
+        size (``PlannedRequest.batch_limit``); the runs keep the order of ``requests``. A
+        batch whose key holds everything those are made of is one run, when no batch size
+        cuts it.
         """
         path = self._batch.path if self._batch is not None else None
         runs: list[list[int]] = []
         for index, request in enumerate(requests):
-            if runs and not same_target(requests[runs[-1][0]], request, path):
-                runs.append([index])
-            elif runs:
-                runs[-1].append(index)
-            else:
-                runs.append([index])
+            if runs:
+                first = requests[runs[-1][0]]
+                limit = first.batch_limit
+                full = limit is not None and len(runs[-1]) >= limit
+                if not full and same_target(first, request, path):
+                    runs[-1].append(index)
+                    continue
+            runs.append([index])
         return runs
 
 
@@ -349,15 +606,11 @@ def _path_placeholders(
     return frozenset(found)
 
 
-# A placeholder as .templates reads it (validated there: this only locates them).
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-
-
 def _placeholders(source: str) -> Iterator[tuple[tuple[str, ...], str]]:
     """Each placeholder of a URL template, as its dotted path, with the URL text before it."""
     literal = ""
     position = 0
-    for match in _PLACEHOLDER.finditer(source):
+    for match in PLACEHOLDER.finditer(source):
         literal += source[position : match.start()]
         position = match.end()
         yield tuple(match.group(1).split(".")), literal
@@ -385,7 +638,7 @@ def _encoded_at(settings: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[s
     return {**settings, path[0]: quote(js_string(value), safe="")}
 
 
-def _field_pointer(path: Sequence[str]) -> str:
+def field_pointer(path: Sequence[str]) -> str:
     """The payload pointer of a template path (``payload.a.b`` is ``/a/b``), or ``""``."""
     if not path or path[0] != "payload":
         return ""
@@ -471,7 +724,7 @@ def _name_setting_problem(
     return None
 
 
-def _rendered_name(name: str | Template, settings: Mapping[str, Any]) -> str:
+def rendered_header_name(name: str | Template, settings: Mapping[str, Any]) -> str:
     """The header name sent: ``name`` itself, or its template rendered from ``settings``.
 
     The instance's check (:meth:`RequestBuilder.setting_problems`) refuses settings that make
@@ -533,7 +786,12 @@ def combine_requests(
                 reason="BATCH_MIXED",
             )
     combined = combine_bodies([request.json for request in requests], how, path)
-    return PlannedRequest(first.method, first.url, first.headers, combined, first.secrets)
+    headers = first.headers
+    if first.signer is not None:
+        headers = {**headers, first.signer.header: first.signer.sign(combined)}
+    return PlannedRequest(
+        first.method, first.url, headers, combined, first.secrets, first.signer, first.batch_limit
+    )
 
 
 def same_target(first: PlannedRequest, other: PlannedRequest, path: str | None = None) -> bool:
@@ -553,13 +811,22 @@ def _difference(first: PlannedRequest, other: PlannedRequest, path: str | None) 
         return "method"
     if first.url != other.url:
         return "URL"
-    if dict(first.headers) != dict(other.headers):
+    if _unsigned(first) != _unsigned(other):
         return "set of headers"
     if path is not None and _canonical(outside_part(first.json, path)) != _canonical(
         outside_part(other.json, path)
     ):
         return "body outside the part the batch combines"
     return None
+
+
+def _unsigned(request: PlannedRequest) -> dict[str, str]:
+    """The headers of ``request`` but its body's signature, which differs with every body
+    (a combined request is signed again over its combined body)."""
+    headers = dict(request.headers)
+    if request.signer is not None:
+        headers.pop(request.signer.header, None)
+    return headers
 
 
 def _canonical(value: Any) -> str:

@@ -26,7 +26,12 @@ from urllib.parse import quote
 from framework.errors import Problem
 from framework.mapping.jsvalues import js_string
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+"""A placeholder, ``{{ settings.baseUrl }}``: group 1 is its path (checked by
+:meth:`Template.compile`).
+
+Every reader of template text (the request builder, the capture emulator) locates
+placeholders with this one pattern."""
 _PATH = re.compile(r"^(settings|payload)(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _MISSING = object()
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
@@ -94,7 +99,7 @@ class Template:
         parts: list[_Part] = []
         problems: list[Problem] = []
         position = 0
-        for match in _PLACEHOLDER.finditer(source):
+        for match in PLACEHOLDER.finditer(source):
             if match.start() > position:
                 parts.append(_Part(source[position : match.start()], None))
             expression = match.group(1)
@@ -111,7 +116,7 @@ class Template:
             position = match.end()
         if position < len(source):
             parts.append(_Part(source[position:], None))
-        leftover = _PLACEHOLDER.sub("", source)
+        leftover = PLACEHOLDER.sub("", source)
         if "{{" in leftover or "}}" in leftover:
             problems.append(
                 Problem(pointer, "The template has an unbalanced '{{' or '}}'.", "TEMPLATE_INVALID")
@@ -163,3 +168,45 @@ class Template:
                 text = quote(text, safe="")
             out.append(text)
         return "".join(out)
+
+    @property
+    def reads_payload(self) -> bool:
+        """Whether any placeholder reads the payload (else the settings alone fill it)."""
+        return any(part.path is not None and part.path[0] == "payload" for part in self._parts)
+
+    def bind(
+        self,
+        settings: Mapping[str, Any],
+        encoded: frozenset[tuple[str, ...]] = frozenset(),
+        *,
+        missing_ok: bool = False,
+    ) -> Template | None:
+        """The template with its settings placeholders filled in from ``settings``, or None
+        when one of them is missing or null (the caller then keeps the unbound template, so
+        that the same error is raised when a request is built); with ``missing_ok``, such a
+        placeholder is filled with nothing, as :meth:`render` leaves it out.
+
+        The placeholders at the paths in ``encoded`` are percent-encoded, as the request
+        builder encodes a URL's settings that are not its base; the payload's placeholders
+        are kept, so rendering the bound template over ``{"payload": ...}`` gives what the
+        unbound one gives over ``{"settings": settings, "payload": ...}``.
+        """
+        data = {"settings": settings}
+        parts: list[_Part] = []
+        for part in self._parts:
+            text = part.text
+            if part.path is not None and part.path[0] == "settings":
+                value = _lookup(data, part.path)
+                if (value is _MISSING or value is None) and not missing_ok:
+                    return None
+                text = "" if value is _MISSING or value is None else js_string(value)
+                if part.path in encoded:
+                    text = quote(text, safe="")
+            elif part.path is not None:
+                parts.append(part)
+                continue
+            if parts and parts[-1].path is None:
+                parts[-1] = _Part(parts[-1].text + text, None)
+            elif text:
+                parts.append(_Part(text, None))
+        return Template(self.source, tuple(parts), encode_payload=self._encode_payload)
