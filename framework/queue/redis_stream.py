@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -60,7 +59,6 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from framework.delivery.ordering import order_keys
 from framework.errors import QueueError, QueueFullError
 from framework.queue.base import (
     DEAD_NEVER_ACKNOWLEDGED,
@@ -81,6 +79,7 @@ from framework.queue.redis_dead import (
     safe_url,
 )
 from framework.queue.redis_partitions import DEFAULT_PARTITIONS, Ownership, StreamKeys
+from framework.queue.redis_put import fresh_put_args, put_args
 from framework.queue.redis_scripts import DEFER, PUT, REMOVE, RETRY_NOW, TAKE
 
 __all__ = ["DEFAULT_PARTITIONS", "RedisStreamQueue"]
@@ -122,18 +121,6 @@ def _split(entry_id: str) -> tuple[int, str] | None:
     if not slash or not partition.isdigit():
         return None
     return int(partition), stream_id
-
-
-def _put_args(keys: StreamKeys, rows: list[tuple[int, str, QueuedEvent | None]]) -> list[str | int]:
-    """The PUT script's arguments for each item of ``rows`` after max_length and the count:
-    ``(partition, stored text, the item or None when unreadable)`` (see its doc)."""
-    args: list[str | int] = []
-    for place, text, item in rows:
-        users = list(order_keys(item.event)) if item is not None else []
-        marker = keys.marker_of(users, place)
-        args += [place + 1, text, json.dumps(users)]
-        args += [marker[0] + 1, json.dumps(marker[1])] if marker else [0, ""]
-    return args
 
 
 class RedisStreamQueue:
@@ -264,12 +251,8 @@ class RedisStreamQueue:
         """
         if not items:
             return []
-        places = [self.keys.partition_of(item) for item in items]
-        args: list[str | int] = [self.max_length, len(items)]
-        args += _put_args(
-            self.keys,
-            [(place, encode_item(item), item) for place, item in zip(places, items, strict=True)],
-        )
+        places, rows = fresh_put_args(self.keys, items)
+        args: list[str | int] = [self.max_length, len(items), *rows]
 
         async def work() -> Any:
             return await self._put(keys=self.keys.streams, args=args)
@@ -426,7 +409,7 @@ class RedisStreamQueue:
                     item = decode_fields(fields)
                     place = self.keys.partition_of(item) if item else 0
                     rows.append((place, (fields or {}).get("item", ""), item))
-                args = [-1, len(rows), *_put_args(self.keys, rows)]
+                args = [-1, len(rows), *put_args(self.keys, rows)]
                 async with self._redis.pipeline(transaction=False) as pipe:
                     await self._put(keys=self.keys.streams, args=args, client=pipe)
                     pipe.xdel(self.stream, *[str(entry_id) for entry_id, _ in batch])

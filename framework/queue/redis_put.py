@@ -1,0 +1,72 @@
+"""The arguments of the Redis queue's PUT script, built for many items at once.
+
+For each item the script takes five arguments (:data:`framework.queue.redis_scripts.PUT`):
+its partition's index in KEYS (from 1), its stored text, its order keys as a JSON list, and
+the partition of its marker (0: none) with the marker's keys. :func:`put_args` builds them
+from the items' partitions and texts; :func:`fresh_put_args` does it for the items a server
+puts, choosing their partitions too, with a shortcut for the common event (one user, no
+alias): its one key chose its partition, so it needs no marker, and its keys' text is written
+without a JSON encoder when ``json.dumps`` would write it as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+
+from framework.delivery.ordering import order_keys
+from framework.queue.base import QueuedEvent
+from framework.queue.codec import encode_item
+from framework.queue.redis_partitions import StreamKeys
+
+__all__ = ["fresh_put_args", "keys_json", "put_args"]
+
+
+def keys_json(keys: Sequence[str]) -> str:
+    """``json.dumps(list(keys))``, the same text, written directly for one plain key.
+
+    A plain key is printable ASCII without a quote or a backslash: exactly the strings
+    ``json.dumps`` writes between quotes unchanged.
+    """
+    if len(keys) == 1:
+        key = keys[0]
+        if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+            return '["' + key + '"]'
+    return json.dumps(list(keys))
+
+
+def put_args(keys: StreamKeys, rows: list[tuple[int, str, QueuedEvent | None]]) -> list[str | int]:
+    """The PUT script's arguments for each item of ``rows`` after max_length and the count:
+    ``(partition, stored text, the item or None when unreadable)``."""
+    args: list[str | int] = []
+    for place, text, item in rows:
+        users = list(order_keys(item.event)) if item is not None else []
+        marker = keys.marker_of(users, place)
+        args += [place + 1, text, keys_json(users)]
+        args += [marker[0] + 1, json.dumps(marker[1])] if marker else [0, ""]
+    return args
+
+
+def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int], list[str | int]]:
+    """The partition of each item and the PUT script's arguments for all of them, in order.
+
+    What ``put_args`` gives for the items with the partitions ``keys.partition_of`` chooses,
+    one item after the other (so that items without a user are spread as before).
+    """
+    partitions = keys.partitions
+    places: list[int] = []
+    args: list[str | int] = []
+    for item in items:
+        event = item.event
+        users = order_keys(event)
+        if len(users) == 1 and event.get("type") != "alias":
+            # Its one key is its lane key, which chose the partition: no marker.
+            key = users[0]
+            place = zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
+            args += [place + 1, encode_item(item), keys_json(users), 0, ""]
+        else:
+            place = keys.partition_of(item)
+            args += put_args(keys, [(place, encode_item(item), item)])
+        places.append(place)
+    return places, args
