@@ -2,21 +2,30 @@
 
 :func:`framework.queue.redis_put.fresh_put_args` chooses partitions and builds the PUT
 script's arguments with a shortcut for one-user events, and :func:`keys_json` writes a plain
-key's JSON by hand; these tests hold both to the general rule on random items.
+key's JSON by hand; these tests hold both to the general rule on random items. The arguments
+travel as one JSON array that the script decodes: what Redis stores is each item's text and
+keys exactly, whatever characters they hold.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
-from hypothesis import given
+import pytest
+import redis
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis_server import RedisServer, redis_server
 
+from framework.delivery.ordering import order_keys
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_partitions import StreamKeys
 from framework.queue.redis_put import fresh_put_args, keys_json, put_args
+from framework.queue.redis_stream import RedisStreamQueue
 
 IDS = st.one_of(
     st.none(),
@@ -53,3 +62,40 @@ def test_fresh_put_args_are_the_general_rule_item_by_item(
         [(place, encode_item(item), item) for place, item in zip(places, batch, strict=True)],
     )
     assert fresh_put_args(fresh, batch) == (places, expected)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+TEXTS = st.text(
+    st.characters(exclude_categories=["Cs"]),  # no lone surrogate: Redis's client refuses one
+    max_size=12,
+)
+
+
+@settings(max_examples=25)
+@given(st.lists(st.tuples(TEXTS, TEXTS, st.sampled_from(["track", "alias"])), max_size=6))
+def test_redis_stores_each_items_text_and_keys_exactly(
+    server: RedisServer, rows: list[tuple[str, str, str]]
+) -> None:
+    batch = [
+        QueuedEvent({"type": kind, "userId": user, "previousId": "p" + user, "event": name})
+        for user, name, kind in rows
+    ]
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    admin.flushall()
+
+    async def put() -> list[str]:
+        async with RedisStreamQueue(server.url, stream="s", partitions=3) as queue:
+            return await queue.put(batch)
+
+    ids = asyncio.run(put())
+    for entry_id, item in zip(ids, batch, strict=True):
+        place, _, stream_id = entry_id.partition("/")
+        [(_, fields)] = admin.xrange("{s}:p" + place, stream_id, stream_id)
+        assert fields["item"] == encode_item(item)
+        assert fields["keys"] == keys_json(order_keys(item.event))
+    admin.close()

@@ -1,9 +1,11 @@
 """The arguments of the Redis queue's PUT script, built for many items at once.
 
-For each item the script takes five arguments (:data:`framework.queue.redis_scripts.PUT`):
+For each item the script takes five values (:data:`framework.queue.redis_scripts.PUT`):
 its partition's index in KEYS (from 1), its stored text, its order keys as a JSON list, and
-the partition of its marker (0: none) with the marker's keys. :func:`put_args` builds them
-from the items' partitions and texts; :func:`fresh_put_args` does it for the items a server
+the partition of its marker (0: none) with the marker's keys. They go to Redis as one JSON
+array (:func:`put_argv`), which the script decodes: one argument for the whole put, where
+packing five arguments an item was the largest cost of a put. :func:`put_args` builds the
+values from the items' partitions and texts; :func:`fresh_put_args` does it for the items a server
 puts, choosing their partitions too, with a shortcut for the common event (one user, no
 alias): its one key chose its partition, so it needs no marker, and its keys' text is written
 without a JSON encoder when ``json.dumps`` would write it as it is.
@@ -11,16 +13,22 @@ without a JSON encoder when ``json.dumps`` would write it as it is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Sequence
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; json writes the same values
+    orjson = None  # type: ignore[assignment]
 
 from framework.delivery.ordering import order_keys
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_partitions import StreamKeys
 
-__all__ = ["fresh_put_args", "keys_json", "put_args"]
+__all__ = ["fresh_put_args", "keys_json", "put_args", "put_argv"]
 
 
 def keys_json(keys: Sequence[str]) -> str:
@@ -70,3 +78,20 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
             args += put_args(keys, [(place, encode_item(item), item)])
         places.append(place)
     return places, args
+
+
+def put_argv(max_length: int, rows: list[str | int]) -> list[str | int]:
+    """The PUT script's ARGV: ``max_length`` (-1: no bound), the item count, and ``rows`` (the
+    five values of each item, as :func:`put_args` gives them) as one JSON array.
+
+    The array's strings decode in the script to the texts given, whichever JSON writer wrote
+    them: orjson, or ``json`` for a string orjson refuses (a lone surrogate, which Redis's
+    client then refuses to send, as it did each text on its own).
+    """
+    blob = None
+    if orjson is not None:
+        with contextlib.suppress(TypeError):  # a lone surrogate: json writes it
+            blob = orjson.dumps(rows).decode("utf-8")
+    if blob is None:
+        blob = json.dumps(rows, ensure_ascii=False)
+    return [max_length, len(rows) // 5, blob]

@@ -130,32 +130,34 @@ if limit >= 0 then
     end
     if total + count > limit then return total end
 end
+local rows = cjson.decode(ARGV[3])
 local ids = {}
 for i = 0, count - 1 do
-    local base = 3 + i * 5
-    local P = KEYS[tonumber(ARGV[base])]
-    local place = tonumber(ARGV[base + 3])
+    local base = 1 + i * 5
+    local P = KEYS[tonumber(rows[base])]
+    local place = tonumber(rows[base + 3])
     local id
     if place > 0 then
-        id = redis.call(
-            'XADD', P, '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2], 'gate', '1')
+        id = redis.call('XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2], 'gate', '1')
     else
-        id = redis.call('XADD', P, '*', 'item', ARGV[base + 1], 'keys', ARGV[base + 2])
+        id = redis.call('XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2])
     end
     ids[#ids + 1] = id
     if place > 0 then
         local Q = KEYS[place]
-        local marker = redis.call('XADD', Q, '*', 'keys', ARGV[base + 4], 'marker', P .. '|' .. id)
+        local marker = redis.call('XADD', Q, '*', 'keys', rows[base + 4], 'marker', P .. '|' .. id)
         redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
         redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
     end
 end
 return ids
 """
-"""KEYS: every partition stream. ARGV: max_length (-1: no bound), the item count, then for
-each item the index of its partition in KEYS, its text, its keys, and the index of the
-partition of its marker (0: none) with the marker's keys. Returns the new IDs, or the number
-of entries stored (a number) when the items would take the queue past max_length."""
+"""KEYS: every partition stream. ARGV: max_length (-1: no bound), the item count, and one
+JSON array of five values for each item (:func:`framework.queue.redis_put.put_argv`): the
+index of its partition in KEYS, its text, its keys, and the index of the partition of its
+marker (0: none) with the marker's keys. One argument rather than five an item: packing the
+command's arguments was the largest cost of a put. Returns the new IDs, or the number of
+entries stored (a number) when the items would take the queue past max_length."""
 
 TAKE = (
     _COMMON

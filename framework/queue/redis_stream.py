@@ -79,7 +79,7 @@ from framework.queue.redis_dead import (
     safe_url,
 )
 from framework.queue.redis_partitions import DEFAULT_PARTITIONS, Ownership, StreamKeys
-from framework.queue.redis_put import fresh_put_args, put_args
+from framework.queue.redis_put import fresh_put_args, put_args, put_argv
 from framework.queue.redis_scripts import DEFER, PUT, REMOVE, RETRY_NOW, TAKE
 
 __all__ = ["DEFAULT_PARTITIONS", "RedisStreamQueue"]
@@ -252,7 +252,7 @@ class RedisStreamQueue:
         if not items:
             return []
         places, rows = fresh_put_args(self.keys, items)
-        args: list[str | int] = [self.max_length, len(items), *rows]
+        args = put_argv(self.max_length, rows)
 
         async def work() -> Any:
             return await self._put(keys=self.keys.streams, args=args)
@@ -409,7 +409,7 @@ class RedisStreamQueue:
                     item = decode_fields(fields)
                     place = self.keys.partition_of(item) if item else 0
                     rows.append((place, (fields or {}).get("item", ""), item))
-                args = [-1, len(rows), *put_args(self.keys, rows)]
+                args = put_argv(-1, put_args(self.keys, rows))
                 async with self._redis.pipeline(transaction=False) as pipe:
                     await self._put(keys=self.keys.streams, args=args, client=pipe)
                     pipe.xdel(self.stream, *[str(entry_id) for entry_id, _ in batch])
