@@ -8,6 +8,12 @@ Routes::
     GET /api/runs/{id}?primary_key=&limit=
                                   {"run": ..., "rejected": [...], "calls": [...]}; with
                                   primary_key, only that row's rejections and calls
+    GET /api/runs/{id}/rows?status=&operation=&primary_key=&limit=&offset=
+                                  one page of the run's rows, filtered:
+                                  {"rows": [...], "total", "offset", "limit", "rows_recorded"}
+    GET /api/runs/{id}/calls?primary_key=&limit=&offset=
+                                  one page of its calls, one line each (no request or
+                                  response): {"calls": [...], "total", "offset", "limit"}
     GET /api/calls/{id}           one call: its request and response
 
 Every answer is JSON except the page's three files; an unknown run or call is 404 with
@@ -23,7 +29,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,7 +39,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from framework.errors import StorageError
-from framework.sync.history import RunHistory
+from framework.sync.history import (
+    OPERATIONS,
+    ROW_STATUSES,
+    RowOperation,
+    RowStatus,
+    RunHistory,
+)
 
 __all__ = ["DEFAULT_LIMIT", "create_app"]
 
@@ -74,6 +86,37 @@ def _limit(request: Request) -> int | None:
 
 def _bad_limit() -> JSONResponse:
     return _json({"error": f"limit must be a whole number from 1 to {_MAX_LIMIT}."}, 400)
+
+
+def _offset(request: Request) -> int | None:
+    """The ``offset`` query parameter (0 when absent); None when it is not a whole number."""
+    raw = request.query_params.get("offset") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> tuple[str | None, str]:
+    """A query parameter that must be one of ``allowed`` (absent or empty: None).
+
+    Returns the value and, when it is not allowed, the sentence that says so.
+    """
+    value = request.query_params.get(name) or None
+    if value is None or value in allowed:
+        return value, ""
+    return None, f"{name} must be one of {', '.join(allowed)}, not {value!r}."
+
+
+def _page(request: Request) -> tuple[int, int] | JSONResponse:
+    """The ``limit`` and ``offset`` of a paged answer, or the 400 answer saying what is wrong."""
+    limit, offset = _limit(request), _offset(request)
+    if limit is None:
+        return _bad_limit()
+    if offset is None:
+        return _json({"error": "offset must be a whole number, 0 or more."}, 400)
+    return limit, offset
 
 
 def _host_name(host: str) -> str:
@@ -139,6 +182,60 @@ def create_app(history_path: str | Path, *, hosts: Iterable[str] = ()) -> Starle
             }
         )
 
+    def run_rows(request: Request) -> Response:
+        page = _page(request)
+        if isinstance(page, JSONResponse):
+            return page
+        limit, offset = page
+        status, status_error = _choice(request, "status", ROW_STATUSES)
+        operation, operation_error = _choice(request, "operation", OPERATIONS)
+        if status_error or operation_error:
+            return _json({"error": " ".join(filter(None, (status_error, operation_error)))}, 400)
+        run_id: int = request.path_params["run_id"]
+        store = history(request)
+        record = store.get_run(run_id)
+        if record is None:
+            return _json({"error": f"There is no run {run_id} in the history."}, 404)
+        found = store.rows(
+            run_id,
+            status=cast(RowStatus | None, status),  # one of ROW_STATUSES, checked above
+            operation=cast(RowOperation | None, operation),  # one of OPERATIONS
+            primary_key=request.query_params.get("primary_key") or None,
+            limit=limit,
+            offset=offset,
+        )
+        return _json(
+            {
+                "run_id": run_id,
+                "rows": [row.to_dict() for row in found.items],
+                "total": found.total,
+                "offset": found.offset,
+                "limit": limit,
+                "rows_recorded": record.rows_recorded,
+            }
+        )
+
+    def run_calls(request: Request) -> Response:
+        page = _page(request)
+        if isinstance(page, JSONResponse):
+            return page
+        limit, offset = page
+        run_id: int = request.path_params["run_id"]
+        store = history(request)
+        if store.get_run(run_id) is None:
+            return _json({"error": f"There is no run {run_id} in the history."}, 404)
+        key = request.query_params.get("primary_key") or None
+        calls = store.calls(run_id, primary_key=key, limit=limit, offset=offset)
+        return _json(
+            {
+                "run_id": run_id,
+                "calls": [call.summary() for call in calls],
+                "total": store.count_calls(run_id, primary_key=key),
+                "offset": offset,
+                "limit": limit,
+            }
+        )
+
     def call(request: Request) -> Response:
         call_id: int = request.path_params["call_id"]
         record = history(request).get_call(call_id)
@@ -154,6 +251,8 @@ def create_app(history_path: str | Path, *, hosts: Iterable[str] = ()) -> Starle
         *(Route(route, page, methods=["GET"]) for route in _FILES),
         Route("/api/runs", runs, methods=["GET"]),
         Route("/api/runs/{run_id:int}", run, methods=["GET"]),
+        Route("/api/runs/{run_id:int}/rows", run_rows, methods=["GET"]),
+        Route("/api/runs/{run_id:int}/calls", run_calls, methods=["GET"]),
         Route("/api/calls/{call_id:int}", call, methods=["GET"]),
     ]
     return Starlette(
