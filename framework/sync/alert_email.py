@@ -13,6 +13,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass, field
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal
@@ -30,6 +31,8 @@ SmtpSecurity = Literal["starttls", "ssl", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
 """The usual port of each kind of connection, used when the channel gives none."""
 
+_POLICY = policy.SMTP.clone(max_line_length=998)
+# Lines up to SMTP's limit: a subject of up to 250 characters is never folded.
 _SUBJECT_PREFIX = {"failed": "[actionkit] FAILED", "rejected": "[actionkit] WARNING"}
 
 
@@ -52,7 +55,7 @@ class EmailChannel:
     def message(self, event: AlertEvent) -> EmailMessage:
         """The message sent for ``event``: the headline as subject, the details as text."""
         prefix = _SUBJECT_PREFIX.get(event.status, "[actionkit] RECOVERED")
-        message = EmailMessage()
+        message = EmailMessage(policy=_POLICY)
         message["Subject"] = f"{prefix}: {event.headline()}"[:250]
         message["From"] = self.sender
         message["To"] = ", ".join(self.to)
