@@ -324,7 +324,11 @@ def run_sync(
 
 
 def _alert(config: SyncConfig, result: SyncResult) -> None:
-    """Tell the sync's webhook when its health changed; an alert never fails the run."""
+    """Tell the sync's alert channels when its health changed; an alert never fails the run.
+
+    A channel that fails is logged by :func:`notify_run` (and told again after the next run);
+    an alert state that cannot be used is logged here.
+    """
     state = config.alert_state or DEFAULT_ALERT_STATE
     assert config.alerts is not None
     try:
