@@ -25,7 +25,9 @@ No cookies are kept: one user's answer never adds a cookie to another user's req
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
 from typing import Any
 
@@ -51,6 +53,13 @@ __all__ = ["AiohttpSender", "encode_json"]
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _USER_AGENT = "actionkit"
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default context, made once: loading the CA bundle costs milliseconds, and one
+    context serves every connection."""
+    return httpx.create_ssl_context()
 
 
 def encode_json(value: Any) -> bytes:
@@ -79,6 +88,7 @@ class AiohttpSender:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, float | None, float | None], Any] = {}
         self._hosts: dict[str, str | None] = {}
+        self._urls: dict[str, URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the loop that sends. aiohttp's connector sets TCP_NODELAY
@@ -87,7 +97,7 @@ class AiohttpSender:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             keepalive_timeout=httpx.Limits().keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
+            ssl=_ssl_context(),
             resolver=PolicyResolver(self._policy),
         )
         self._session = aiohttp.ClientSession(
@@ -124,15 +134,11 @@ class AiohttpSender:
             self._hosts[host] = host_refusal(host, self._policy)
         return self._hosts[host]
 
-    async def send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
-        """Send ``request``; returns the answer, or raises a delivery error."""
-        async with self._slots:
-            return await self._send(request, timeout)
-
-    async def _send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
-        started = time.perf_counter()
+    def _url(self, text: str) -> URL:
+        """``text`` parsed, checked (scheme, host, the policy on a host written as an
+        address) and remembered; raises the error a request to it gets."""
         try:
-            url = URL(request.url)
+            url = URL(text)
         except (ValueError, TypeError) as exc:
             raise IntegrationError(f"The request URL cannot be used: {exc}.") from exc
         if url.scheme not in ("http", "https") or not url.raw_host:
@@ -140,6 +146,20 @@ class AiohttpSender:
         refusal = self._host_refusal(url.raw_host)
         if refusal is not None:
             raise not_allowed(Refused(refusal))
+        if len(self._urls) >= 1024:
+            self._urls.clear()
+        self._urls[text] = url
+        return url
+
+    async def send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
+        """Send ``request``; returns the answer, or raises a delivery error."""
+        async with self._slots:
+            return await self._send(request, timeout)
+
+    async def _send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
+        started = time.perf_counter()
+        # A URL is remembered only once usable under this sender's policy, which never changes.
+        url = self._urls.get(request.url) or self._url(request.url)
         headers = request.headers
         body: bytes | None = None
         if request.json is not None:

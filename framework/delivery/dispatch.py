@@ -366,19 +366,33 @@ class Dispatcher:
         started: float | None = None
         attempts = 0
         answer: Answer | None = None
+        gate = self.gate
         while True:
-            max_wait = self._max_wait(policy, started, defer)
-            try:
-                async with self.gate.turn(endpoint, limiter, max_wait=max_wait) as ticket:
-                    attempts += 1
-                    if started is None:
-                        started = self._clock()
-                    answer, error = await self._try(instance, request, ticket, policy)
-            except EndpointPausedError as exc:
-                # Not sent: the endpoint stays held longer than this request may wait.
-                return _Result(answer, exc, attempts)
-            except DeliveryError as exc:
-                answer, error = None, exc
+            # The common case, a free endpoint, takes its turn without an async context.
+            now_ticket = gate.enter_now(endpoint, limiter)
+            if now_ticket is not None:
+                attempts += 1
+                if started is None:
+                    started = self._clock()
+                try:
+                    answer, error = await self._try(instance, request, now_ticket, policy)
+                except DeliveryError as exc:
+                    answer, error = None, exc
+                finally:
+                    gate.leave(now_ticket)
+            else:
+                max_wait = self._max_wait(policy, started, defer)
+                try:
+                    async with gate.turn(endpoint, limiter, max_wait=max_wait) as ticket:
+                        attempts += 1
+                        if started is None:
+                            started = self._clock()
+                        answer, error = await self._try(instance, request, ticket, policy)
+                except EndpointPausedError as exc:
+                    # Not sent: the endpoint stays held longer than this request may wait.
+                    return _Result(answer, exc, attempts)
+                except DeliveryError as exc:
+                    answer, error = None, exc
             if error is None or not error.retryable:
                 return _Result(answer, error, attempts)
             elapsed = self._clock() - (started if started is not None else self._clock())

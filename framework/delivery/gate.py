@@ -267,6 +267,34 @@ class EndpointGate:
         finally:
             state.active -= 1
 
+    def enter_now(self, endpoint: str, limiter: RateLimiter) -> Ticket | None:
+        """A turn granted at once, without waiting, or None when :meth:`turn` must be used.
+
+        Granted only when :meth:`turn` would grant it without waiting, and the same way:
+        nobody in the endpoint's line, no pause, a closed circuit, no adaptive rate holding
+        it back, and a limiter without limits. Give the turn back with :meth:`leave` once
+        the request has ended (its answer reported with :meth:`Ticket.report`).
+        """
+        if not limiter.unlimited:
+            return None
+        state = self._endpoints.get(endpoint)
+        if state is None:
+            state = self._endpoint(endpoint)
+        if state.line or state.breaker.state != "closed":
+            return None
+        now = self._clock()
+        if state.paused(now) is not None or state.rate.ready_at(now) is not None:
+            return None
+        state.rate.take(now)
+        state.active += 1
+        return Ticket(self, endpoint, granted_at=now)
+
+    def leave(self, ticket: Ticket) -> None:
+        """End a turn :meth:`enter_now` granted."""
+        state = self._endpoints.get(ticket.endpoint)
+        if state is not None:
+            state.active -= 1
+
     async def _admit(self, endpoint: str, state: _Endpoint, deadline: float | None) -> bool:
         """Stand in the endpoint's line until this turn may go; True when it goes as the probe.
 

@@ -29,6 +29,8 @@ class RateLimiter:
         self._updated: float | None = None
         self._semaphore = asyncio.Semaphore(concurrency) if concurrency else None
         self._lock = asyncio.Lock()
+        self.unlimited = per_second is None and self._semaphore is None
+        """Neither limit is set: entering never waits and leaving does nothing."""
 
     async def _take_token(self) -> None:
         if self.per_second is None:
