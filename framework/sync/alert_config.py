@@ -354,7 +354,7 @@ def _choice(
     problems.append(
         Problem(
             f"{pointer}/{key}",
-            f"{value!r} is not a {key}; the choices are: {', '.join(choices)}."
+            f"{value!r} is not a choice for {key}; the choices are: {', '.join(choices)}."
             f"{did_you_mean(value, choices)}",
             "UNKNOWN_VALUE",
         )
