@@ -75,3 +75,45 @@ def test_a_secret_header_name_that_is_no_token_refuses_the_instance() -> None:
         load_instance(webhook_document("https://hooks.example.com", secretHeaderName="x key"))
     problems = [(p.pointer, p.code) for p in caught.value.problems]
     assert ("/settings/secretHeaderName", "HEADER_NAME_INVALID") in problems
+
+
+def test_the_webhook_shows_no_header_of_its_secret_headers_setting(
+    tmp_path: Path,
+    api: EchoApi,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Segment's form: the secrets in the headers object (secret: true), and a shared secret.
+    caplog.set_level(logging.DEBUG)
+    document = webhook_document(api.url)
+    settings = document["settings"]
+    for key in ("authorization", "secretHeaderName", "secretHeaderValue"):
+        settings.pop(key)
+    settings["headers"] = {"Authorization": API_KEY, "X-Api-Key": SIGNING_SECRET}
+    settings["sharedSecret"] = "webhook-shared-secret"
+    instance = load_instance(document)
+    store = tmp_path / "dead-letters.sqlite"
+    with Router([instance], dead_letters=store, retry=FAST_RETRY) as router:
+        deliveries = [delivery for event in EVENTS for delivery in router.route(event)]
+        plans = [plan for event in EVENTS for plan in instance.plan(event)]
+    assert api.got_the_secrets()
+    assert all(
+        "x-signature" in (d.request or {}).get("headers", {}) for d in deliveries if d.request
+    )
+    assert_hidden(json.dumps([d.to_dict() for d in deliveries]), "Delivery.to_dict()")
+    assert_hidden(repr(deliveries), "repr(Delivery)")
+    assert_hidden(str([d.error_message for d in deliveries]), "a delivery's error message")
+    assert_hidden(json.dumps([p.to_dict() for p in plans]), "Planned.to_dict()")
+    assert_hidden(repr(plans) + repr(instance), "repr(Planned) or repr(Instance)")
+    assert_hidden(json.dumps(instance.redacted_settings()), "Instance.redacted_settings()")
+    assert "webhook-shared-secret" not in json.dumps(instance.redacted_settings())
+    assert_hidden(caplog.text, "the log")
+    assert_files_hidden(tmp_path, "dead-letters.sqlite*")
+
+
+def test_a_header_of_the_headers_setting_that_is_no_token_refuses_the_instance() -> None:
+    document = webhook_document("https://hooks.example.com")
+    document["settings"]["headers"] = {"x key": "v"}
+    with pytest.raises(DefinitionError) as caught:
+        load_instance(document)
+    problems = [(p.pointer, p.code) for p in caught.value.problems]
+    assert problems == [("/settings/headers/x key", "HEADER_NAME_INVALID")]

@@ -249,9 +249,13 @@ class RequestBuilder:
 
     def _template_names(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """The names the template's own headers (and the signature) send, each mapped to
-        where it comes from; a name the settings cannot make is left out."""
+        where it comes from; a header whose value the settings alone leave empty (so it is
+        not sent), or whose name they cannot make, is left out."""
         names: dict[str, str] = {}
-        for name, _ in self._headers:
+        data = {"settings": settings}
+        for name, template in self._headers:
+            if not template.reads_payload and not template.render(data).strip(" \t"):
+                continue  # left out with these settings: another may take its name
             try:
                 rendered = rendered_header_name(name, settings)
             except RequestBuildError:
@@ -395,13 +399,13 @@ class RequestBuilder:
                 )
             )
         headers_from = setting_path(
-            template.headers_from, f"{pointer}/request/headersFrom", problems
+            template.headers_from, f"{pointer}/request/headersFrom", problems, "headers"
         )
         sign = sign_spec(template.sign, {name for name, _ in headers}, pointer, problems)
         count_from = None
         if action.batch is not None:
             count_from = setting_path(
-                action.batch.max_count_from, f"{pointer}/batch/maxCountFrom", problems
+                action.batch.max_count_from, f"{pointer}/batch/maxCountFrom", problems, "batchSize"
             )
         if problems or url is None or method is None:
             return None, problems

@@ -29,10 +29,11 @@ def setting_at(settings: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def setting_path(
-    source: str | None, pointer: str, problems: list[Problem]
+    source: str | None, pointer: str, problems: list[Problem], example: str
 ) -> tuple[str, ...] | None:
     """The path of ``source`` when it is one placeholder of a setting (``{{settings.x}}``
-    gives ``("settings", "x")``); else a problem at ``pointer`` and None."""
+    gives ``("settings", "x")``); else a problem at ``pointer`` (naming ``example``, the
+    form's usual setting) and None."""
     if source is None:
         return None
     match = _ONE_SETTING.match(source)
@@ -40,8 +41,9 @@ def setting_path(
         problems.append(
             Problem(
                 pointer,
-                f"'{source}' must be one setting's placeholder, such as {{{{settings.headers}}}}: "
-                "the value is taken whole from the instance's settings.",
+                f"'{source}' must be one setting's placeholder, such as "
+                f"{{{{settings.{example}}}}}: the value is taken whole from the instance's "
+                "settings.",
                 "TEMPLATE_INVALID",
             )
         )
@@ -53,7 +55,7 @@ def method_template(source: str, pointer: str, problems: list[Problem]) -> str |
     """A method as the builder keeps it: the word itself, or the template of its setting."""
     if "{{" not in source and "}}" not in source:
         return source
-    path = setting_path(source, pointer, problems)
+    path = setting_path(source, pointer, problems, "method")
     if path is None:
         return None
     template, template_problems = Template.compile(source, pointer)

@@ -8,14 +8,18 @@ and control endpoints are the server's (:class:`~framework.emulators.server.Emul
 
 A request matches an action when all of these hold:
 
-- the method is the action's, and the path fits the path of the action's URL template
-  (each placeholder stands for one path segment; the query is not compared);
+- the method is the action's (for a method a setting chooses, ``{{settings.method}}``, any
+  of the setting's ``choices``, or any method without them), and the path fits the path of
+  the action's URL template (each placeholder stands for one path segment; the query is not
+  compared);
 - every header the template gives a fixed value has it (names compared case-insensitively),
   and every header with literal text around its placeholders (``Bearer {{settings.apiKey}}``)
   is present; a header that is only a placeholder may render empty and be left out;
 - the body is JSON of the declared shape: an object whose keys are among the body mapping's
   keys (or a list of such objects when the action batches), a list when the body is a list;
-  a body that is one directive (``{"@path": "$.payload"}``) may be any JSON.
+  a body that is one directive (``{"@path": "$.payload"}``) may be any JSON. When several
+  actions fit, the request counts for the first (in the definition's order) whose body has a
+  declared shape, else the first.
 
 The instance is pointed at the emulator through the settings its URL templates start with
 (``{{settings.baseUrl}}/events``): :func:`emulated_settings` names them, and refuses a
@@ -32,12 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from framework.definitions.destination import Destination
-from framework.definitions.models import ActionDefinition
+from framework.definitions.models import HTTP_METHODS, ActionDefinition, FieldDefinition
 from framework.definitions.payload_wording import describe
+from framework.definitions.templates import PLACEHOLDER
 from framework.emulators.api import ApiError, Request, Response
 from framework.emulators.server import EmulatorServer
 
-_PLACEHOLDER: Final = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _LEADING_SETTING: Final = re.compile(r"^\{\{\s*settings\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 SHOWN_REQUESTS: Final = 20
@@ -73,7 +77,7 @@ def _path_pattern(url: str) -> re.Pattern[str]:
     rest = _LEADING_SETTING.sub("", url, count=1).split("?", 1)[0]
     pattern = ""
     position = 0
-    for match in _PLACEHOLDER.finditer(rest):
+    for match in PLACEHOLDER.finditer(rest):
         pattern += re.escape(rest[position : match.start()]) + "[^/]*"
         position = match.end()
     pattern += re.escape(rest[position:])
@@ -85,7 +89,7 @@ class _Expected:
     """What one action's requests look like."""
 
     key: str
-    method: str
+    methods: frozenset[str]
     path: re.Pattern[str]
     fixed_headers: Mapping[str, str]
     present_headers: frozenset[str]
@@ -93,19 +97,21 @@ class _Expected:
     batches: bool
 
     @classmethod
-    def of(cls, key: str, action: ActionDefinition) -> _Expected:
+    def of(
+        cls, key: str, action: ActionDefinition, settings: Mapping[str, FieldDefinition]
+    ) -> _Expected:
         fixed: dict[str, str] = {}
         present: set[str] = set()
         for name, value in action.request.headers.items():
-            if _PLACEHOLDER.search(name):
+            if PLACEHOLDER.search(name):
                 continue  # a name a setting chooses: which one is the instance's business
-            if not _PLACEHOLDER.search(value):
+            if not PLACEHOLDER.search(value):
                 fixed[name.lower()] = value
-            elif _PLACEHOLDER.sub("", value).strip():
+            elif PLACEHOLDER.sub("", value).strip():
                 present.add(name.lower())
         return cls(
             key,
-            action.request.method.upper(),
+            _methods(action.request.method, settings),
             _path_pattern(action.request.url),
             fixed,
             frozenset(present),
@@ -162,6 +168,17 @@ class _Expected:
         return []
 
 
+def _methods(method: str, settings: Mapping[str, FieldDefinition]) -> frozenset[str]:
+    """The methods an action's requests may have: its own, or those its setting allows."""
+    match = PLACEHOLDER.fullmatch(method)
+    if match is None:
+        return frozenset({method.upper()})
+    spec = settings.get(match[1].removeprefix("settings."))
+    if spec is None or not spec.choices:
+        return frozenset(HTTP_METHODS)
+    return frozenset(str(choice.value) for choice in spec.choices)
+
+
 def _is_directive(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("@")
 
@@ -175,8 +192,10 @@ class CaptureApi:
 
     def __init__(self, destination: Destination) -> None:
         self.destination = destination
+        settings = destination.definition.settings
         self._expected = [
-            _Expected.of(key, action) for key, action in destination.definition.actions.items()
+            _Expected.of(key, action, settings)
+            for key, action in destination.definition.actions.items()
         ]
         self.reset()
 
@@ -191,8 +210,11 @@ class CaptureApi:
         candidates = [
             expected
             for expected in self._expected
-            if expected.method == request.method and expected.path.fullmatch(request.path)
+            if request.method in expected.methods and expected.path.fullmatch(request.path)
         ]
+        # The most specific first: a body of a declared shape (a batch's array) before a body
+        # that is one directive and may be any JSON, so a batch is counted as the batch.
+        candidates.sort(key=lambda expected: _is_directive(expected.body))
         problems: list[dict[str, str]] = []
         for expected in candidates:
             problems = expected.problems(request)
@@ -202,7 +224,9 @@ class CaptureApi:
                 return Response(200, {})
         self._unmatched += 1
         if not candidates:
-            declared = ", ".join(sorted({f"{e.method} {e.path.pattern}" for e in self._expected}))
+            declared = ", ".join(
+                sorted({f"{'|'.join(sorted(e.methods))} {e.path.pattern}" for e in self._expected})
+            )
             problems = [
                 _problem(
                     "",
