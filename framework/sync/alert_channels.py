@@ -17,6 +17,7 @@ keys) are fields with ``repr=False`` and are never part of a message, an error o
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +85,32 @@ def check_url(url: str) -> bool:
     return parsed.scheme == "https" or (parsed.scheme == "http" and parsed.host in _LOOPBACK)
 
 
+class _SecretUrls(logging.Filter):
+    """Hides the secret URLs being posted to from log records (httpx logs each request's URL).
+
+    Installed once on the ``httpx`` logger; a URL is secret only while it is posted to, and
+    is shown as its scheme and host with ``/…`` for the rest.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: dict[str, str] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.urls:
+            text = record.getMessage()
+            hidden = text
+            for url, shown in list(self.urls.items()):
+                hidden = hidden.replace(url, shown)
+            if hidden != text:
+                record.msg, record.args = hidden, ()
+        return True
+
+
+_SECRET_URLS = _SecretUrls()
+logging.getLogger("httpx").addFilter(_SECRET_URLS)
+
+
 def _post(
     url: str,
     body: dict[str, Any],
@@ -91,8 +118,15 @@ def _post(
     timeout: float,
     receiver: str,
     transport: httpx.BaseTransport | None,
+    secret_url: bool = False,
 ) -> None:
-    """POST ``body`` as JSON; raise a sentence naming ``receiver`` (never the URL) unless 2xx."""
+    """POST ``body`` as JSON; raise a sentence naming ``receiver`` (never the URL) unless 2xx.
+
+    ``secret_url``: the URL carries a token (a webhook's), hidden from httpx's log lines.
+    """
+    if secret_url:
+        parsed = httpx.URL(url)
+        _SECRET_URLS.urls[url] = f"{parsed.scheme}://{parsed.netloc.decode()}/…"
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:
             response = client.post(url, json=body)
@@ -102,6 +136,8 @@ def _post(
         raise AlertDeliveryError(
             f"The {receiver} could not be reached ({type(exc).__name__})."
         ) from None
+    finally:
+        _SECRET_URLS.urls.pop(url, None)
     if not response.is_success:
         raise AlertDeliveryError(f"The {receiver} answered HTTP {response.status_code}.")
 
@@ -136,6 +172,7 @@ class WebhookChannel:
             timeout=self.timeout,
             receiver="alert webhook",
             transport=transport,
+            secret_url=True,
         )
 
 
@@ -182,6 +219,7 @@ class SlackChannel:
             timeout=self.timeout,
             receiver="Slack webhook",
             transport=transport,
+            secret_url=True,
         )
 
 
