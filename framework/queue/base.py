@@ -22,7 +22,7 @@ It may be called on the queue's own thread: keep it short and thread-safe.
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class QueuedEvent:
     """What ingestion puts on a queue: a Segment event and the instances it routes to.
 
@@ -41,6 +41,32 @@ class QueuedEvent:
     """When (a Unix time) its first retryable failure happened: the retry horizon counts from it."""
     last_error: str | None = None
     """Why the last try did not end every delivery (codes and subscriptions, no event values)."""
+
+    def __init__(
+        self,
+        event: dict[str, Any],
+        instances: tuple[str, ...] = (),
+        done: tuple[tuple[str, str], ...] = (),
+        retries: int = 0,
+        first_failed_at: float | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        # What the frozen dataclass's own __init__ does, through the slots' setters rather
+        # than object.__setattr__ field by field: a server builds one for every event.
+        _set_event(self, event)
+        _set_instances(self, instances)
+        _set_done(self, done)
+        _set_retries(self, retries)
+        _set_first_failed_at(self, first_failed_at)
+        _set_last_error(self, last_error)
+
+
+_set_event = QueuedEvent.__dict__["event"].__set__
+_set_instances = QueuedEvent.__dict__["instances"].__set__
+_set_done = QueuedEvent.__dict__["done"].__set__
+_set_retries = QueuedEvent.__dict__["retries"].__set__
+_set_first_failed_at = QueuedEvent.__dict__["first_failed_at"].__set__
+_set_last_error = QueuedEvent.__dict__["last_error"].__set__
 
 
 @dataclass(frozen=True, slots=True)

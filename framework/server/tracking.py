@@ -112,10 +112,11 @@ def _message_ids(count: int) -> Iterator[str]:
     One ``os.urandom`` call for a whole batch rather than one per event (each is a system
     call): the same 122 random bits each, the version (4) and variant (RFC 4122) bits set.
     """
-    raw = os.urandom(16 * count)
-    for start in range(0, 16 * count, 16):
-        h = raw[start : start + 16].hex()
-        yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    hexed = os.urandom(16 * count).hex()
+    variant = _VARIANT
+    for start in range(0, 32 * count, 32):
+        h = hexed[start : start + 32]
+        yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
@@ -261,8 +262,8 @@ def events_of(
     if isinstance(items, Rejection):
         return items
     batch = endpoint in BATCH_ENDPOINTS
-    problems: list[Problem] = []
-    events: list[dict[str, Any]] = []
+    # What a batch shares with its events, merged into each: nothing, most often.
+    shared = batch and (body.get("context") is not None or body.get("integrations") is not None)
     candidates: list[dict[str, Any] | None] = []
     for item in items:
         if not isinstance(item, dict):
@@ -270,32 +271,34 @@ def events_of(
             continue
         event = dict(item)
         event.pop("writeKey", None)
-        if batch:
+        if shared:
             _merged(event, body, "context")
             _merged(event, body, "integrations")
         candidates.append(event)
     # One serialisation for the whole batch: when all of it fits, each event does (the list
     # holds each event's text and more), and none needs measuring on its own.
     each_fits = _all_fit([event for event in candidates if event is not None], limits)
-    for index, (item, candidate) in enumerate(zip(items, candidates, strict=True)):
-        prefix = f"/batch/{index}" if batch else ""
+    problems_of = checker.problems
+    problems: list[Problem] = []
+    events: list[dict[str, Any]] = []
+    for index, candidate in enumerate(candidates):
         if candidate is None:
-            problems.extend(_prefixed(checker.problems(item), prefix))
+            problems.extend(_prefixed(checker.problems(items[index]), _at(batch, index)))
             continue
         event = candidate
         if not each_fits and _size(event) > limits.max_event_bytes:
             problems.append(
                 Problem(
-                    prefix,
+                    _at(batch, index),
                     f"The event is larger than {limits.max_event_bytes} bytes as JSON, the "
                     "most an event may take.",
                     "EVENT_TOO_LARGE",
                 )
             )
             continue
-        found = checker.problems(event)
+        found = problems_of(event)
         if found:
-            problems.extend(_prefixed(found, prefix))
+            problems.extend(_prefixed(found, _at(batch, index)))
             continue
         events.append(event)
     if problems:
@@ -312,7 +315,13 @@ def events_of(
         )
     sent_at = body.get("sentAt") if batch else None
     received_at = iso_ms(received)
-    message_ids = _message_ids(sum(1 for event in events if event.get("messageId") is None))
+    # Random bytes for every event, though those with a messageId use none: one read either way.
+    message_ids = _message_ids(len(events))
     for event in events:
         _fill(event, received, received_at, sent_at, message_ids)
     return events
+
+
+def _at(batch: bool, index: int) -> str:
+    """The JSON pointer of the body's event ``index``: ``/batch/3``, or the body itself."""
+    return f"/batch/{index}" if batch else ""
