@@ -51,6 +51,7 @@ class BoundRequest:
         "_signer",
         "_unbound",
         "_url",
+        "_url_text",
     )
 
     def __init__(
@@ -68,6 +69,7 @@ class BoundRequest:
         self._segments = tuple(path for path in parts.segments if path[0] == "payload")
         self._unbound = True
         self._url: Template | None = None
+        self._url_text: str | None = None
         self._headers: tuple[tuple[str, str | Template], ...] = ()
         self._fixed_headers: dict[str, str] = {}
         self._method = ""
@@ -103,6 +105,8 @@ class BoundRequest:
         self._batch_limit = builder.batch_limit(settings)
         self._headers = tuple(headers)
         self._url = url
+        if not url.reads_payload:
+            self._url_text = url.render({})
         self._unbound = False
 
     @property
@@ -118,14 +122,15 @@ class BoundRequest:
             return self._builder.build(payload, self._settings, self._secrets)
         data = {"payload": payload}
         url = self._url
-        missing = url.missing(data)
+        url_text = self._url_text
+        missing = url.missing(data) if url_text is None else None
         if missing:
             raise RequestBuildError(
                 f"The request URL needs {', '.join(missing)}, which has no value.",
                 pointer=field_pointer(missing[0].split(".")),
                 reason="URL_VALUE_MISSING",
             )
-        if self._segments:
+        if self._segments and url_text is None:
             for path, text in url.values(data):
                 if path in self._segments and text in _DOT_SEGMENTS:
                     raise RequestBuildError(
@@ -167,7 +172,7 @@ class BoundRequest:
             headers[self._signer.header] = self._signer.sign(body)
         return PlannedRequest(
             self._method,
-            url.render(data),
+            url.render(data) if url_text is None else url_text,
             headers,
             body,
             self._secrets,

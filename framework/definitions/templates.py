@@ -84,12 +84,13 @@ class Template:
     Build it with :meth:`compile`, which reports malformed placeholders as problems.
     """
 
-    __slots__ = ("_encode_payload", "_parts", "source")
+    __slots__ = ("_encode_payload", "_parts", "_paths", "source")
 
     def __init__(self, source: str, parts: tuple[_Part, ...], *, encode_payload: bool) -> None:
         self.source = source
         self._parts = parts
         self._encode_payload = encode_payload
+        self._paths = tuple(part.path for part in parts if part.path is not None)
 
     @classmethod
     def compile(
@@ -128,7 +129,7 @@ class Template:
     @property
     def paths(self) -> tuple[tuple[str, ...], ...]:
         """The paths the template reads, e.g. ``("settings", "baseUrl")``."""
-        return tuple(part.path for part in self._parts if part.path is not None)
+        return self._paths
 
     def missing(self, data: Mapping[str, Any]) -> list[str]:
         """The dotted paths whose value is missing or null in ``data``."""
