@@ -105,6 +105,16 @@ _STORED_KEYS = (
 )
 """Which of the keys of a JSON array have an entry stored: one index look-up each."""
 
+_ROWS_PER_INSERT = 300
+"""Entries one INSERT stores: 900 parameters, under the 999 of SQLite before 3.32."""
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    """The INSERT of ``count`` entries: their item, waits and nkeys, in order."""
+    return "INSERT INTO entries (item, waits, nkeys) VALUES " + ", ".join(["(?, ?, ?)"] * count)
+
+
 _BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another connection's write (a ``dlq replay`` removing a row)."""
 
@@ -362,7 +372,12 @@ class SqliteQueue:
         What :func:`~framework.queue.sqlite_order.record_keys` does entry by entry, for all of
         them at once: ``waits`` counts the keys an earlier stored entry has, this put's earlier
         entries included; ``nkeys`` the entry's keys. One query finds which of the keys are
-        stored already, each entry is one INSERT with its counts, and its keys one more.
+        stored already; the entries go in by multi-row INSERTs of up to :data:`_ROWS_PER_INSERT`
+        rows, and their keys by one more statement.
+
+        The IDs of one INSERT's rows are consecutive, ending at its ``lastrowid``: the table
+        is AUTOINCREMENT, so each row takes one more than the largest ID the table has had,
+        row after row, and the transaction holds the write lock.
         """
         db = self._db()
         keyed = [(encode_item(item), order_keys(item.event)) for item in items]
@@ -371,22 +386,27 @@ class SqliteQueue:
         for start in range(0, len(wanted), _KEYS_PER_QUERY):
             chunk = wanted[start : start + _KEYS_PER_QUERY]
             stored.update(key for (key,) in db.execute(_STORED_KEYS, (json.dumps(chunk),)))
-        ids: list[str] = []
-        pairs: list[tuple[str, int]] = []
+        values: list[str | int] = []
         for text, keys in keyed:
-            waits = sum(1 for key in keys if key in stored)
-            cursor = db.execute(
-                "INSERT INTO entries (item, waits, nkeys) VALUES (?, ?, ?)",
-                (text, waits, len(keys)),
-            )
-            entry_id = cursor.lastrowid
-            if entry_id is None:  # never after an INSERT: the driver's type allows it
-                raise QueueError(f"The queue file {self.path} gave no id to an entry.")
+            values += (text, sum(1 for key in keys if key in stored), len(keys))
             stored.update(keys)
-            pairs.extend((key, entry_id) for key in keys)
-            ids.append(str(entry_id))
-        db.executemany("INSERT OR IGNORE INTO entry_keys (key, entry_id) VALUES (?, ?)", pairs)
-        return ids
+        ids: list[int] = []
+        for start in range(0, len(keyed), _ROWS_PER_INSERT):
+            count = min(_ROWS_PER_INSERT, len(keyed) - start)
+            cursor = db.execute(_insert_rows(count), values[3 * start : 3 * (start + count)])
+            last = cursor.lastrowid
+            if last is None or cursor.rowcount != count:  # never: the driver's types allow it
+                raise QueueError(f"The queue file {self.path} gave no ids to its entries.")
+            ids.extend(range(last - count + 1, last + 1))
+        db.executemany(
+            "INSERT OR IGNORE INTO entry_keys (key, entry_id) VALUES (?, ?)",
+            [
+                (key, entry_id)
+                for (_, keys), entry_id in zip(keyed, ids, strict=True)
+                for key in keys
+            ],
+        )
+        return [str(entry_id) for entry_id in ids]
 
     # -- take, ack, fail, defer ---------------------------------------------------------
 
