@@ -35,8 +35,9 @@ HOST = "127.0.0.1"
 )
 def debugger_command(history_path: Path, port: int) -> None:
     """Serve a web page over the sync run history until Ctrl-C or SIGTERM: the runs, each
-    run's rejected rows (searchable by primary key) and the request and response JSON of
-    each call. The page refreshes itself while runs come in.
+    run's rows with their operation and status (filtered, paged, searchable by primary key)
+    and its calls, one line each, with the request and response JSON of a call expanded.
+    The page refreshes itself while runs come in.
 
     The first line on standard output is the page's URL; logs go to standard error. Only
     requests for localhost, 127.0.0.1 or [::1] are answered (any other Host header gets
