@@ -288,19 +288,20 @@ class RequestBuilder:
         problems: list[Problem] = []
         taken = self._template_names(settings)
         for name, value in given.items():
-            where = join_pointer(*path, str(name))
             refusal = header_name_refusal(str(name))
             lowered = str(name).lower()
             if refusal is not None:
                 problems.append(
                     Problem(
-                        where, f"The header name is not valid: {refusal}.", "HEADER_NAME_INVALID"
+                        join_pointer(*path, str(name)),
+                        f"The header name is not valid: {refusal}.",
+                        "HEADER_NAME_INVALID",
                     )
                 )
             elif lowered in taken:
                 problems.append(
                     Problem(
-                        where,
+                        join_pointer(*path, str(name)),
                         f"The request already sends the header '{lowered}' "
                         f"('{taken[lowered]}'); one request cannot send a header twice. "
                         "Remove it from the setting, or name another header.",
@@ -310,7 +311,7 @@ class RequestBuilder:
             elif not isinstance(value, str):
                 problems.append(
                     Problem(
-                        where,
+                        join_pointer(*path, str(name)),
                         "A header's value must be text (write numbers and booleans in quotes).",
                         "HEADER_VALUE_INVALID",
                     )
@@ -318,14 +319,14 @@ class RequestBuilder:
             elif header_value_refusal(value) is not None:
                 problems.append(
                     Problem(
-                        where,
+                        join_pointer(*path, str(name)),
                         f"The header value holds {header_value_refusal(value)}. A header value "
                         "may hold printable ASCII characters, spaces and tabs only.",
                         "HEADER_VALUE_INVALID",
                     )
                 )
             else:
-                taken[lowered] = where
+                taken[lowered] = "{{" + ".".join(path) + "}}"
                 if value.strip(" \t"):
                     out[lowered] = value.strip(" \t")
         return problems
