@@ -60,7 +60,15 @@ def _big_run(history: RunHistory) -> int:
     history.finish_run(
         run_id,
         "partial",
-        {"queried": 300, "added": 115, "changed": 115, "unchanged": 70, "removed": 20},
+        {
+            "queried": 300,
+            "added": 115,
+            "changed": 115,
+            "unchanged": 70,
+            "removed": 20,
+            "succeeded": 207,
+            "rejected": 23,
+        },
     )
     return run_id
 
@@ -539,6 +547,9 @@ def test_calls_are_paged_and_a_rows_call_off_the_page_opens_on_its_own(
     _, ids = history
     browser.get(f"{debugger_url}#/runs/{ids['big']}")
     _wait(browser, lambda b: len(_css(b, "#calls details.call")) == 20)
+    # Calls 45 and on were not kept (keepCalls): their rows say so.
+    row = browser.find_element("css selector", 'tr[data-primary-key="o051"]')
+    assert row.find_element("css selector", ".no-call").text == "call not kept"
     pager = browser.find_element("id", "calls-pager")
     assert pager.find_element("css selector", ".position").text == f"1{DASH}20 of 45"
     assert pager.find_element("css selector", ".previous").get_attribute("disabled") == "true"

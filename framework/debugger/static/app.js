@@ -247,10 +247,17 @@ function showCall(callId) {
   detail.scrollIntoView({ block: "nearest" });
 }
 
+// Why a row has no call to show: not sent, refused before the diff, or its call not kept.
+function noCall(row) {
+  if (row.status === "skipped") return "not sent";
+  if (row.operation === null) return "before sending";
+  return "call not kept";
+}
+
 function rowLine(row) {
   const call = row.call_id
     ? el("button", { type: "button", class: "call-link", text: `#${row.call_id}` })
-    : el("span", { class: "no-call", text: row.status === "skipped" ? "not sent" : row.status === "rejected" ? "before sending" : "not kept" });
+    : el("span", { class: "no-call", text: noCall(row) });
   if (row.call_id) call.addEventListener("click", () => showCall(row.call_id));
   const error = row.error_code ? `${row.error_code}: ${row.error}` : "";
   return el(
