@@ -5,8 +5,9 @@ A :class:`Dispatcher` serves one router. The life of one item:
 1. A ready plan becomes a :class:`Pending` item with a future, and joins the lane of its user
    in its instance (:func:`~framework.delivery.ordering.lane_key`; an event with no user has a
    lane of its own), whatever its mapping or action (see :mod:`.batching`).
-2. When its turn in the lane comes, it leaves with the items right behind it that make the
-   same batch (same mapping and batch key), combined into one request.
+2. When its turn in the lane comes, it leaves alone, or, when its action batches, with the
+   items right behind it and the items at the front of other users' lanes that make the same
+   batch (same instance, mapping and batch key), combined into one request.
 3. Each try passes the endpoint's gate (:class:`~framework.delivery.gate.EndpointGate`:
    pauses asked by a ``Retry-After``, the circuit breaker, the adaptive rate, the instance's
    rate limiter), is sent, and its answer is reported to the gate. Waiting at the gate uses
@@ -278,7 +279,7 @@ class Dispatcher:
         self._lanes.submit(
             pending.lane,
             pending,
-            group=(plan.mapping, pending.defer, values),
+            group=(instance.name, plan.mapping, pending.defer, values),
             max_count=batch.max_count,
             window=window,
         )
@@ -402,12 +403,17 @@ class Dispatcher:
             await self._sleep(wait)
 
     async def _send_batch(self, batch: list[Pending]) -> None:
-        if self._lanes.blocked(batch[0].lane):
-            # An earlier request of this user waits for a queue's retry: keep the order.
+        lanes = self._lanes
+        if any(item.defer and lanes.blocked(item.lane) for item in batch):
+            # An earlier request of one of these users waits for a queue's retry: keep the
+            # order, holding that user's events; the others' still go.
+            kept = []
             for item in batch:
-                if item.defer:
+                if item.defer and lanes.blocked(item.lane):
                     self._hold(item)
-            batch = [item for item in batch if not item.defer]
+                else:
+                    kept.append(item)
+            batch = kept
             if not batch:
                 return
         first = batch[0]

@@ -112,9 +112,10 @@ class Router:
     ``dry_run``: build every request and send nothing. ``dead_letters``: a path (default
     ``.actionkit/dead-letters.sqlite``), a :class:`DeadLetterStore`, or ``None`` for none.
     ``timeout``: seconds for connecting and for an answer (an instance's ``delivery`` block
-    overrides it). ``batch_window``: seconds an idle batch lane waits for more events before
+    overrides it). ``batch_window``: seconds an idle batch waits for more events before
     sending, for every action (default: each action's ``batch.windowMs``; 0: batches form only
-    while a user's previous request is in flight).
+    while the batch's previous request is in flight). A batch gathers the events of every user
+    whose events share its key, each user's consecutive and in order.
     ``batching=False`` sends every event in a request of its own, each user's still in order.
     ``retry_for``: the horizon, seconds from a delivery's first try until it is given up on
     (default :data:`DEFAULT_RETRY_FOR`, with no limit on the number of tries; an instance's
