@@ -78,13 +78,20 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(label: str, result: SyncResult, seconds: float) -> None:
-    """Print one run's figures."""
+def cpu_seconds() -> float:
+    """The CPU time this process has used so far (user and system, every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(label: str, result: SyncResult, seconds: float, cpu: float) -> None:
+    """Print one run's figures; ``cpu``: the seconds of CPU the process used meanwhile."""
     counts = result.counts
     sent = counts["succeeded"] + counts["rejected"]
+    rows = counts["queried"]
     print(
-        f"{label}: {counts['queried']:,} rows in {seconds:.1f} s = "
-        f"{counts['queried'] / seconds:,.0f} rows/s; sent {sent:,} "
+        f"{label}: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s "
+        f"({cpu / max(1, rows) * 1e6:,.0f} µs of CPU a row); sent {sent:,} "
         f"({sent / seconds:,.0f} requests/s), added {counts['added']:,}, changed "
         f"{counts['changed']:,}, unchanged {counts['unchanged']:,}, rejected "
         f"{counts['rejected']:,}; peak RSS {peak_mib():,.0f} MiB",
@@ -228,19 +235,22 @@ def main() -> None:
 
             def first_sync() -> float:
                 forget_state(folder)
-                begun = time.perf_counter()
+                begun, cpu = time.perf_counter(), cpu_seconds()
                 result = run_sync(config)
                 seconds = time.perf_counter() - begun
-                report("first sync", result, seconds)
+                report("first sync", result, seconds, cpu_seconds() - cpu)
                 if result.counts["succeeded"] != args.rows:
                     raise SystemExit(f"the sync delivered {result.counts['succeeded']} rows")
                 return result.counts["queried"] / seconds
 
             def bare() -> float:
+                cpu = cpu_seconds()
                 sent, seconds = asyncio.run(bare_round(requests, args.concurrency))
+                cpu = cpu_seconds() - cpu
                 print(
                     f"bare aiohttp loop: {sent:,} requests in {seconds:.1f} s = "
-                    f"{sent / seconds:,.0f} requests/s; peak RSS {peak_mib():,.0f} MiB",
+                    f"{sent / seconds:,.0f} requests/s ({cpu / sent * 1e6:,.0f} µs of CPU a "
+                    f"request); peak RSS {peak_mib():,.0f} MiB",
                     flush=True,
                 )
                 return sent / seconds
@@ -250,9 +260,10 @@ def main() -> None:
             with sqlite3.connect(folder / "warehouse.sqlite") as db:
                 db.execute("UPDATE users SET plan = 'changed' WHERE id % ? = 0", (step,))
             db.close()
-            begun = time.perf_counter()
+            begun, cpu = time.perf_counter(), cpu_seconds()
             second = run_sync(config)
-            report(f"sync with {args.changed:.0%} changed", second, time.perf_counter() - begun)
+            seconds = time.perf_counter() - begun
+            report(f"sync with {args.changed:.0%} changed", second, seconds, cpu_seconds() - cpu)
     print(
         f"first sync: {statistics.median(ratio.ours):,.0f} rows/s (median; min "
         f"{min(ratio.ours):,.0f}, max {max(ratio.ours):,.0f}) = "

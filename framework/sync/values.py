@@ -76,8 +76,8 @@ def _list(value: Any) -> list[Any] | None:
             if not isinstance(parsed, list):
                 return None
             items = parsed
-        else:
-            items = [part.strip() for part in text.split(",") if part.strip()]
+        else:  # comma-separated text: strings only, nothing more to check
+            return [part for part in map(str.strip, text.split(",")) if part]
     else:
         return None
     if all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in items):
@@ -102,6 +102,8 @@ def check_value(
         if nullable:
             return None, None
         return None, f"The attribute '{name}' must not be empty (null)."
+    if type(value) is str and expected == "string":  # the commonest case, first
+        return value, None
     converted: Any = None
     if expected == "any":
         return value, None
