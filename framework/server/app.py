@@ -20,8 +20,8 @@ import asyncio
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from framework.errors import QueueError, QueueFullError
 from framework.queue.base import EventQueue, QueuedEvent
 from framework.server.body import Rejection, parse_json_object, read_body
 from framework.server.config import ServerConfig
+from framework.server.heap import freeze_once
 from framework.server.metrics import PROMETHEUS_CONTENT_TYPE, ServerMetrics
 from framework.server.tracking import BATCH_ENDPOINTS, EVENT_ENDPOINTS, basic_auth_key, events_of
 
@@ -211,6 +212,20 @@ class _Ingest:
         return JSONResponse({"success": True})
 
 
+def _freezing(lifespan: Lifespan | None) -> Lifespan:
+    """``lifespan``, then the heap frozen once the app has started (:mod:`.heap`)."""
+
+    @asynccontextmanager
+    async def run(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if lifespan is not None:
+                await stack.enter_async_context(lifespan(app))
+            freeze_once()
+            yield
+
+    return run
+
+
 def create_app(
     config: ServerConfig,
     queue: EventQueue,
@@ -221,8 +236,9 @@ def create_app(
     """The ingestion app for ``config``, putting accepted events on ``queue``.
 
     ``metrics`` defaults to a fresh :class:`ServerMetrics` (``app.state.metrics``);
-    ``lifespan`` runs around the server's life (the embedded consumer uses it). The app
-    never closes ``queue``: its owner does.
+    ``lifespan`` runs around the server's life (the embedded consumer uses it); once it has
+    started, the process's long-lived objects are frozen out of the garbage collector's walks
+    (:mod:`framework.server.heap`). The app never closes ``queue``: its owner does.
     """
     metrics = metrics or ServerMetrics()
     in_flight = _InFlight(config.limits.max_concurrent_requests)
@@ -279,7 +295,7 @@ def create_app(
         Route("/metrics", scrape, methods=["GET"]),
     ]
     handlers: dict[Any, Any] = {404: not_found, 405: not_allowed}
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=_freezing(lifespan))
     app.state.config = config
     app.state.queue = queue
     app.state.metrics = metrics
