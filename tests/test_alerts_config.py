@@ -160,6 +160,7 @@ def test_the_sync_loader_reports_alert_mistakes_at_their_pointer(tmp_path: Path)
                 {"type": "slak", "webhookUrl": "https://x.example.com"},
                 {"type": "pagerduty", "routingKey": "k", "serverity": "error"},
                 {"type": "email", "host": "smtp.example.com", "from": "a@example.com"},
+                {"type": "pagerduty"},
             ],
         },
     )
@@ -167,7 +168,10 @@ def test_the_sync_loader_reports_alert_mistakes_at_their_pointer(tmp_path: Path)
     assert "Did you mean 'slack'?" in by_pointer["/alerts/channels/0/type"]
     assert "Did you mean 'severity'?" in by_pointer["/alerts/channels/1"]
     assert by_pointer["/alerts/channels/2"] == "The required key 'to' is missing."
-    assert "/alerts/maxRejectedShare" in by_pointer
+    assert by_pointer["/alerts/channels/3"] == (
+        "One of the keys 'routingKey' or 'routingKeyEnv' is needed here; there is none."
+    )
+    assert by_pointer["/alerts/maxRejectedShare"] == "1.5 is greater than the maximum of 1."
     for _, message in problems:
         assert "is not valid under" not in message
 
