@@ -1,7 +1,7 @@
 """Serving benchmark: the accept path against a bare endpoint, and delivery end to end.
 
     python benchmarks/serve.py [--accept-events 20000] [--rounds 7] [--clients 8] [--batch 50]
-                               [--users 200] [--mode redis|embedded|both]
+                               [--users 200] [--mode redis|embedded|both] [--processes 1]
                                [--end-to-end [--events 5000] [--workers 2]
                                              [--rate EVENTS_PER_S] [--json]]
 
@@ -14,10 +14,13 @@ Starlette endpoint that parses the same batch bodies (``await request.json()``) 
 200. Rounds alternate (ours, bare, ours, ...; :mod:`benchmarks.rounds`); each posts
 ``--accept-events`` track events in ``/v1/batch`` requests of ``--batch`` over ``--clients``
 keep-alive connections, from a bare HTTP/1.1 client that costs the shared CPU little, and its
-rate is events a second answered 200. Prints each side's median rate, then
-``ratio_vs_bare_endpoint_redis: R (min A, max B, N pairs)`` for ``redis`` (a redis-server on
-a free port, no persistence) and, last, ``ratio_vs_bare_endpoint: R ...`` for the embedded
-SQLite queue (with ``--mode redis`` alone, the last line is Redis's).
+rate is events a second answered 200. ``--processes N`` runs N server processes on each
+side, sharing the listening socket (the Redis set-up and the bare endpoint; the embedded
+SQLite queue has one owner, so it and its baseline run one). Prints each side's median rate
+and process count, then ``ratio_vs_bare_endpoint_redis: R (min A, max B, N pairs)`` for
+``redis`` (a redis-server on a free port, no persistence) and, last,
+``ratio_vs_bare_endpoint: R ...`` for the embedded SQLite queue (with ``--mode redis`` alone,
+the last line is Redis's).
 
 **End to end** (``--end-to-end``, first). Two set-ups, each in processes of their own, as
 they would run:
@@ -45,6 +48,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import shutil
 import signal
 import socket
@@ -392,17 +396,48 @@ def _accept_app(kind: str, config_path: Path, redis_url: str | None) -> Starlett
 
 
 def serve_accept(
-    kind: str, config_path: Path, redis_url: str | None, http: str | None = None
+    kind: str,
+    config_path: Path,
+    redis_url: str | None,
+    http: str | None = None,
+    processes: int = 1,
 ) -> None:
     """Serve one accept-path app until SIGTERM, as ``actionkit serve`` runs it; print the URL.
 
     ``http``: another uvicorn HTTP implementation (``httptools``), only to measure it as a
-    candidate; it has no head deadline.
+    candidate; it has no head deadline. ``processes``: server processes accepting on the one
+    listening socket (forked before any app is built, each with its own app and event loop,
+    as uvicorn's ``--workers`` runs them); the embedded SQLite queue has one owner, so
+    ``embedded`` takes one.
     """
-    limits = load_server_config(config_path).limits
-    app = _accept_app(kind, config_path, redis_url)
+    if kind == "embedded" and processes > 1:
+        raise SystemExit("the embedded queue has one owner: one process")
     sock = listen("127.0.0.1", 0)  # as actionkit serve listens
     print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    children = []
+    for _ in range(processes - 1):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _serve_accept_on(sock, kind, config_path, redis_url, http)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    try:
+        _serve_accept_on(sock, kind, config_path, redis_url, http)
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def _serve_accept_on(
+    sock: socket.socket, kind: str, config_path: Path, redis_url: str | None, http: str | None
+) -> None:
+    """One server process of :func:`serve_accept`, until SIGTERM."""
+    limits = load_server_config(config_path).limits
+    app = _accept_app(kind, config_path, redis_url)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -473,7 +508,9 @@ async def _post_raw(url: str, requests: list[bytes], clients: int) -> float:
 
 
 @contextmanager
-def _accept_server(kind: str, directory: Path, redis_url: str | None) -> Iterator[str]:
+def _accept_server(
+    kind: str, directory: Path, redis_url: str | None, processes: int = 1
+) -> Iterator[str]:
     config = {
         "instances": ["instance.yaml"],
         "writeKeys": {WRITE_KEY: [INSTANCE]},
@@ -483,6 +520,7 @@ def _accept_server(kind: str, directory: Path, redis_url: str | None) -> Iterato
     path = directory / f"server-{kind}.yaml"
     path.write_text(yaml.safe_dump(config))
     args = [sys.executable, __file__, "--accept-server", kind, "--config", str(path)]
+    args += ["--processes", str(processes)]
     if redis_url is not None:
         args += ["--redis-url", redis_url]
     with _process(args, first_line=True) as url:
@@ -500,6 +538,11 @@ def _wait_ready(url: str) -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the server did not start") from None
         time.sleep(0.05)
+
+
+def _processes(mode: str, options: argparse.Namespace) -> int:
+    """Server processes of each side for ``mode``: ``--processes``, but one for embedded."""
+    return 1 if mode == "embedded" else int(options.processes)
 
 
 def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
@@ -522,8 +565,9 @@ def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
         }
         (directory / "instance.yaml").write_text(yaml.safe_dump(instance))
         redis_url = stack.enter_context(_redis(directory)) if mode == "redis" else None
-        ours = stack.enter_context(_accept_server(mode, directory, redis_url))
-        bare = stack.enter_context(_accept_server("bare", directory, None))
+        processes = _processes(mode, options)
+        ours = stack.enter_context(_accept_server(mode, directory, redis_url, processes))
+        bare = stack.enter_context(_accept_server("bare", directory, None, processes))
         counter = iter(range(1_000_000))
 
         def rounds(url: str) -> Callable[[], Awaitable[float]]:
@@ -573,6 +617,13 @@ def main() -> None:
         "--accept-server", choices=["embedded", "redis", "bare"], help=argparse.SUPPRESS
     )
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes of each side of the accept path, sharing its socket (redis and "
+        "the bare endpoint; embedded is always one)",
+    )
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--http", choices=["httptools"], help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -580,7 +631,13 @@ def main() -> None:
         serve_emulator()
         return
     if options.accept_server:
-        serve_accept(options.accept_server, options.config, options.redis_url, options.http)
+        serve_accept(
+            options.accept_server,
+            options.config,
+            options.redis_url,
+            options.http,
+            options.processes,
+        )
         return
     modes = ["redis", "embedded"] if options.mode == "both" else [options.mode]
     print(
@@ -598,9 +655,11 @@ def main() -> None:
         ratios[mode] = ratio
         ours = statistics.median(ratio.ours)
         bare = statistics.median(ratio.theirs)
+        processes = _processes(mode, options)
         print(
             f"accept path, {mode}: {ours:,.0f} events/s; bare endpoint {bare:,.0f} events/s "
-            f"(medians of {len(ratio.ours)} rounds each)",
+            f"(medians of {len(ratio.ours)} rounds each; {processes} server "
+            f"process{'es' if processes > 1 else ''} each side)",
             flush=True,
         )
     for mode in modes:
