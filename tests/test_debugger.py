@@ -30,33 +30,38 @@ OK_STARTED, OK_ENDED = "2026-12-01T10:00:00.000+00:00", "2026-12-01T10:02:05.250
 BIG_ROWS, BIG_CALLS = 250, 45
 
 
-def _big_run(history: RunHistory) -> int:
-    """A run of ``orders`` with 250 rows (added, changed, removed; 25 rejected) and 45 calls."""
-    run_id = history.start_run("orders", "update")
-    batch = RunBatch(
-        calls=[
-            CallRecord(
-                (f"o{i:03d}",),
-                "permanent_failure" if i % 10 == 0 else "delivered",
-                1,
-                method="PATCH",
-                url="http://127.0.0.1:1/user-attributes",
-                request={"order": i},
-                status=400 if i % 10 == 0 else 200,
-                response="{}",
-            )
-            for i in range(BIG_CALLS)
-        ]
+def _call_of(i: int) -> CallRecord:
+    """The call of row ``o{i}`` of the big run: every tenth refused."""
+    return CallRecord(
+        (f"o{i:03d}",),
+        "permanent_failure" if i % 10 == 0 else "delivered",
+        1,
+        method="PATCH",
+        url="http://127.0.0.1:1/user-attributes",
+        request={"order": i},
+        status=400 if i % 10 == 0 else 200,
+        response="{}",
     )
-    for i in range(BIG_ROWS):
-        operation: RowOperation = "added" if i % 4 < 2 else "changed"
-        status: RowStatus = "rejected" if i % 10 == 0 else "succeeded"
-        if i >= 230:
-            operation, status = "removed", "skipped"
-        code, error = ("INTEGRATION_ERROR", "refused") if status == "rejected" else (None, None)
-        call = i if i < BIG_CALLS else None
-        batch.rows.append((f"o{i:03d}", operation, status, call, code, error))
-    history.record(run_id, batch)
+
+
+def _big_run(history: RunHistory) -> int:
+    """A run of ``orders``: 250 rows in batches of 10 (added, changed, removed; every tenth
+    of the first 230 rejected, and first in its batch), the calls of the first 45 kept."""
+    run_id = history.start_run("orders", "update")
+    for first in range(0, BIG_ROWS, 10):
+        batch = RunBatch()
+        for i in range(first, first + 10):
+            operation: RowOperation = "added" if i % 4 < 2 else "changed"
+            status: RowStatus = "rejected" if i % 10 == 0 else "succeeded"
+            if i >= 230:
+                operation, status = "removed", "skipped"
+            code, error = ("INTEGRATION_ERROR", "refused") if status == "rejected" else (None, None)
+            call = None
+            if i < BIG_CALLS:
+                batch.calls.append(_call_of(i))
+                call = len(batch.calls) - 1
+            batch.rows.append((f"o{i:03d}", operation, status, call, code, error))
+        history.record(run_id, batch)
     history.finish_run(
         run_id,
         "partial",

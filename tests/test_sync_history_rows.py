@@ -231,3 +231,55 @@ def test_an_old_history_opens_and_its_runs_list_their_rejected_rows(
     # Opened again: nothing left to migrate, the old run is still an old run.
     with RunHistory(path) as history:
         assert [run.rows_recorded for run in history.list_runs()] == [True, False]
+
+
+def test_a_search_by_primary_key_finds_that_key_only(tmp_path: Path) -> None:
+    keys = ["1", "11", 'b", "c', "c", "é", "x\\y"]
+    with RunHistory(tmp_path / "h.sqlite") as history:
+        run_id = history.start_run("s", "update")
+        rows = [(key, "added", "succeeded", None, None, None) for key in keys]
+        history.record(run_id, RunBatch(rows=rows))
+        history.record(run_id, RunBatch(rows=[("c", "changed", "rejected", None, "E", "no")]))
+        for key in keys:
+            found = history.rows(run_id, primary_key=key).items
+            assert {row.primary_key for row in found} == {key}
+        # "c" is in both batches; the quoted "c" inside 'b", "c' is not "c".
+        assert [row.operation for row in history.rows(run_id, primary_key="c").items] == [
+            "added",
+            "changed",
+        ]
+        assert history.rows(run_id, primary_key="c", status="rejected").total == 1
+        assert history.rows(run_id, primary_key="c", offset=1).items[0].error == "no"
+
+
+def test_rows_of_a_batch_are_grouped_by_operation_and_status_in_the_order_they_came(
+    tmp_path: Path,
+) -> None:
+    with RunHistory(tmp_path / "h.sqlite") as history:
+        run_id = history.start_run("s", "update")
+        batch = RunBatch(calls=[CallRecord(("k2",), "permanent_failure", 1)])
+        batch.rows.extend(
+            [
+                ("k1", "added", "succeeded", None, None, None),
+                ("k2", "changed", "rejected", 0, "INTEGRATION_ERROR", "refused"),
+                ("k3", "added", "succeeded", None, None, None),
+                ("k4", None, "rejected", None, "ATTRIBUTE_TYPE_MISMATCH", "not a number"),
+            ]
+        )
+        history.record(run_id, batch)
+        history.record(run_id, RunBatch(rows=[("k5", "added", "succeeded", None, None, None)]))
+        page = history.rows(run_id, limit=None)
+        assert [row.primary_key for row in page.items] == ["k1", "k3", "k2", "k4", "k5"]
+        assert [row.primary_key for row in history.rows(run_id, limit=2, offset=1).items] == [
+            "k3",
+            "k2",
+        ]
+        refused = page.items[2]
+        assert (refused.error_code, refused.error) == ("INTEGRATION_ERROR", "refused")
+        assert refused.call_id == history.calls(run_id)[0].id
+        assert (page.items[0].call_id, page.items[0].error_code) == (None, None)
+        # A page past the end is empty, and still says how many there are.
+        assert (history.rows(run_id, offset=9).items, history.rows(run_id, offset=9).total) == (
+            [],
+            5,
+        )

@@ -15,14 +15,21 @@ default ``.actionkit/sync-history.sqlite``. Four tables:
 - ``rejected``: the rows of a run that did not reach the destination (:class:`RejectedRow`):
   primary key, error code and message, and the call they were part of (none for a row rejected
   before sending, e.g. a type error).
-- ``run_rows``: the rows of a run (:class:`RowRecord`): primary key, operation (added,
+- ``row_groups``: the rows of a run (:class:`RowRecord`: primary key, operation (added,
   changed, unchanged, removed; none for a row refused before the diff), status (succeeded,
-  rejected, skipped), error, and the call that carried it when that call was kept. Every row
-  sent, refused or removed has one; an unchanged row that is not sent (mode ``update``) is
-  only counted in its run, so that a run that diffs a million rows and sends a few writes a
-  few. Indexed by run and status/operation, and by run and primary key.
+  rejected, skipped), error, and the call that carried it when that call was kept), stored a
+  group at a time: one record per batch and (operation, status), holding how many rows, their
+  keys, call ids and errors as JSON arrays. Every row sent, refused or removed is in one; an
+  unchanged row that is not sent (mode ``update``) is only counted in its run.
 
-Files written before ``run_rows`` existed are migrated when opened: the table is created and
+Why groups: a first run of a million rows sends a million rows, and a record per row cost
+more than the rest of the history together (an insert and two index entries per row, a few per
+cent of the run). A group is one insert per batch whatever its size; a page of rows reads the
+groups' counts (a thousand for a million rows) and decodes the one or two groups it covers; a
+filter is an indexed condition on groups; a search by primary key looks for the key's JSON text
+in the run's groups (``instr``) and decodes only those that hold it.
+
+Files written before ``row_groups`` existed are migrated when opened: the table is created and
 ``runs`` gains ``rows_recorded`` (0 for the old runs, whose rows are read from ``rejected``:
 their rejected rows only, without an operation).
 
@@ -81,6 +88,8 @@ from framework.sync.records import (
     RunBatch,
     RunRecord,
     RunStatus,
+    decode_group,
+    group_rows,
 )
 
 __all__ = [
@@ -151,18 +160,17 @@ CREATE TABLE IF NOT EXISTS rejected (
 );
 CREATE INDEX IF NOT EXISTS rejected_run ON rejected (run_id, primary_key);
 CREATE INDEX IF NOT EXISTS rejected_key ON rejected (primary_key);
-CREATE TABLE IF NOT EXISTS run_rows (
+CREATE TABLE IF NOT EXISTS row_groups (
     id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    primary_key TEXT NOT NULL,
     operation TEXT,
     status TEXT NOT NULL,
-    call_id INTEGER,
-    error_code TEXT,
-    error TEXT
+    count INTEGER NOT NULL,
+    keys TEXT NOT NULL,
+    call_ids TEXT,
+    errors TEXT
 );
-CREATE INDEX IF NOT EXISTS run_rows_filter ON run_rows (run_id, status, operation);
-CREATE INDEX IF NOT EXISTS run_rows_key ON run_rows (run_id, primary_key);
+CREATE INDEX IF NOT EXISTS row_groups_run ON row_groups (run_id, status, operation);
 """
 
 _MIGRATIONS = (
@@ -208,7 +216,6 @@ _RUN_COLUMNS = (
     + ", ".join(COUNT_NAMES)
     + ", error, rows_recorded"
 )
-_ROW_COLUMNS = "id, run_id, primary_key, operation, status, call_id, error_code, error"
 _CALL_COLUMNS = (
     "id, run_id, primary_keys, method, url, request, status, response, outcome, attempts, "
     "error_code, error_message"
@@ -228,20 +235,6 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         counts=counts,
         error=row[14],
         rows_recorded=bool(row[15]),
-    )
-
-
-def _row(row: tuple[Any, ...]) -> RowRecord:
-    id_, run_id, key, operation, status, call_id, code, error = row
-    return RowRecord(
-        primary_key=key,
-        operation=operation,
-        status=status,
-        error_code=code,
-        error=error,
-        call_id=call_id,
-        run_id=run_id,
-        id=id_,
     )
 
 
@@ -406,12 +399,9 @@ class RunHistory:
                     ],
                 )
                 self._db.executemany(
-                    "INSERT INTO run_rows (run_id, primary_key, operation, status, call_id, "
-                    "error_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (run_id, key, operation, status, None if i is None else ids[i], code, e)
-                        for key, operation, status, i, code, e in batch.rows
-                    ],
+                    "INSERT INTO row_groups (run_id, operation, status, count, keys, call_ids, "
+                    "errors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, *group) for group in group_rows(batch.rows, ids)],
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"The sync history {self.path} cannot be written ({exc}).") from exc
@@ -516,21 +506,54 @@ class RunHistory:
             return self._rows_of_rejected(run_id, status, operation, primary_key, limit, offset)
         conditions: list[str] = ["run_id = ?"]
         params: list[Any] = [run_id]
-        for column, value in (
-            ("status", status),
-            ("operation", operation),
-            ("primary_key", primary_key),
-        ):
+        for column, value in (("status", status), ("operation", operation)):
             if value is not None:
                 conditions.append(f"{column} = ?")
                 params.append(value)
         where = " AND ".join(conditions)
-        [(total,)] = self._query(f"SELECT COUNT(*) FROM run_rows WHERE {where}", params)
-        rows = self._query(
-            f"SELECT {_ROW_COLUMNS} FROM run_rows WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
-            [*params, -1 if limit is None else limit, max(offset, 0)],
+        start, stop = max(offset, 0), None if limit is None else max(offset, 0) + limit
+        if primary_key is not None:
+            return self._rows_with_key(run_id, primary_key, where, params, start, stop)
+        counts = self._query(f"SELECT id, count FROM row_groups WHERE {where} ORDER BY id", params)
+        total = sum(count for _, count in counts)
+        wanted: list[tuple[int, int]] = []  # (group id, rows before it)
+        seen = 0
+        for group_id, count in counts:
+            if seen + count > start and (stop is None or seen < stop):
+                wanted.append((group_id, seen))
+            seen += count
+        items: list[RowRecord] = []
+        for group_id, before in wanted:
+            [group] = self._query(
+                "SELECT operation, status, keys, call_ids, errors FROM row_groups WHERE id = ?",
+                [group_id],
+            )
+            rows = decode_group(run_id, *group)
+            items.extend(rows[max(start - before, 0) : None if stop is None else stop - before])
+        return RowPage(items, total, start)
+
+    def _rows_with_key(
+        self,
+        run_id: int,
+        primary_key: str,
+        where: str,
+        params: list[Any],
+        start: int,
+        stop: int | None,
+    ) -> RowPage:
+        """The rows of a run with one primary key: the groups whose keys hold its JSON text."""
+        groups = self._query(
+            "SELECT operation, status, keys, call_ids, errors FROM row_groups "
+            f"WHERE {where} AND instr(keys, ?) > 0 ORDER BY id",
+            [*params, json.dumps(primary_key, ensure_ascii=False)],
         )
-        return RowPage([_row(row) for row in rows], int(total), max(offset, 0))
+        found = [
+            row
+            for group in groups
+            for row in decode_group(run_id, *group)
+            if row.primary_key == primary_key
+        ]
+        return RowPage(found[start:stop], len(found), start)
 
     def _rows_of_rejected(
         self,

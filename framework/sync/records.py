@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +16,7 @@ __all__ = [
     "ROW_STATUSES",
     "CallRecord",
     "RejectedRow",
+    "RowGroup",
     "RowOperation",
     "RowPage",
     "RowRecord",
@@ -21,6 +24,8 @@ __all__ = [
     "RunBatch",
     "RunRecord",
     "RunStatus",
+    "decode_group",
+    "group_rows",
 ]
 
 RunStatus = Literal["running", "succeeded", "partial", "failed", "interrupted"]
@@ -216,3 +221,67 @@ class RunBatch:
     )
     operations: list[RowOperation] = field(default_factory=list)
     """The operation of each row the runner sends, in order (its bookkeeping; not stored)."""
+
+
+RowGroup = tuple[RowOperation | None, RowStatus, int, str, str | None, str | None]
+"""A batch's rows of one operation and status as stored: operation, status, how many, their
+primary keys (a JSON array), their call ids and their errors (JSON arrays in the same order,
+None when no row of the group has one)."""
+
+
+def group_rows(
+    rows: Sequence[tuple[str, RowOperation | None, RowStatus, int | None, str | None, str | None]],
+    call_ids: Sequence[int],
+) -> list[RowGroup]:
+    """A batch's rows (:attr:`RunBatch.rows`) as groups of one operation and status each.
+
+    Groups come in the order of their first row, rows within a group in their order.
+    ``call_ids`` maps an index into the batch's calls to the id the store gave that call.
+    """
+    groups: dict[tuple[RowOperation | None, RowStatus], list[Any]] = {}
+    for key, operation, status, call, code, error in rows:
+        group = groups.get((operation, status))
+        if group is None:
+            group = groups[(operation, status)] = [[], [], [], False, False]
+        group[0].append(key)
+        group[1].append(None if call is None else call_ids[call])
+        group[2].append(None if code is None else [code, error])
+        group[3] = group[3] or call is not None
+        group[4] = group[4] or code is not None
+    return [
+        (
+            operation,
+            status,
+            len(keys),
+            json.dumps(keys, ensure_ascii=False),
+            json.dumps(calls) if has_calls else None,
+            json.dumps(errors, ensure_ascii=False) if has_errors else None,
+        )
+        for (operation, status), (keys, calls, errors, has_calls, has_errors) in groups.items()
+    ]
+
+
+def decode_group(
+    run_id: int,
+    operation: RowOperation | None,
+    status: RowStatus,
+    keys: str,
+    call_ids: str | None,
+    errors: str | None,
+) -> list[RowRecord]:
+    """The rows of one stored group (see :func:`group_rows`)."""
+    names: list[str] = json.loads(keys)
+    calls: list[int | None] = json.loads(call_ids) if call_ids else [None] * len(names)
+    problems: list[list[str] | None] = json.loads(errors) if errors else [None] * len(names)
+    return [
+        RowRecord(
+            primary_key=key,
+            operation=operation,
+            status=status,
+            error_code=problem[0] if problem else None,
+            error=problem[1] if problem else None,
+            call_id=call,
+            run_id=run_id,
+        )
+        for key, call, problem in zip(names, calls, problems, strict=True)
+    ]
