@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from redis_server import RedisServer, redis_server
 
 from framework.delivery.ordering import order_keys
+from framework.errors import QueueError
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_partitions import StreamKeys
-from framework.queue.redis_put import fresh_put_args, keys_json, put_args
+from framework.queue.redis_put import GroupedPuts, PutResult, fresh_put_args, keys_json, put_args
 from framework.queue.redis_stream import RedisStreamQueue
 
 IDS = st.one_of(
@@ -99,3 +100,50 @@ def test_redis_stores_each_items_text_and_keys_exactly(
         assert fields["item"] == encode_item(item)
         assert fields["keys"] == keys_json(order_keys(item.event))
     admin.close()
+
+
+def test_puts_waiting_together_go_in_one_call_and_errors_reach_each() -> None:
+    calls: list[list[list[str | int]]] = []
+
+    async def send(groups: list[list[str | int]]) -> list[PutResult]:
+        calls.append(groups)
+        await asyncio.sleep(0)
+        if any("boom" in rows for rows in groups):
+            raise QueueError("Redis cannot be used.")
+        return [[f"id-{rows[0]}"] for rows in groups]
+
+    async def scenario() -> list[Any]:
+        puts = GroupedPuts(send)
+        first = await asyncio.gather(*(puts.put([n]) for n in range(4)))
+        failed = await asyncio.gather(puts.put(["boom"]), puts.put([9]), return_exceptions=True)
+        return [first, failed]
+
+    first, failed = asyncio.run(scenario())
+    assert first == [["id-0"], ["id-1"], ["id-2"], ["id-3"]]
+    assert calls[0] == [[0], [1], [2], [3]]  # all four waited for the same call
+    assert [type(result) for result in failed] == [QueueError, QueueError]
+
+
+def test_puts_of_one_call_meet_the_bound_in_turn_each_all_or_none(server: RedisServer) -> None:
+    sizes = [3, 3, 2, 1]
+
+    async def scenario() -> tuple[list[Any], int]:
+        async with RedisStreamQueue(server.url, stream="bound", max_length=5) as queue:
+            batches = [
+                [QueuedEvent({"type": "track", "userId": f"u{n}{i}"}) for i in range(size)]
+                for n, size in enumerate(sizes)
+            ]
+            results = await asyncio.gather(
+                *(queue.put(batch) for batch in batches), return_exceptions=True
+            )
+            return results, await queue.depth()
+
+    redis.Redis.from_url(server.url).flushall()
+    results, depth = asyncio.run(scenario())
+    assert [len(r) if isinstance(r, list) else r.code for r in results] == [
+        3,
+        "QUEUE_FULL",  # 3 + 3 > 5: refused alone
+        2,
+        "QUEUE_FULL",  # 5 stored
+    ]
+    assert depth == 5

@@ -121,43 +121,57 @@ end
 """
 
 PUT = """
-local count = tonumber(ARGV[2])
 local limit = tonumber(ARGV[1])
+local groups = cjson.decode(ARGV[2])
+local total = 0
 if limit >= 0 then
-    local total = 0
     for i = 1, #KEYS do
         total = total + redis.call('XLEN', KEYS[i]) - redis.call('HLEN', KEYS[i] .. ':markers')
     end
-    if total + count > limit then return total end
 end
-local rows = cjson.decode(ARGV[3])
-local ids = {}
-for i = 0, count - 1 do
-    local base = 1 + i * 5
-    local P = KEYS[tonumber(rows[base])]
-    local place = tonumber(rows[base + 3])
-    local id
-    if place > 0 then
-        id = redis.call('XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2], 'gate', '1')
+local out = {}
+for g = 1, #groups do
+    local rows = groups[g]
+    local count = #rows / 5
+    if limit >= 0 and total + count > limit then
+        out[g] = total
     else
-        id = redis.call('XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2])
-    end
-    ids[#ids + 1] = id
-    if place > 0 then
-        local Q = KEYS[place]
-        local marker = redis.call('XADD', Q, '*', 'keys', rows[base + 4], 'marker', P .. '|' .. id)
-        redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
-        redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
+        local ids = {}
+        for i = 0, count - 1 do
+            local base = 1 + i * 5
+            local P = KEYS[tonumber(rows[base])]
+            local place = tonumber(rows[base + 3])
+            local id
+            if place > 0 then
+                id = redis.call(
+                    'XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2], 'gate', '1')
+            else
+                id = redis.call('XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2])
+            end
+            ids[#ids + 1] = id
+            if place > 0 then
+                local Q = KEYS[place]
+                local marker = redis.call(
+                    'XADD', Q, '*', 'keys', rows[base + 4], 'marker', P .. '|' .. id)
+                redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
+                redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
+            end
+        end
+        total = total + count
+        out[g] = ids
     end
 end
-return ids
+return out
 """
-"""KEYS: every partition stream. ARGV: max_length (-1: no bound), the item count, and one
-JSON array of five values for each item (:func:`framework.queue.redis_put.put_argv`): the
-index of its partition in KEYS, its text, its keys, and the index of the partition of its
-marker (0: none) with the marker's keys. One argument rather than five an item: packing the
-command's arguments was the largest cost of a put. Returns the new IDs, or the number of
-entries stored (a number) when the items would take the queue past max_length."""
+"""KEYS: every partition stream. ARGV: max_length (-1: no bound) and one JSON array of
+groups, each the puts of one caller: an array of five values for each of its items
+(:func:`framework.queue.redis_put.put_argv`), the index of its partition in KEYS, its text,
+its keys, and the index of the partition of its marker (0: none) with the marker's keys.
+Groups are stored in turn, each all or none: a group that would take the queue past
+max_length is skipped. Returns, for each group, its new IDs, or the number of entries
+stored then (a number) when it was skipped. One argument for all the items rather than five
+an item, and the puts waiting together in one call: packing each argument and each call's
+round trip were the largest costs of a put."""
 
 TAKE = (
     _COMMON

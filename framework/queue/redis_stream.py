@@ -79,7 +79,13 @@ from framework.queue.redis_dead import (
     safe_url,
 )
 from framework.queue.redis_partitions import DEFAULT_PARTITIONS, Ownership, StreamKeys
-from framework.queue.redis_put import fresh_put_args, put_args, put_argv
+from framework.queue.redis_put import (
+    GroupedPuts,
+    PutResult,
+    fresh_put_args,
+    put_args,
+    put_argv,
+)
 from framework.queue.redis_scripts import DEFER, PUT, REMOVE, RETRY_NOW, TAKE
 
 __all__ = ["DEFAULT_PARTITIONS", "RedisStreamQueue"]
@@ -168,6 +174,7 @@ class RedisStreamQueue:
         )
         self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._put = self._redis.register_script(PUT)
+        self._puts = GroupedPuts(self._put_groups)
         self._take = self._redis.register_script(TAKE)
         self._remove = self._redis.register_script(REMOVE)
         self._defer = self._redis.register_script(DEFER)
@@ -252,12 +259,7 @@ class RedisStreamQueue:
         if not items:
             return []
         places, rows = fresh_put_args(self.keys, items)
-        args = put_argv(self.max_length, rows)
-
-        async def work() -> Any:
-            return await self._put(keys=self.keys.streams, args=args)
-
-        result = await self._call(work, layout=True)
+        result = await self._puts.put(rows)
         if isinstance(result, int):
             raise QueueFullError(
                 f"The event queue is full ({self.max_length} entries not yet delivered); "
@@ -265,6 +267,15 @@ class RedisStreamQueue:
                 retry_after=_FULL_RETRY_AFTER,
             )
         return [f"{place}/{entry_id}" for place, entry_id in zip(places, result, strict=True)]
+
+    async def _put_groups(self, groups: list[list[str | int]]) -> list[PutResult]:
+        """One PUT script call for the puts of :class:`GroupedPuts`: a result for each."""
+        args = put_argv(self.max_length, groups)
+
+        async def work() -> Any:
+            return await self._put(keys=self.keys.streams, args=args)
+
+        return list(await self._call(work, layout=True))
 
     # -- take --------------------------------------------------------------------------------
 
@@ -409,7 +420,7 @@ class RedisStreamQueue:
                     item = decode_fields(fields)
                     place = self.keys.partition_of(item) if item else 0
                     rows.append((place, (fields or {}).get("item", ""), item))
-                args = put_argv(-1, put_args(self.keys, rows))
+                args = put_argv(-1, [put_args(self.keys, rows)])
                 async with self._redis.pipeline(transaction=False) as pipe:
                     await self._put(keys=self.keys.streams, args=args, client=pipe)
                     pipe.xdel(self.stream, *[str(entry_id) for entry_id, _ in batch])
