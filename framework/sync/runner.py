@@ -12,13 +12,22 @@ Personalize has no delete, so nothing is sent for them: their users keep their a
 A dry run reads, maps and diffs the same way, builds the requests, and sends, saves and
 records nothing. Every other run is recorded in the run history (see
 :mod:`framework.sync.history`), a run stopped by an error included.
+
+A first run sends every row, and each request allocates a few hundred short-lived objects
+(futures, the request and its answer, the delivery); with the interpreter's default, the
+cyclic garbage collector then ran every 700 allocations and cost about a tenth of the CPU of
+a row. While a run lasts, the youngest generation is collected every
+:data:`YOUNG_COLLECTION` allocations instead (the threshold is put back afterwards): memory
+stays flat, and a row costs 10% less CPU (benchmarks/sync.py).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +58,10 @@ __all__ = ["SyncResult", "run_sync"]
 
 SAMPLE_SIZE = 5
 """How many requests, removed keys and rejected rows a result shows."""
+
+YOUNG_COLLECTION = 10_000
+"""While a run lasts, the cyclic garbage collector's youngest generation is collected after
+this many allocations (the interpreter's default is 700)."""
 
 
 @dataclass(slots=True)
@@ -254,6 +267,21 @@ def _pipeline(
     flush()
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the youngest generation's threshold to :data:`YOUNG_COLLECTION` meanwhile; a
+    threshold already higher, or a collector switched off, is left as it is."""
+    previous = gc.get_threshold()
+    if not gc.isenabled() or previous[0] == 0 or previous[0] >= YOUNG_COLLECTION:
+        yield
+        return
+    gc.set_threshold(YOUNG_COLLECTION, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def run_sync(
     config: SyncConfig,
     *,
@@ -271,6 +299,18 @@ def run_sync(
     :class:`~framework.errors.ActionkitError` that stopped the run (a source or a store that
     failed) after recording the run as failed.
     """
+    with _fewer_collections():
+        return _run_sync(config, dry_run, full_resync, progress, transport, retry)
+
+
+def _run_sync(
+    config: SyncConfig,
+    dry_run: bool,
+    full_resync: bool,
+    progress: Progress | None,
+    transport: httpx.AsyncBaseTransport | None,
+    retry: RetryPolicy | None,
+) -> SyncResult:
     result = SyncResult(config.name, config.mode, dry_run)
     instance = sync_instance(config.instance, config.name)
     with open_state(config.state) as state:
