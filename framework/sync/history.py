@@ -496,10 +496,12 @@ class RunHistory:
         limit: int | None = 200,
         offset: int = 0,
     ) -> RowPage:
-        """One page of a run's rows in the order they were recorded, filtered when asked.
+        """One page of a run's rows, filtered when asked: batch after batch, a batch's rows
+        grouped by operation and status (the groups in the order of their first row).
 
-        A run written before rows were recorded (``rows_recorded`` false) answers from its
-        rejected rows: status ``rejected``, no operation.
+        ``total`` counts every row that matches. A run written before rows were recorded
+        (``rows_recorded`` false) answers from its rejected rows: status ``rejected``, no
+        operation.
         """
         run = self.get_run(run_id)
         if run is not None and not run.rows_recorded:
