@@ -112,3 +112,40 @@ def test_a_destination_whose_url_is_fixed_cannot_be_emulated(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["run", str(events), "--instance", str(instance), "--emulate"])
     assert result.exit_code == 2
     assert "cannot be pointed at a local emulator" in result.stderr
+
+
+WEBHOOK = ROOT / "destinations" / "webhook"
+
+
+def test_a_method_setting_allows_its_choices_and_a_batch_counts_as_the_batch() -> None:
+    # The url setting is the whole URL: pointed at the emulator, requests go to its root.
+    json_body = {"content-type": "application/json"}
+    with CaptureEmulator(load_destination(WEBHOOK)) as api:
+        put = _send(api.url, "PUT", "/", headers=json_body, json={"event": "A"})
+        batch = _send(api.url, "PATCH", "/", headers=json_body, json=[{"event": "A"}])
+        get = _send(api.url, "GET", "/")
+        assert (put.status_code, batch.status_code, get.status_code) == (200, 200, 400)
+        assert "PATCH|POST|PUT" in get.json()["errors"][0]["message"]
+        state = api.state()
+        assert (state["received"], state["unmatched"]) == ({"send": 1, "sendBatch": 1}, 1)
+
+
+def test_run_emulates_the_webhook_with_every_form(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("run", str(ROOT / "examples" / "events.jsonl")),
+            *("--instance", str(WEBHOOK / "example-instance.yaml")),
+            *("--emulate", "--json", "--dead-letters", str(tmp_path / "dl.sqlite")),
+        ],
+    )
+    report = json.loads(result.stdout)
+    state = report["emulator_state"]
+    assert state["unmatched"] == 0
+    assert set(state["received"]) == {"send", "sendBatch"}
+    delivered = [d for d in report["deliveries"] if d["outcome"] == "delivered"]
+    assert delivered
+    for delivery in delivered:
+        headers = delivery["request"]["headers"]
+        assert headers["authorization"] == "[REDACTED]"
+        assert len(headers["x-signature"]) == 40
