@@ -15,7 +15,8 @@ import pytest
 
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import encode_item
-from framework.queue.sqlite import _ROWS_PER_INSERT, SqliteQueue
+from framework.queue.sqlite import SqliteQueue
+from framework.queue.sqlite_put import ROWS_PER_INSERT
 
 
 def item(n: int) -> QueuedEvent:
@@ -23,7 +24,7 @@ def item(n: int) -> QueuedEvent:
 
 
 @pytest.mark.parametrize(
-    "count", [1, _ROWS_PER_INSERT, _ROWS_PER_INSERT + 1, 2 * _ROWS_PER_INSERT + 5]
+    "count", [1, ROWS_PER_INSERT, ROWS_PER_INSERT + 1, 2 * ROWS_PER_INSERT + 5]
 )
 def test_each_returned_id_names_its_items_entry(tmp_path: Path, count: int) -> None:
     path = tmp_path / "q.sqlite"

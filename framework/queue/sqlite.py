@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import sqlite3
 import sys
@@ -50,7 +49,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from framework.delivery.ordering import order_keys
 from framework.errors import QueueError, QueueFullError
 from framework.queue.base import (
     DEAD_NOT_QUEUED_EVENT,
@@ -62,6 +60,7 @@ from framework.queue.base import (
 )
 from framework.queue.codec import decode_item, encode_item
 from framework.queue.sqlite_order import choose, forget, prepare
+from framework.queue.sqlite_put import insert_entries
 
 __all__ = ["SqliteDeadEntries", "SqliteQueue"]
 
@@ -95,25 +94,6 @@ _FULL_RETRY_AFTER = 1.0
 
 _MIN_WAKE = 0.001
 """Seconds a take waits at least for a deferred entry's time (no spinning on clock skew)."""
-
-_KEYS_PER_QUERY = 1000
-"""Keys looked up by one query."""
-
-_STORED_KEYS = (
-    "SELECT wanted.value FROM json_each(?) AS wanted"
-    " WHERE EXISTS (SELECT 1 FROM entry_keys WHERE key = wanted.value)"
-)
-"""Which of the keys of a JSON array have an entry stored: one index look-up each."""
-
-_ROWS_PER_INSERT = 300
-"""Entries one INSERT stores: 900 parameters, under the 999 of SQLite before 3.32."""
-
-
-@functools.cache
-def _insert_rows(count: int) -> str:
-    """The INSERT of ``count`` entries: their item, waits and nkeys, in order."""
-    return "INSERT INTO entries (item, waits, nkeys) VALUES " + ", ".join(["(?, ?, ?)"] * count)
-
 
 _BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another connection's write (a ``dlq replay`` removing a row)."""
@@ -358,55 +338,13 @@ class SqliteQueue:
         if not accepted:
             return results
         with _transaction(db, durable=True):
-            ids = iter(self._insert([item for items in accepted for item in items]))
+            ids = iter(insert_entries(db, [item for items in accepted for item in items]))
         self._depth = depth
         stored = iter(accepted)
         for index, result in enumerate(results):
             if isinstance(result, list):
                 results[index] = [next(ids) for _ in next(stored)]
         return results
-
-    def _insert(self, items: list[QueuedEvent]) -> list[str]:
-        """Insert ``items`` in order with their keys (in the caller's transaction); their IDs.
-
-        What :func:`~framework.queue.sqlite_order.record_keys` does entry by entry, for all of
-        them at once: ``waits`` counts the keys an earlier stored entry has, this put's earlier
-        entries included; ``nkeys`` the entry's keys. One query finds which of the keys are
-        stored already; the entries go in by multi-row INSERTs of up to :data:`_ROWS_PER_INSERT`
-        rows, and their keys by one more statement.
-
-        The IDs of one INSERT's rows are consecutive, ending at its ``lastrowid``: the table
-        is AUTOINCREMENT, so each row takes one more than the largest ID the table has had,
-        row after row, and the transaction holds the write lock.
-        """
-        db = self._db()
-        keyed = [(encode_item(item), order_keys(item.event)) for item in items]
-        wanted = list({key for _, keys in keyed for key in keys})
-        stored: set[str] = set()
-        for start in range(0, len(wanted), _KEYS_PER_QUERY):
-            chunk = wanted[start : start + _KEYS_PER_QUERY]
-            stored.update(key for (key,) in db.execute(_STORED_KEYS, (json.dumps(chunk),)))
-        values: list[str | int] = []
-        for text, keys in keyed:
-            values += (text, sum(1 for key in keys if key in stored), len(keys))
-            stored.update(keys)
-        ids: list[int] = []
-        for start in range(0, len(keyed), _ROWS_PER_INSERT):
-            count = min(_ROWS_PER_INSERT, len(keyed) - start)
-            cursor = db.execute(_insert_rows(count), values[3 * start : 3 * (start + count)])
-            last = cursor.lastrowid
-            if last is None or cursor.rowcount != count:  # never: the driver's types allow it
-                raise QueueError(f"The queue file {self.path} gave no ids to its entries.")
-            ids.extend(range(last - count + 1, last + 1))
-        db.executemany(
-            "INSERT OR IGNORE INTO entry_keys (key, entry_id) VALUES (?, ?)",
-            [
-                (key, entry_id)
-                for (_, keys), entry_id in zip(keyed, ids, strict=True)
-                for key in keys
-            ],
-        )
-        return [str(entry_id) for entry_id in ids]
 
     # -- take, ack, fail, defer ---------------------------------------------------------
 
