@@ -160,11 +160,8 @@ def test_a_failing_channel_stops_neither_the_others_nor_is_forgotten(
     with caplog.at_level(logging.DEBUG):
         second = notify_run(_run("failed", 2), config, state)
     assert [c.sent for c in second.channels] == [True, False, False]
-    assert [path.split("/")[1] for path, _ in handler.posts] == [
-        "pagerduty",
-        "hook",
-        "slack",
-    ]
+    told = [path.split("/")[1] for path, _ in handler.posts]
+    assert (sorted(told[:2]), told[2:]) == (["hook", "pagerduty"], ["slack"])
     # A recovery reaches every channel.
     third = notify_run(_run("succeeded", 3), config, state)
     assert [c.sent for c in third.channels] == [True, True, True]

@@ -10,9 +10,10 @@ failing (or moves between ``failed`` and ``rejected``), and once when it recover
 "recovered" message; a ``resolve`` in PagerDuty). A first run that is ok sends nothing; dry
 runs and runs still running are ignored.
 
-A channel that fails (the receiver is down, answers an error, refuses the login) neither
-stops the other channels nor fails the run: its status is left as it was, so it is sent the
-alert again after the next run. The modules, by job:
+The channels due are told at once, one thread each. A channel that fails (the receiver is
+down, answers an error, refuses the login) neither stops the other channels nor fails the
+run: its status is left as it was, so it is sent the alert again after the next run. The
+modules, by job:
 
 - :mod:`framework.sync.alert_config`: the ``alerts`` block, checked into :class:`AlertConfig`;
 - :mod:`framework.sync.alert_event`: what an alert says;
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
-from framework.sync.alert_channels import AlertDeliveryError, webhook_text
+from framework.sync.alert_channels import AlertChannel, AlertDeliveryError, webhook_text
 from framework.sync.alert_config import AlertConfig
 from framework.sync.alert_event import AlertEvent, HealthStatus, rejected_share
 from framework.sync.alert_state import DEFAULT_ALERT_STATE, AlertState
@@ -147,6 +149,31 @@ def _event(
     )
 
 
+def _deliver(
+    due: list[tuple[AlertChannel, AlertEvent]], transport: httpx.BaseTransport | None
+) -> dict[str, str]:
+    """Send each due event on its channel, all at once (one thread each): the error of each
+    channel that failed, by name. A slow channel delays the others by nothing."""
+
+    def send(item: tuple[AlertChannel, AlertEvent]) -> str | None:
+        channel, event = item
+        try:
+            channel.send(event, transport=transport)
+        except AlertDeliveryError as exc:
+            return exc.message
+        return None
+
+    if not due:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="alert") as pool:
+        results = list(pool.map(send, due))
+    return {
+        channel.name: error
+        for (channel, _), error in zip(due, results, strict=True)
+        if error is not None
+    }
+
+
 def notify_run(
     run_summary: Mapping[str, Any] | _HasToDict,
     config: AlertConfig,
@@ -175,40 +202,43 @@ def notify_run(
     outcomes: list[ChannelOutcome] = []
     message: dict[str, Any] | None = None
     try:
+        due: list[tuple[AlertChannel, AlertEvent]] = []
+        previous_of: dict[str, HealthStatus | None] = {}
         for channel in config.all_channels():
-            previous = state.get(sync, channel.name)
+            previous = previous_of[channel.name] = state.get(sync, channel.name)
             if previous == status or (previous is None and status == "ok"):
                 if previous is None:
                     state.put(sync, channel.name, status, run_id)
-                outcomes.append(ChannelOutcome(channel.name, channel.kind, previous))
                 continue
-            event = _event(data, status, previous, config)
-            if message is None:
-                message = {"text": webhook_text(event), "actionkit": event.details()}
-            try:
-                channel.send(event, transport=transport)
-            except AlertDeliveryError as exc:
+            due.append((channel, _event(data, status, previous, config)))
+        if due:
+            message = {"text": webhook_text(due[0][1]), "actionkit": due[0][1].details()}
+        errors = _deliver(due, transport)
+        due_names = {channel.name for channel, _ in due}
+        for channel in config.all_channels():
+            previous = previous_of[channel.name]
+            if channel.name not in due_names:
+                outcomes.append(ChannelOutcome(channel.name, channel.kind, previous))
+            elif (error := errors.get(channel.name)) is not None:
                 logger.warning(
                     "%s The alert for sync %s on channel %s will be sent after its next run.",
-                    exc.message,
+                    error,
                     sync,
                     channel.name,
                 )
-                outcomes.append(
-                    ChannelOutcome(channel.name, channel.kind, previous, error=exc.message)
-                )
-                continue
-            state.put(sync, channel.name, status, run_id)
-            outcomes.append(ChannelOutcome(channel.name, channel.kind, previous, sent=True))
+                outcomes.append(ChannelOutcome(channel.name, channel.kind, previous, error=error))
+            else:
+                state.put(sync, channel.name, status, run_id)
+                outcomes.append(ChannelOutcome(channel.name, channel.kind, previous, sent=True))
     finally:
         state.close(commit=True)
-    errors = [outcome.error for outcome in outcomes if outcome.error]
+    failed = [outcome.error for outcome in outcomes if outcome.error]
     return AlertOutcome(
         sync,
         status,
         outcomes[0].previous if outcomes else None,
-        sent=any(outcome.sent for outcome in outcomes) and not errors,
+        sent=any(outcome.sent for outcome in outcomes) and not failed,
         message=message,
-        error=" ".join(errors) or None,
+        error=" ".join(failed) or None,
         channels=tuple(outcomes),
     )
