@@ -21,9 +21,10 @@ JSON bodies, encoded beforehand), and the router routes the events, one request 
 (``batching=False``, ``--concurrency`` events in flight), planning them as it goes. Rounds
 alternate (router, bare, router, ...; benchmarks/rounds.py), and the last line is
 ``ratio_vs_bare_client: R (min A, max B, N pairs)``: the router's requests per second over the
-bare loop's, the median of the pairs. ``--api sync`` routes with the sync ``route_many`` (a
-``with Router(...)`` block, its loop in a thread of its own, as ``actionkit run`` and the
-reverse-ETL sync do) instead of ``aroute_many``.
+bare loop's, the median of the pairs; the line before it gives each side's CPU time per
+request (this process's, which other jobs on the machine sway less). ``--api sync`` routes
+with the sync ``route_many`` (a ``with Router(...)`` block, its loop in a thread of its own,
+as ``actionkit run`` and the reverse-ETL sync do) instead of ``aroute_many``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -343,9 +344,20 @@ async def against_nginx(url: str, events: list[dict[str, Any]], args: argparse.N
     # One of each first, unmeasured: connections, caches and the allocator warm up.
     await router_round(instance, events, len(requests), args.concurrency, args.api)
     await bare_round(requests, args.concurrency)
+    cpu: dict[str, list[float]] = {"router": [], "bare": []}
+
+    async def timed(side: str, round_: Awaitable[float]) -> float:
+        """The round's requests/s; notes the process's CPU time per request it took."""
+        started = time.process_time()
+        rate = await round_
+        cpu[side].append((time.process_time() - started) / len(requests) * 1e6)
+        return rate
+
     ratio = await ameasure(
-        lambda: router_round(instance, events, len(requests), args.concurrency, args.api),
-        lambda: bare_round(requests, args.concurrency),
+        lambda: timed(
+            "router", router_round(instance, events, len(requests), args.concurrency, args.api)
+        ),
+        lambda: timed("bare", bare_round(requests, args.concurrency)),
         rounds=args.rounds,
     )
     routers = sorted(ratio.ours)
@@ -357,6 +369,12 @@ async def against_nginx(url: str, events: list[dict[str, Any]], args: argparse.N
     print(
         f"bare aiohttp loop: {bares[len(bares) // 2]:8.0f} requests/s (median; "
         f"min {bares[0]:.0f}, max {bares[-1]:.0f})"
+    )
+    # CPU time per request moves less than requests/s when other jobs load the machine.
+    router_cpu, bare_cpu = sorted(cpu["router"]), sorted(cpu["bare"])
+    print(
+        f"CPU per request (median): router {router_cpu[len(router_cpu) // 2]:.0f} us, "
+        f"bare loop {bare_cpu[len(bare_cpu) // 2]:.0f} us (this process; nginx not counted)"
     )
     print(ratio.line("ratio_vs_bare_client"))
 

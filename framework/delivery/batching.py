@@ -16,8 +16,9 @@ lane's front for the next request). Each lane goes on with its next item once th
 holding its items has ended (settled, after every retry). So, inside one request, a user's
 events are consecutive and in their order; a user's later event is never sent before an
 earlier one has ended; and batches form by themselves under load, of one user's events or
-of many users', without adding latency when the router is idle. A batch that starts idle may
-wait ``window`` seconds for more items before its first request.
+of many users', without adding latency when the router is idle. A batch that starts idle (no
+request of its group in flight, none just ended) may wait ``window`` seconds for more items
+before its first request.
 
 A lane can be blocked (:meth:`Lanes.block`): its owner uses that when an item must wait for a
 retry that happens elsewhere (a queue's), so that the items behind it are not sent before it.
@@ -198,7 +199,12 @@ class Lanes(Generic[ItemT]):
                 for turn in turns:
                     if not turn.done():
                         turn.set_result(None)
-                turns = []
+                if turns:
+                    # One step for the lanes just let go: those whose next run is of this
+                    # group join again before the batch, finding no lane, ends (an idle
+                    # batch, not a busy one, waits its window).
+                    turns = []
+                    await asyncio.sleep(0)
         except asyncio.CancelledError as exc:
             # The router closing: settle the request's items; the lanes settle the rest.
             self._fail(items, exc)
