@@ -154,7 +154,7 @@ def _plan_ratio(instance: Instance, events: list[Any], args: argparse.Namespace)
         if ours != [plan.to_dict() for plan in baseline.plan(event)]:
             raise SystemExit("a bound plan differs from the unbound one")
         planned.append(event)
-    repeat = max(1, args.repeat // 4)
+    repeat = max(1, args.repeat // 2)
     ratio = measure(
         lambda: _plan_rate([instance], planned, repeat),
         lambda: _plan_rate([baseline], planned, repeat),
