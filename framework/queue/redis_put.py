@@ -70,12 +70,17 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
     args: list[str | int] = []
     for item in items:
         event = item.event
-        users = order_keys(event)
-        if len(users) == 1 and event.get("type") != "alias":
-            # Its one key is its lane key, which chose the partition: no marker.
-            key = users[0]
+        key = None
+        if event.__class__ is dict and event.get("type") != "alias":
+            # Its one order key is its lane key (order_keys), which chose the partition.
+            user = event.get("userId")
+            key = user if isinstance(user, str) and user else None
+            if key is None:
+                anonymous = event.get("anonymousId")
+                key = anonymous if isinstance(anonymous, str) and anonymous else None
+        if key is not None:
             place = zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
-            args += [place + 1, encode_item(item), keys_json(users), 0, ""]
+            args += [place + 1, encode_item(item), keys_json((key,)), 0, ""]
         else:
             place = keys.partition_of(item)
             args += put_args(keys, [(place, encode_item(item), item)])
