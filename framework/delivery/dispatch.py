@@ -101,6 +101,18 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class _Route:
+    """What sending an instance's requests takes, looked up once per instance."""
+
+    instance: Instance
+    sender: Sender
+    limiter: RateLimiter
+    timeout: httpx.Timeout
+    policy: RetryPolicy
+    defer_policy: RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
 class _Result:
     answer: Answer | None
     error: DeliveryError | None
@@ -223,6 +235,7 @@ class Dispatcher:
         self._batch_window = batch_window
         self._limiters: dict[str, RateLimiter] = {}
         self._timeouts: dict[tuple[float, float], httpx.Timeout] = {}
+        self._routes: dict[str, _Route] = {}
         self._sleep = sleep
         self._clock = clock
         self.gate = gate if gate is not None else EndpointGate(clock=clock, sleep=sleep)
@@ -241,6 +254,7 @@ class Dispatcher:
         finally:
             senders = list(self._senders.values())
             self._senders.clear()
+            self._routes.clear()
             await asyncio.shield(asyncio.gather(*(sender.aclose() for sender in senders)))
 
     def endpoints(self) -> list[EndpointState]:
@@ -283,6 +297,20 @@ class Dispatcher:
             max_count=batch.max_count,
             window=window,
         )
+
+    def _route(self, instance: Instance) -> _Route:
+        """The instance's sender, limiter, timeout and policies (an instance never changes)."""
+        route = self._routes.get(instance.name)
+        if route is None or route.instance is not instance:
+            route = self._routes[instance.name] = _Route(
+                instance,
+                self._sender(instance),
+                self._limiter(instance),
+                self._http_timeout(instance),
+                self._policy(instance, defer=False),
+                self._policy(instance, defer=True),
+            )
+        return route
 
     def _limiter(self, instance: Instance) -> RateLimiter:
         limiter = self._limiters.get(instance.name)
@@ -332,11 +360,12 @@ class Dispatcher:
         return max(0.0, policy.deadline - (self._clock() - started))
 
     async def _try(
-        self, instance: Instance, request: PlannedRequest, ticket: Ticket, policy: RetryPolicy
+        self, route: _Route, request: PlannedRequest, ticket: Ticket, policy: RetryPolicy
     ) -> tuple[Answer | None, DeliveryError | None]:
         """Send once inside a granted turn and tell the gate what came of it."""
+        instance = route.instance
         try:
-            answer = await self._sender(instance).send(request, self._http_timeout(instance))
+            answer = await route.sender.send(request, route.timeout)
         except DeliveryError as exc:
             if exc.retryable:
                 ticket.report(Signal.FAILURE, retry_after=self._pause(exc, policy))
@@ -360,8 +389,9 @@ class Dispatcher:
     async def _send_with_retries(
         self, instance: Instance, request: PlannedRequest, *, defer: bool
     ) -> _Result:
-        policy = self._policy(instance, defer=defer)
-        limiter = self._limiter(instance)
+        route = self._route(instance)
+        policy = route.defer_policy if defer else route.policy
+        limiter = route.limiter
         endpoint = _endpoint_of(request.url)
         # The horizon counts from the first try: waiting at the gate before it is not a try.
         started: float | None = None
@@ -376,7 +406,7 @@ class Dispatcher:
                 if started is None:
                     started = self._clock()
                 try:
-                    answer, error = await self._try(instance, request, now_ticket, policy)
+                    answer, error = await self._try(route, request, now_ticket, policy)
                 except DeliveryError as exc:
                     answer, error = None, exc
                 finally:
@@ -388,7 +418,7 @@ class Dispatcher:
                         attempts += 1
                         if started is None:
                             started = self._clock()
-                        answer, error = await self._try(instance, request, ticket, policy)
+                        answer, error = await self._try(route, request, ticket, policy)
                 except EndpointPausedError as exc:
                     # Not sent: the endpoint stays held longer than this request may wait.
                     return _Result(answer, exc, attempts)
