@@ -269,7 +269,8 @@ class RequestBuildError(InputError):
     (a value the URL needs has none), ``URL_VALUE_INVALID`` (a value that would be a ``.`` or
     ``..`` path segment), ``HEADER_VALUE_INVALID`` (a value a header cannot
     carry, such as a line break or a character outside ASCII), ``HEADER_NAME_INVALID`` (a
-    header name the settings choose that is not a token), ``BATCH_BODY_INVALID`` (the
+    header name the settings choose that is not a token), ``METHOD_INVALID`` (a method setting
+    that holds no allowed method), ``BATCH_BODY_INVALID`` (the
     body is not what the action's batch combines) or ``BATCH_MIXED`` (requests given to be
     combined differ outside the combined part, so one would be sent as another's).
     """

@@ -99,3 +99,19 @@ def test_show_an_unknown_destination_exits_1() -> None:
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "DEFINITION_INVALID"
     assert "No destination 'no-such-thing'" in error["message"]
+
+
+def test_show_says_where_more_headers_the_signature_and_the_batch_size_come_from() -> None:
+    webhook = ROOT / "destinations" / "webhook"
+    result = CliRunner().invoke(cli, ["destinations", "show", str(webhook)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    send = lines.index("Action send: Send")
+    assert "  request   {{settings.method}} {{settings.url}}" in lines[send:]
+    assert "            (more headers from {{settings.headers}})" in lines[send:]
+    assert (
+        "  signed    x-signature: HMAC-SHA1 of the body, key {{settings.sharedSecret}}"
+        in lines[send:]
+    )
+    batch = next(line for line in lines if line.startswith("  batch "))
+    assert "up to 1000 events (fewer if {{settings.batchSize}} says)" in batch

@@ -169,16 +169,27 @@ def _show(out: Console, destination: Destination) -> None:
         out.print(Text.assemble(("  request   ", "bold"), f"{request.method} {request.url}"))
         for name, value in request.headers.items():
             out.print(f"            {name}: {value}")
+        if request.headers_from is not None:
+            out.print(f"            (more headers from {request.headers_from})")
+        if request.sign is not None:
+            sign = request.sign
+            out.print(
+                Text.assemble(
+                    ("  signed    ", "bold"),
+                    f"{sign.header}: HMAC-{sign.algorithm.upper()} of the body, key {sign.secret}",
+                )
+            )
         if request.body is not None:
             out.print(Text.assemble(("  body      ", "bold"), compact(request.body)))
         if action.batch is not None:
             batch = action.batch
             how = "concatenated" if batch.combine == "concat" else "merged"
             where = f" at {batch.path}" if batch.path else ""
+            fewer = f" (fewer if {batch.max_count_from} says)" if batch.max_count_from else ""
             out.print(
                 Text.assemble(
                     ("  batch     ", "bold"),
-                    f"by {batch.key}, up to {batch.max_count} events, bodies {how}{where}",
+                    f"by {batch.key}, up to {batch.max_count} events{fewer}, bodies {how}{where}",
                 )
             )
         out.print(Text("  fields", style="bold"))
