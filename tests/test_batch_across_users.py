@@ -404,3 +404,40 @@ def test_two_instances_never_share_a_request(tmp_path: Path) -> None:
         ("first", 2),
         ("second", 2),
     }
+
+
+def test_a_batch_size_setting_caps_how_many_events_a_request_gathers(tmp_path: Path) -> None:
+    # maxCount 100, lowered to 4 by the instance's batchSize (batch.maxCountFrom): the delivery
+    # gathers 4 events a request, not 100 cut into requests afterwards.
+    data = definition(100)
+    data["settings"]["batchSize"] = {"label": "Batch size", "type": "integer", "default": 4}
+    data["actions"]["many"]["batch"]["maxCountFrom"] = "{{settings.batchSize}}"
+    path = tmp_path / "hooks" / "destination.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    instance = load_instance(
+        {
+            "destination": str(path),
+            "name": "hooks",
+            "settings": {"baseUrl": "https://hooks.example", "batchSize": 4},
+            "mappings": [{"name": "Many", "action": "many"}],
+        }
+    )
+    api = Api()
+    events = interleaved(users=5, per_user=3)
+
+    async def scenario() -> list[list[Delivery]]:
+        async with Router(
+            [instance], dead_letters=None, transport=httpx.MockTransport(api), batch_window=0.05
+        ) as router:
+            return await route_all(router, events)
+
+    results = asyncio.run(scenario())
+    assert [len(items) for _, items in api.requests] == [4, 4, 4, 3]
+    items = [item for _, request_items in api.requests for item in request_items]
+    assert sorted(items) == sorted((e["userId"], e["event"]) for e in events)
+    for user in {e["userId"] for e in events}:
+        assert [name for who, name in items if who == user] == ["e0", "e1", "e2"]
+    deliveries = sent(results)
+    assert {d.outcome for d in deliveries} == {"delivered"}
+    assert sorted(d.batch_size for d in deliveries) == [3] * 3 + [4] * 12

@@ -294,7 +294,8 @@ class Dispatcher:
             pending.lane,
             pending,
             group=(instance.name, plan.mapping, pending.defer, values),
-            max_count=batch.max_count,
+            # A setting may lower the action's maxCount for this instance (maxCountFrom).
+            max_count=_batch_size(plan.request, batch.max_count),
             window=window,
         )
 
@@ -554,3 +555,10 @@ class Dispatcher:
 def _message_id(event: dict[str, Any]) -> str | None:
     value = event.get("messageId")
     return value if isinstance(value, str) else None
+
+
+def _batch_size(request: PlannedRequest | None, max_count: int) -> int:
+    """How many events one request of a batch may gather: the action's ``maxCount``, or less
+    when the instance's settings say so (``batch.maxCountFrom``)."""
+    limit = request.batch_limit if request is not None else None
+    return max_count if limit is None else min(limit, max_count)
