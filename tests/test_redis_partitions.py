@@ -70,7 +70,13 @@ async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 30.0)
 async def die(queue: RedisStreamQueue) -> None:
     """End a worker as a crash would: no ack, no goodbye, its leases left to expire."""
     if queue._keeper is not None:
+        # A crash stops the keeper too. A cancellation that reaches it inside a Redis call can
+        # be swallowed (see RedisStreamQueue._keep); ``_closing`` ends it then, before its next
+        # round, so it neither renews the dead worker's leases nor opens a connection after
+        # the close (a connection left open is a ResourceWarning in a later test).
+        queue._closing.set()
         queue._keeper.cancel()
+        await asyncio.wait({queue._keeper}, timeout=10)
     queue._closed = True
     await queue._redis.aclose()
 
@@ -184,15 +190,21 @@ def test_a_worker_dying_mid_run_loses_nothing_and_its_partitions_are_taken_over(
     for n, item in enumerate(events):
         expected.setdefault(item.event["userId"], []).append(n)
     assert log.by_user == expected  # nothing lost, nothing twice, each user in order
-    # The new owner's first take is what the dead one held, oldest first, a try counted.
-    assert (
-        first[0].id
-        == min(
-            (entry for entry in held if partition(entry.id) == partition(first[0].id)),
-            key=lambda entry: tuple(int(p) for p in entry.id.split("/")[1].split("-")),
-        ).id
-    )
-    assert first[0].tries == 2
+    # The new owner's first take of each partition is what the dead one held there, oldest
+    # first, a try counted; a partition where it held nothing starts at its oldest entry, a
+    # first try. (Which partitions the first take reaches depends on the timing.)
+    firsts: dict[int, Entry] = {}
+    for entry in first:
+        firsts.setdefault(partition(entry.id), entry)
+    for place, entry in firsts.items():
+        held_here = [held_entry for held_entry in held if partition(held_entry.id) == place]
+        if held_here:
+            oldest = min(
+                held_here, key=lambda e: tuple(int(p) for p in e.id.split("/")[1].split("-"))
+            )
+            assert (entry.id, entry.tries) == (oldest.id, 2)
+        else:
+            assert entry.tries == 1
 
 
 def test_a_deferred_entry_and_those_behind_it_survive_a_redis_restart(stream: str) -> None:
