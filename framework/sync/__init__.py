@@ -4,7 +4,8 @@ The path of a row, one module each: ``config`` (the sync file) → ``sources`` (
 PostgreSQL, CSV, in batches) → ``diff`` and ``values`` (map, type-check, hash) → ``state`` (last
 successful values by primary key) → ``plan`` (a row as an identify call to Custom Attributes
 Sync) → ``runner`` (one run, through :class:`framework.Router`) → ``history`` (runs, calls and
-rejected rows). See docs/sync.md.
+rejected rows) → ``alerts`` (the run's health told to the ``alert_channels``: webhook, Slack,
+PagerDuty, ``alert_email``). See docs/sync.md.
 """
 
 from __future__ import annotations
