@@ -61,7 +61,6 @@ be seen from here.)
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -75,6 +74,15 @@ from types import TracebackType
 from typing import Any, Literal, TextIO
 
 from framework.errors import StorageError
+from framework.sync.history_export import write_rejected
+from framework.sync.history_schema import (
+    CALL_COLUMNS,
+    MIGRATIONS,
+    RUN_COLUMNS,
+    SCHEMA,
+    call_record,
+    run_record,
+)
 from framework.sync.records import (
     COUNT_NAMES,
     OPERATIONS,
@@ -112,79 +120,6 @@ __all__ = [
 DEFAULT_HISTORY = Path(".actionkit") / "sync-history.sqlite"
 """Where run history is kept unless a sync says otherwise."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sync TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    dry_run INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    queried INTEGER NOT NULL DEFAULT 0,
-    added INTEGER NOT NULL DEFAULT 0,
-    changed INTEGER NOT NULL DEFAULT 0,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    removed INTEGER NOT NULL DEFAULT 0,
-    succeeded INTEGER NOT NULL DEFAULT 0,
-    rejected INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    host TEXT,
-    pid INTEGER,
-    rows_recorded INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS runs_sync ON runs (sync, id);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    primary_keys TEXT NOT NULL,
-    method TEXT,
-    url TEXT,
-    request TEXT,
-    status INTEGER,
-    response TEXT,
-    outcome TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    error_code TEXT,
-    error_message TEXT
-);
-CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id, id);
-CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    primary_key TEXT NOT NULL,
-    error_code TEXT NOT NULL,
-    error TEXT NOT NULL,
-    call_id INTEGER REFERENCES calls (id)
-);
-CREATE INDEX IF NOT EXISTS rejected_run ON rejected (run_id, primary_key);
-CREATE INDEX IF NOT EXISTS rejected_key ON rejected (primary_key);
-CREATE TABLE IF NOT EXISTS row_groups (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    operation TEXT,
-    status TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    keys TEXT NOT NULL,
-    call_ids TEXT,
-    errors TEXT
-);
-CREATE INDEX IF NOT EXISTS row_groups_run ON row_groups (run_id, status, operation);
-"""
-
-_MIGRATIONS = (
-    # (column of runs, the statements that add it to a file written before it existed)
-    ("pid", ("ALTER TABLE runs ADD COLUMN host TEXT", "ALTER TABLE runs ADD COLUMN pid INTEGER")),
-    (
-        "rows_recorded",
-        ("ALTER TABLE runs ADD COLUMN rows_recorded INTEGER NOT NULL DEFAULT 0",),
-    ),
-)
-"""Columns added to ``runs`` since the first version; new tables need no migration (``CREATE
-TABLE IF NOT EXISTS``)."""
-
-
 logger = logging.getLogger("actionkit.sync")
 
 INTERRUPTED_ERROR = (
@@ -211,51 +146,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-_RUN_COLUMNS = (
-    "id, sync, mode, dry_run, status, started_at, ended_at, "
-    + ", ".join(COUNT_NAMES)
-    + ", error, rows_recorded"
-)
-_CALL_COLUMNS = (
-    "id, run_id, primary_keys, method, url, request, status, response, outcome, attempts, "
-    "error_code, error_message"
-)
-
-
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    counts = dict(zip(COUNT_NAMES, row[7:14], strict=True))
-    return RunRecord(
-        id=row[0],
-        sync=row[1],
-        mode=row[2],
-        dry_run=bool(row[3]),
-        status=row[4],
-        started_at=row[5],
-        ended_at=row[6],
-        counts=counts,
-        error=row[14],
-        rows_recorded=bool(row[15]),
-    )
-
-
-def _call(row: Iterable[Any]) -> CallRecord:
-    (id_, run_id, keys, method, url, request, status, response, outcome, attempts, code, msg) = row
-    return CallRecord(
-        id=id_,
-        run_id=run_id,
-        primary_keys=tuple(json.loads(keys)),
-        method=method,
-        url=url,
-        request=json.loads(request) if request is not None else None,
-        status=status,
-        response=response,
-        outcome=outcome,
-        attempts=attempts,
-        error_code=code,
-        error_message=msg,
-    )
-
-
 class RunHistory:
     """The run history store (a SQLite file); safe to share between threads and processes."""
 
@@ -270,7 +160,7 @@ class RunHistory:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(
                 f"The sync history {self.path} cannot be opened ({exc}); check the path."
@@ -281,7 +171,7 @@ class RunHistory:
     def _migrate(self) -> None:
         """Add to the ``runs`` of an older file the columns it lacks (in one transaction)."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        missing = [steps for column, steps in _MIGRATIONS if columns and column not in columns]
+        missing = [steps for column, steps in MIGRATIONS if columns and column not in columns]
         if missing:
             with self._db:
                 for steps in missing:
@@ -434,25 +324,25 @@ class RunHistory:
         self._settle_quietly()
         where, params = ("WHERE sync = ?", [sync]) if sync is not None else ("", [])
         rows = self._query(
-            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",
             [*params, -1 if limit is None else limit],
         )
-        return [_run(row) for row in rows]
+        return [run_record(row) for row in rows]
 
     def get_run(self, run_id: int) -> RunRecord | None:
         """One run, or None when there is no run with that id."""
         self._settle_quietly()
-        rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
-        return _run(rows[0]) if rows else None
+        rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
+        return run_record(rows[0]) if rows else None
 
     def latest_run(self, sync: str) -> RunRecord | None:
         """The newest finished run of ``sync`` (not a dry run), or None."""
         rows = self._query(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE sync = ? AND status != 'running' "
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE sync = ? AND status != 'running' "
             "AND dry_run = 0 ORDER BY id DESC LIMIT 1",
             [sync],
         )
-        return _run(rows[0]) if rows else None
+        return run_record(rows[0]) if rows else None
 
     @staticmethod
     def _calls_where(run_id: int, primary_key: str | None) -> tuple[str, list[Any]]:
@@ -475,10 +365,10 @@ class RunHistory:
         """
         where, params = self._calls_where(run_id, primary_key)
         rows = self._query(
-            f"SELECT {_CALL_COLUMNS} FROM calls {where} ORDER BY id LIMIT ? OFFSET ?",
+            f"SELECT {CALL_COLUMNS} FROM calls {where} ORDER BY id LIMIT ? OFFSET ?",
             [*params, -1 if limit is None else limit, max(offset, 0)],
         )
-        return [_call(row) for row in rows]
+        return [call_record(row) for row in rows]
 
     def count_calls(self, run_id: int, *, primary_key: str | None = None) -> int:
         """How many calls were kept for a run (only those carrying ``primary_key``)."""
@@ -588,11 +478,11 @@ class RunHistory:
 
     def get_call(self, call_id: int) -> CallRecord | None:
         """One call, or None."""
-        rows = self._query(f"SELECT {_CALL_COLUMNS} FROM calls WHERE id = ?", [call_id])
-        return _call(rows[0]) if rows else None
+        rows = self._query(f"SELECT {CALL_COLUMNS} FROM calls WHERE id = ?", [call_id])
+        return call_record(rows[0]) if rows else None
 
     def _rejected(self, where: str, params: list[Any], limit: int | None) -> list[RejectedRow]:
-        columns = ", ".join(f"c.{name.strip()}" for name in _CALL_COLUMNS.split(","))
+        columns = ", ".join(f"c.{name.strip()}" for name in CALL_COLUMNS.split(","))
         rows = self._query(
             f"SELECT r.id, r.run_id, r.primary_key, r.error_code, r.error, {columns} "
             "FROM rejected r "
@@ -606,7 +496,7 @@ class RunHistory:
                 primary_key=row[2],
                 error_code=row[3],
                 error=row[4],
-                call=_call(row[5:]) if row[5] is not None else None,
+                call=call_record(row[5:]) if row[5] is not None else None,
             )
             for row in rows
         ]
@@ -662,28 +552,4 @@ class RunHistory:
             if primary_key is not None
             else self.iter_rejected(run_id)
         )
-        count = 0
-        if fmt == "json":
-            items = [row.to_dict() for row in rows]
-            json.dump({"run": run.to_dict(), "rejected": items}, stream, indent=2)
-            stream.write("\n")
-            return len(items)
-        writer = csv.writer(stream)
-        writer.writerow(
-            ["run_id", "primary_key", "error_code", "error", "status", "request", "response"]
-        )
-        for row in rows:
-            call = row.call
-            writer.writerow(
-                [
-                    run_id,
-                    row.primary_key,
-                    row.error_code,
-                    row.error,
-                    call.status if call else "",
-                    json.dumps(call.request) if call and call.request is not None else "",
-                    call.response if call and call.response is not None else "",
-                ]
-            )
-            count += 1
-        return count
+        return write_rejected(run, rows, fmt, stream)
