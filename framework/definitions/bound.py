@@ -24,8 +24,10 @@ from framework.definitions.combine import part_refusal
 from framework.definitions.request import (
     PlannedRequest,
     RequestBuilder,
-    field_pointer,
+    dot_segment_error,
+    header_value,
     rendered_header_name,
+    url_missing_error,
 )
 from framework.definitions.signing import Signer
 from framework.definitions.templates import Template, header_value_refusal
@@ -125,39 +127,18 @@ class BoundRequest:
         url_text = self._url_text
         missing = url.missing(data) if url_text is None else None
         if missing:
-            raise RequestBuildError(
-                f"The request URL needs {', '.join(missing)}, which has no value.",
-                pointer=field_pointer(missing[0].split(".")),
-                reason="URL_VALUE_MISSING",
-            )
+            raise url_missing_error(missing)
         if self._segments and url_text is None:
             for path, text in url.values(data):
                 if path in self._segments and text in _DOT_SEGMENTS:
-                    raise RequestBuildError(
-                        f"The request URL takes a path segment from {'.'.join(path)}, which "
-                        f"is '{text}': such a segment would be resolved into another path, so "
-                        "nothing was sent. Map another value into the field.",
-                        pointer=field_pointer(path),
-                        reason="URL_VALUE_INVALID",
-                    )
+                    raise dot_segment_error(path, text)
         headers: dict[str, str] = {}
         for name, value in self._headers:
             if isinstance(value, str):
                 if value:
                     headers[name] = value
                 continue
-            for path, text in value.values(data):
-                refusal = header_value_refusal(text)
-                if refusal is not None:
-                    raise RequestBuildError(
-                        f"The header '{name}' takes its value from {'.'.join(path)}, which "
-                        f"holds {refusal}; a header value may hold only printable ASCII "
-                        "characters, spaces and tabs, so nothing was sent. Map a value made "
-                        "of those characters into the field.",
-                        pointer=field_pointer(path),
-                        reason="HEADER_VALUE_INVALID",
-                    )
-            text = value.render(data).strip(" \t")
+            text = header_value(name, value, data)
             if text:
                 headers[name] = text
         headers.update(self._fixed_headers)

@@ -479,36 +479,15 @@ class RequestBuilder:
         data = {"settings": settings, "payload": payload}
         missing = self._url.missing(data)
         if missing:
-            raise RequestBuildError(
-                f"The request URL needs {', '.join(missing)}, which has no value.",
-                pointer=field_pointer(missing[0].split(".")),
-                reason="URL_VALUE_MISSING",
-            )
+            raise url_missing_error(missing)
         for path, text in self._url.values(data):
             if path[0] == "payload" and path in self._segments and text in _DOT_SEGMENTS:
-                raise RequestBuildError(
-                    f"The request URL takes a path segment from {'.'.join(path)}, which is "
-                    f"'{text}': such a segment would be resolved into another path, so nothing "
-                    "was sent. Map another value into the field.",
-                    pointer=field_pointer(path),
-                    reason="URL_VALUE_INVALID",
-                )
+                raise dot_segment_error(path, text)
         method = self.method_for(settings)
         headers = {}
         for header_name, template in self._headers:
             name = rendered_header_name(header_name, settings)
-            for path, text in template.values(data):
-                refusal = header_value_refusal(text)
-                if refusal is not None:
-                    raise RequestBuildError(
-                        f"The header '{name}' takes its value from {'.'.join(path)}, which "
-                        f"holds {refusal}; a header value may hold only printable ASCII "
-                        "characters, spaces and tabs, so nothing was sent. Map a value made "
-                        "of those characters into the field.",
-                        pointer=field_pointer(path),
-                        reason="HEADER_VALUE_INVALID",
-                    )
-            value = template.render(data).strip(" \t")
+            value = header_value(name, template, data)
             if value:
                 headers[name] = value
         headers.update(self.object_headers(settings))
@@ -641,6 +620,43 @@ def _encoded_at(settings: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[s
             return settings
         return {**settings, path[0]: _encoded_at(value, path[1:])}
     return {**settings, path[0]: quote(js_string(value), safe="")}
+
+
+def url_missing_error(missing: Sequence[str]) -> RequestBuildError:
+    """The error of a URL whose placeholders ``missing`` (``payload.id``) have no value."""
+    return RequestBuildError(
+        f"The request URL needs {', '.join(missing)}, which has no value.",
+        pointer=field_pointer(missing[0].split(".")),
+        reason="URL_VALUE_MISSING",
+    )
+
+
+def dot_segment_error(path: Sequence[str], text: str) -> RequestBuildError:
+    """The error of a URL path segment taken from ``path`` that is ``.`` or ``..``."""
+    return RequestBuildError(
+        f"The request URL takes a path segment from {'.'.join(path)}, which is "
+        f"'{text}': such a segment would be resolved into another path, so nothing "
+        "was sent. Map another value into the field.",
+        pointer=field_pointer(path),
+        reason="URL_VALUE_INVALID",
+    )
+
+
+def header_value(name: str, template: Template, data: Mapping[str, Any]) -> str:
+    """Header ``name``'s value rendered from ``template``, spaces and tabs around it removed;
+    raises :class:`RequestBuildError` when a value it takes cannot be carried in a header."""
+    for path, text in template.values(data):
+        refusal = header_value_refusal(text)
+        if refusal is not None:
+            raise RequestBuildError(
+                f"The header '{name}' takes its value from {'.'.join(path)}, which "
+                f"holds {refusal}; a header value may hold only printable ASCII "
+                "characters, spaces and tabs, so nothing was sent. Map a value made "
+                "of those characters into the field.",
+                pointer=field_pointer(path),
+                reason="HEADER_VALUE_INVALID",
+            )
+    return template.render(data).strip(" \t")
 
 
 def field_pointer(path: Sequence[str]) -> str:
