@@ -1,9 +1,11 @@
-"""Sending one planned request with aiohttp directly: the router's own wire, without httpx.
+"""Sending one planned request with aiohttp's client directly, without httpx.
 
-The router's default sender (when no httpx transport is given). It behaves as
-:class:`~framework.delivery.http.HttpSender` does over httpx-aiohttp, minus httpx's request
-and response models, which cost more CPU per request than aiohttp's own C-accelerated stack
-(benchmarks/delivery.py ``--sink nginx``; docs/benchmarks.md):
+The router's default sender until 2026-12-05, when
+:class:`~framework.delivery.wire_sender.WireSender` took its place at about a third of its CPU
+a request (benchmarks/delivery.py ``--sink nginx``; docs/benchmarks.md). It passes the same
+tests (tests/test_senders.py, tests/test_sender_hostile.py), and :func:`encode_json`, the body
+bytes, serves both. It behaves as :class:`~framework.delivery.http.HttpSender` does over
+httpx-aiohttp, minus httpx's request and response models:
 
 - the same body bytes as httpx's ``json=`` (compact, UTF-8, NaN refused), ``content-type:
   application/json`` unless the request sets one, and ``user-agent: actionkit`` unless it

@@ -44,7 +44,6 @@ import httpx
 from framework.definitions.instance import Instance, Planned
 from framework.definitions.network import NetworkPolicy
 from framework.definitions.request import PlannedRequest
-from framework.delivery.aiohttp_sender import AiohttpSender
 from framework.delivery.batching import Lanes
 from framework.delivery.deadletter import DeadLetter, DeadLetterStore
 from framework.delivery.gate import EndpointGate, EndpointState, Signal, Ticket
@@ -55,6 +54,7 @@ from framework.delivery.pause import endpoint_of
 from framework.delivery.ratelimit import RateLimiter
 from framework.delivery.retry import RetryPolicy
 from framework.delivery.stats import DeliveryStats
+from framework.delivery.wire_sender import WireSender
 from framework.errors import DeliveryError, EndpointPausedError, RetryableError
 
 logger = logging.getLogger("actionkit.delivery")
@@ -266,11 +266,11 @@ class Dispatcher:
         sender = self._senders.get(policy)
         if sender is None:
             # A transport given (a test's, a user's) is used through httpx; otherwise the
-            # router's own wire, aiohttp without httpx's models.
+            # router's own wire (asyncio and llhttp; framework/delivery/wire_sender.py).
             sender = (
                 HttpSender(transport=self._transport)
                 if self._transport is not None
-                else AiohttpSender(policy=policy)
+                else WireSender(policy=policy)
             )
             self._senders[policy] = sender
         return sender

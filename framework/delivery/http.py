@@ -15,10 +15,11 @@ written as an IP address. Refused, the request is not sent and fails for good wi
 
 :class:`HttpSender` sends through an httpx transport given by the caller (a test's
 :class:`httpx.MockTransport`, a user's own). Without one, the router sends with
-:class:`~framework.delivery.aiohttp_sender.AiohttpSender`, aiohttp directly, which behaves the
-same: httpx's request and response models cost more CPU than aiohttp's whole C-accelerated
-stack, and delivery is bound by that cost (docs/benchmarks.md). HttpSender over
-httpx-aiohttp's transport (its default without a transport) is kept for direct use.
+:class:`~framework.delivery.wire_sender.WireSender`, its own HTTP/1.1 client on asyncio and
+llhttp, which behaves the same at a fraction of the CPU a request: delivery is bound by that
+cost (docs/benchmarks.md). :class:`~framework.delivery.aiohttp_sender.AiohttpSender` does the
+same on aiohttp's client; HttpSender over httpx-aiohttp's transport (its default without a
+transport) is kept for direct use.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ Refused = _Refused
 
 class Sender(Protocol):
     """What the dispatcher sends with: :class:`HttpSender` over a given httpx transport, or
-    :class:`~framework.delivery.aiohttp_sender.AiohttpSender` (the default wire)."""
+    :class:`~framework.delivery.wire_sender.WireSender` (the default wire)."""
 
     async def send(self, request: PlannedRequest, timeout: httpx.Timeout) -> Answer:
         """Send ``request``; returns the answer, or raises a delivery error."""

@@ -1,8 +1,10 @@
-"""The router's own wire (AiohttpSender) behaves as HttpSender over httpx did.
+"""The router's wires (WireSender, its default, and AiohttpSender) behave as HttpSender
+over httpx did.
 
-Each test runs a real aiohttp server on loopback and sends planned requests to it: the same
-bytes and headers as httpx's ``json=``, no redirects followed, bodies capped, timeouts and
-failed connections mapped to the same delivery errors, and the network policy applied.
+Each test runs a real aiohttp server on loopback and sends planned requests to it with each
+sender: the same bytes and headers as httpx's ``json=``, no redirects followed, bodies capped,
+timeouts and failed connections mapped to the same delivery errors, and the network policy
+applied. tests/test_wire_sender.py has what only the default wire does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from framework.definitions.network import NetworkPolicy
 from framework.definitions.request import PlannedRequest
 from framework.delivery.aiohttp_sender import AiohttpSender, encode_json
 from framework.delivery.http import HttpSender, error_for
+from framework.delivery.wire_sender import WireSender
 from framework.errors import (
     AddressNotAllowedError,
     ConnectionFailedError,
@@ -34,6 +37,14 @@ LOOPBACK = NetworkPolicy(allow_loopback=True)
 TIMEOUT = httpx.Timeout(5.0)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SenderClass = type[AiohttpSender] | type[WireSender]
+
+
+@pytest.fixture(params=[WireSender, AiohttpSender], ids=["wire", "aiohttp"])
+def sender_class(request: pytest.FixtureRequest) -> SenderClass:
+    """Each sender the router can send with."""
+    cls: SenderClass = request.param
+    return cls
 
 
 @asynccontextmanager
@@ -64,7 +75,7 @@ def test_the_body_is_the_bytes_httpx_sends() -> None:
         encode_json({"x": float("nan")})
 
 
-def test_requests_reach_the_server_as_httpx_sent_them() -> None:
+def test_requests_reach_the_server_as_httpx_sent_them(sender_class: SenderClass) -> None:
     seen: list[tuple[str, str, CIMultiDict[str], bytes]] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -75,7 +86,7 @@ def test_requests_reach_the_server_as_httpx_sent_them() -> None:
         async with serve(handler) as url:
             body = {"plan": "pro", "name": "Zoë"}
             request = planned(f"{url}/user-attributes?x=1", body, "PATCH", **{"x-project": "p"})
-            ours = AiohttpSender(policy=LOOPBACK)
+            ours = sender_class(policy=LOOPBACK)
             theirs = HttpSender(policy=LOOPBACK)
             try:
                 first = await ours.send(request, TIMEOUT)
@@ -106,7 +117,7 @@ def test_requests_reach_the_server_as_httpx_sent_them() -> None:
     assert headers["Content-Type"] == "application/json"
 
 
-def test_a_request_s_own_content_type_and_user_agent_win() -> None:
+def test_a_request_s_own_content_type_and_user_agent_win(sender_class: SenderClass) -> None:
     seen: list[CIMultiDict[str]] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -115,7 +126,7 @@ def test_a_request_s_own_content_type_and_user_agent_win() -> None:
 
     async def main() -> None:
         async with serve(handler) as url:
-            sender = AiohttpSender(policy=LOOPBACK)
+            sender = sender_class(policy=LOOPBACK)
             try:
                 headers = {"Content-Type": "application/vnd.x+json", "User-Agent": "mine"}
                 await sender.send(planned(url, {"a": 1}, **headers), TIMEOUT)
@@ -130,7 +141,7 @@ def test_a_request_s_own_content_type_and_user_agent_win() -> None:
     assert seen[1]["User-Agent"] == "actionkit"
 
 
-def test_redirects_are_answers_not_followed() -> None:
+def test_redirects_are_answers_not_followed(sender_class: SenderClass) -> None:
     hits: list[str] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -139,7 +150,7 @@ def test_redirects_are_answers_not_followed() -> None:
 
     async def main() -> None:
         async with serve(handler) as url:
-            sender = AiohttpSender(policy=LOOPBACK)
+            sender = sender_class(policy=LOOPBACK)
             try:
                 answer = await sender.send(planned(f"{url}/events", {"a": 1}), TIMEOUT)
             finally:
@@ -151,7 +162,7 @@ def test_redirects_are_answers_not_followed() -> None:
     assert hits == ["/events"]
 
 
-def test_bodies_are_capped_and_retry_after_is_read() -> None:
+def test_bodies_are_capped_and_retry_after_is_read(sender_class: SenderClass) -> None:
     async def handler(request: web.Request) -> web.Response:
         if request.path == "/big":
             return web.Response(text="x" * 200_000)
@@ -159,7 +170,7 @@ def test_bodies_are_capped_and_retry_after_is_read() -> None:
 
     async def main() -> None:
         async with serve(handler) as url:
-            sender = AiohttpSender(policy=LOOPBACK, max_response_bytes=1000)
+            sender = sender_class(policy=LOOPBACK, max_response_bytes=1000)
             try:
                 big = await sender.send(planned(f"{url}/big", {}), TIMEOUT)
                 busy = await sender.send(planned(f"{url}/busy", {}), TIMEOUT)
@@ -182,14 +193,14 @@ def test_bodies_are_capped_and_retry_after_is_read() -> None:
     asyncio.run(main())
 
 
-def test_a_slow_answer_is_a_timeout() -> None:
+def test_a_slow_answer_is_a_timeout(sender_class: SenderClass) -> None:
     async def handler(request: web.Request) -> web.Response:
         await asyncio.sleep(2)
         return web.Response(text="late")
 
     async def main() -> None:
         async with serve(handler) as url:
-            sender = AiohttpSender(policy=LOOPBACK)
+            sender = sender_class(policy=LOOPBACK)
             try:
                 with pytest.raises(DeliveryTimeoutError, match="ReadTimeout") as caught:
                     await sender.send(planned(url, {}), httpx.Timeout(0.2))
@@ -200,7 +211,7 @@ def test_a_slow_answer_is_a_timeout() -> None:
     asyncio.run(main())
 
 
-def test_a_refused_or_dropped_connection_fails_retryably() -> None:
+def test_a_refused_or_dropped_connection_fails_retryably(sender_class: SenderClass) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -212,7 +223,7 @@ def test_a_refused_or_dropped_connection_fails_retryably() -> None:
         return web.Response(text="never")
 
     async def main() -> None:
-        sender = AiohttpSender(policy=LOOPBACK)
+        sender = sender_class(policy=LOOPBACK)
         try:
             with pytest.raises(ConnectionFailedError) as refused:
                 await sender.send(planned(f"http://127.0.0.1:{closed_port}/", {}), TIMEOUT)
@@ -227,7 +238,7 @@ def test_a_refused_or_dropped_connection_fails_retryably() -> None:
     asyncio.run(main())
 
 
-def test_the_network_policy_is_applied_before_sending() -> None:
+def test_the_network_policy_is_applied_before_sending(sender_class: SenderClass) -> None:
     hits: list[str] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -237,7 +248,7 @@ def test_the_network_policy_is_applied_before_sending() -> None:
     async def main() -> None:
         async with serve(handler) as url:
             port = url.rsplit(":", 1)[1]
-            strict = AiohttpSender()
+            strict = sender_class()
             try:
                 for target in (
                     url,
@@ -248,7 +259,7 @@ def test_the_network_policy_is_applied_before_sending() -> None:
                         await strict.send(planned(target, {}), TIMEOUT)
             finally:
                 await strict.aclose()
-            loose = AiohttpSender(policy=LOOPBACK)
+            loose = sender_class(policy=LOOPBACK)
             try:
                 answer = await loose.send(planned(f"http://localhost:{port}/ok", {}), TIMEOUT)
             finally:
@@ -259,9 +270,9 @@ def test_the_network_policy_is_applied_before_sending() -> None:
     assert hits == ["/ok"]
 
 
-def test_a_url_that_cannot_be_used_fails_for_good() -> None:
+def test_a_url_that_cannot_be_used_fails_for_good(sender_class: SenderClass) -> None:
     async def main() -> None:
-        sender = AiohttpSender()
+        sender = sender_class()
         try:
             for url in ("ftp://example.com/x", "http:///nohost", "http://exa mple.com:99999/"):
                 with pytest.raises(IntegrationError):
@@ -272,7 +283,7 @@ def test_a_url_that_cannot_be_used_fails_for_good() -> None:
     asyncio.run(main())
 
 
-def test_no_cookie_is_carried_from_one_request_to_the_next() -> None:
+def test_no_cookie_is_carried_from_one_request_to_the_next(sender_class: SenderClass) -> None:
     cookies: list[str | None] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -283,7 +294,7 @@ def test_no_cookie_is_carried_from_one_request_to_the_next() -> None:
 
     async def main() -> None:
         async with serve(handler) as url:
-            sender = AiohttpSender(policy=LOOPBACK)
+            sender = sender_class(policy=LOOPBACK)
             try:
                 await sender.send(planned(url, {}), TIMEOUT)
                 await sender.send(planned(url, {}), TIMEOUT)
