@@ -423,3 +423,41 @@ def test_https_is_verified_against_the_trusted_certificates(
             await trusted(url.replace("127.0.0.1", "localhost"))
 
     asyncio.run(main())
+
+
+def test_an_answer_nobody_asked_for_spoils_the_connection() -> None:
+    connections: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        number = len(connections)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)
+                # Two answers to one request: the second must never answer the next request.
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n%dA" % number
+                    + b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n%dB" % number
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> list[str]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        sender = WireSender(policy=LOOPBACK, max_connections=1)
+        try:
+            first = await sender.send(planned(url, {}), TIMEOUT)
+            await asyncio.sleep(0.05)
+            second = await sender.send(planned(url, {}), TIMEOUT)
+        finally:
+            await sender.aclose()
+            server.close()
+            await server.wait_closed()
+        return [first.body, second.body]
+
+    assert asyncio.run(main()) == ["1A", "2A"]

@@ -130,7 +130,9 @@ class Http1Connection(asyncio.Protocol):
     # -- llhttp callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        """A new answer starts."""
+        """A new answer starts; one that no request waits for spoils the connection."""
+        if self._waiter is None:
+            self.close()
         self._begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -245,6 +247,12 @@ class Http1Connection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self.close()
+
+    @property
+    def usable(self) -> bool:
+        """Whether a request may be written now: open, and not closing."""
+        transport = self.transport
+        return not self.closed and transport is not None and not transport.is_closing()
 
     def close(self) -> None:
         """Close the connection (it is never reused)."""

@@ -158,7 +158,7 @@ class ConnectionPool:
         while idle:
             connection = idle.pop()
             self._idle_count -= 1
-            if not connection.closed and now - connection.idle_since < self._expiry:
+            if connection.usable and now - connection.idle_since < self._expiry:
                 return connection
             connection.close()
             self._open.discard(connection)
