@@ -1,4 +1,5 @@
-"""A sync run collects young garbage less often while it lasts, and puts the threshold back."""
+"""Asked to (``actionkit sync`` does), a sync run collects young garbage less often while it
+lasts and puts the threshold back; by default the host's collector is left alone."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_the_threshold_is_raised_during_a_run_and_put_back(
         seen.append(gc.get_threshold())
 
     config = make_config(tmp_path, api, "SELECT * FROM users")
-    assert run_sync(config, progress=progress).counts["succeeded"] == 3
+    assert run_sync(config, progress=progress, fewer_collections=True).counts["succeeded"] == 3
     assert seen
     assert set(seen) == {(YOUNG_COLLECTION, 10, 10)}
     assert gc.get_threshold() == (700, 10, 10)
@@ -59,7 +60,7 @@ def test_the_threshold_is_put_back_when_the_run_fails(
     gc.set_threshold(700, 10, 10)
     config = make_config(tmp_path, api, "SELECT * FROM no_such_table")
     with pytest.raises(SourceError):
-        run_sync(config)
+        run_sync(config, fewer_collections=True)
     assert gc.get_threshold() == (700, 10, 10)
 
 
@@ -70,7 +71,7 @@ def test_a_threshold_already_higher_or_off_is_left_alone(
     gc.set_threshold(young, 10, 10)
     seen: list[tuple[int, int, int]] = []
     config = make_config(tmp_path, api, "SELECT * FROM users")
-    run_sync(config, progress=lambda _: seen.append(gc.get_threshold()))
+    run_sync(config, progress=lambda _: seen.append(gc.get_threshold()), fewer_collections=True)
     assert set(seen) == {(young, 10, 10)}
 
 
@@ -80,7 +81,21 @@ def test_a_switched_off_collector_stays_off(
     gc.disable()
     seen: list[bool] = []
     config = make_config(tmp_path, api, "SELECT * FROM users")
-    run_sync(config, progress=lambda _: seen.append(gc.isenabled()))
+    run_sync(config, progress=lambda _: seen.append(gc.isenabled()), fewer_collections=True)
     assert seen == [False] * len(seen)
     assert seen
     assert not gc.isenabled()
+
+
+def test_by_default_a_run_leaves_the_host_s_collector_alone(
+    tmp_path: Path, api: ContentstackEmulator, threshold: tuple[int, int, int]
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    seen: list[tuple[int, int, int]] = []
+    config = make_config(tmp_path, api, "SELECT * FROM users")
+    assert (
+        run_sync(config, progress=lambda _: seen.append(gc.get_threshold())).counts["succeeded"]
+        == 3
+    )
+    assert seen
+    assert set(seen) == {(700, 10, 10)}

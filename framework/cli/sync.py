@@ -133,4 +133,10 @@ def sync_command(
 def _run(
     config: SyncConfig, dry_run: bool, full_resync: bool, progress: Callable[[SyncResult], None]
 ) -> SyncResult:
-    return run_sync(config, dry_run=dry_run, full_resync=full_resync, progress=progress)
+    return run_sync(
+        config,
+        dry_run=dry_run,
+        full_resync=full_resync,
+        progress=progress,
+        fewer_collections=True,  # this process is ours: see framework.sync.runner
+    )
