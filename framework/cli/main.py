@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import click
 
 from framework.cli.check import check_group
@@ -62,5 +65,13 @@ cli.add_command(init_command)
 
 
 def main() -> None:
-    """Run the command line (the ``actionkit`` console script)."""
+    """Run the command line (the ``actionkit`` console script).
+
+    Text that UTF-8 cannot carry (a lone surrogate, which JSON's ``"\\ud800"`` parses to)
+    is written as its escape, ``\\ud800``, instead of stopping the command with an encoding
+    error: in JSON output that escape is the very value.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     cli()

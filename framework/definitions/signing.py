@@ -20,11 +20,22 @@ from typing import Any
 from framework.definitions.models import SignAlgorithm
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ASCII_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def body_bytes(value: Any) -> bytes:
-    """``value`` as the body bytes a JSON request sends: compact, UTF-8, no NaN."""
-    return _JSON.encode(value).encode("utf-8")
+    """``value`` as the body bytes a JSON request sends: compact, UTF-8, no NaN.
+
+    A string holding a lone surrogate (what JSON text's ``"\\ud800"`` parses to) cannot be
+    written in UTF-8: such a body is written with every non-ASCII character escaped
+    (``\\ud800``, ``\\u00e9``), as JavaScript's ``JSON.stringify`` escapes lone
+    surrogates, so that the receiver reads the very same value.
+    """
+    text = _JSON.encode(value)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _ASCII_JSON.encode(value).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

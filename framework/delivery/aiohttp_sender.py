@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import ssl
 import time
 from typing import Any
@@ -39,6 +38,7 @@ from yarl import URL
 
 from framework.definitions.network import NetworkPolicy, host_refusal
 from framework.definitions.request import PlannedRequest
+from framework.definitions.signing import body_bytes
 from framework.delivery.http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Answer,
@@ -53,7 +53,6 @@ from framework.errors import DeliveryTimeoutError, IntegrationError
 
 __all__ = ["AiohttpSender", "encode_json"]
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _USER_AGENT = "actionkit"
 
 
@@ -65,8 +64,9 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def encode_json(value: Any) -> bytes:
-    """``value`` as the body bytes httpx's ``json=`` sends: compact, UTF-8, no NaN."""
-    return _JSON.encode(value).encode("utf-8")
+    """``value`` as the body bytes httpx's ``json=`` sends: compact, UTF-8, no NaN (a lone
+    surrogate escaped: :func:`framework.definitions.signing.body_bytes`, which signs them)."""
+    return body_bytes(value)
 
 
 class AiohttpSender:

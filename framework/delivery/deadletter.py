@@ -152,15 +152,13 @@ class DeadLetterStore:
                         letter.instance,
                         letter.mapping,
                         letter.action,
-                        letter.message_id,
-                        json.dumps(letter.event, ensure_ascii=False),
+                        _storable(letter.message_id),
+                        _json_text(letter.event),
                         letter.error_code,
-                        letter.error_message,
+                        _storable(letter.error_message),
                         letter.status,
                         letter.attempts,
-                        json.dumps(letter.request, ensure_ascii=False)
-                        if letter.request is not None
-                        else None,
+                        _json_text(letter.request) if letter.request is not None else None,
                     ),
                 )
         except sqlite3.Error as exc:
@@ -223,3 +221,28 @@ class DeadLetterStore:
                 "SELECT COUNT(*) AS n FROM dead_letters WHERE instance = ?", (instance,)
             )
         return int(rows[0]["n"])
+
+
+def _utf8(text: str) -> bool:
+    """Whether SQLite can store ``text``: a lone surrogate (JSON's ``"\\ud800"``) cannot be
+    written in UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text to store: readable UTF-8, or with every non-ASCII character
+    escaped when it holds a lone surrogate (read back, the value is the same)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if _utf8(text) else json.dumps(value)
+
+
+def _storable(text: str | None) -> str | None:
+    """``text`` with any lone surrogate written as its escape (``\\ud800``), so that the
+    letter is stored rather than lost."""
+    if text is None or _utf8(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

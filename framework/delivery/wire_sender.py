@@ -222,13 +222,7 @@ class WireSender:
             parts += ("authorization: ", target.authorization, "\r\n")
         body: bytes | None = None
         if request.json is not None:
-            try:
-                body = encode_json(request.json)
-            except UnicodeEncodeError as exc:
-                raise IntegrationError(
-                    "The request body cannot be sent: it holds text that is not valid "
-                    f"Unicode ({exc.reason} at position {exc.start})."
-                ) from exc
+            body = encode_json(request.json)
             if "content-type" not in given:
                 parts.append("content-type: application/json\r\n")
             parts += ("content-length: ", str(len(body)), "\r\n\r\n")
