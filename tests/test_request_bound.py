@@ -39,6 +39,7 @@ DEFINITION: dict[str, Any] = {
         "headers": {"label": "Headers", "type": "object", "secret": True},
         "secret": {"label": "Secret", "type": "password"},
         "size": {"label": "Size", "type": "integer"},
+        "missing": {"label": "Never given", "type": "string"},  # an optional setting left out
     },
     "actions": {
         "go": {

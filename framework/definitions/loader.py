@@ -18,6 +18,7 @@ from framework.definitions.destination import Action, Destination
 from framework.definitions.models import ActionDefinition, DestinationDefinition, FieldDefinition
 from framework.definitions.payload import PayloadValidator
 from framework.definitions.request import RequestBuilder
+from framework.definitions.request_forms import setting_reference_problems
 from framework.definitions.resources import DEFINITION_FILE as DEFINITION_FILE
 from framework.definitions.resources import (
     FoundDestination,
@@ -277,6 +278,11 @@ def build_destination(document: SourceDocument, path: Path) -> Destination:
         action = _compile_action(key, action_definition, collector)
         if action is not None:
             actions[key] = action
+        collector.extend(
+            setting_reference_problems(
+                action_definition, f"/actions/{escape_pointer_token(key)}", definition.settings
+            )
+        )
     _check_presets(definition, collector)
     settings_validator: PayloadValidator | None = None
     try:

@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from framework.definitions.models import SignSpec
+from framework.definitions.models import ActionDefinition, FieldDefinition, SignSpec
+from framework.definitions.source import escape_pointer_token
 from framework.definitions.templates import Template, header_name_refusal
 from framework.errors import Problem
+from framework.suggestions import did_you_mean
 
 _ONE_SETTING = re.compile(r"^\{\{\s*settings((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\}\}$")
 
@@ -120,3 +122,77 @@ def count_refusal(value: Any, most: int) -> str | None:
             f"{most} (the action's maxCount)."
         )
     return None
+
+
+_FORM_TYPES: dict[str, tuple[frozenset[str], str]] = {
+    "method": (frozenset({"string"}), "a string setting (its value is the method)"),
+    "headers": (frozenset({"object"}), "an object setting (header names and their values)"),
+    "count": (frozenset({"integer", "number"}), "an integer setting (the batch size)"),
+}
+
+
+def setting_reference_problems(
+    action: ActionDefinition, pointer: str, settings: Mapping[str, FieldDefinition]
+) -> list[Problem]:
+    """Every ``{{settings.<key>}}`` of an action's request template and batch that names no
+    setting of the destination, and every whole-setting form (a method, ``headersFrom``,
+    ``maxCountFrom``) whose setting's type cannot fill it, each at its own pointer.
+
+    Caught when the destination loads, not when an instance does: the destination's author
+    is the one who can fix it.
+    """
+    template = action.request
+    places: list[tuple[str, str | None, str | None]] = [
+        (f"{pointer}/request/url", template.url, None),
+        (f"{pointer}/request/method", template.method, "method"),
+        (f"{pointer}/request/headersFrom", template.headers_from, "headers"),
+    ]
+    for name, value in template.headers.items():
+        where = f"{pointer}/request/headers/{escape_pointer_token(name)}"
+        places += [(where, name, None), (where, value, None)]
+    if template.sign is not None:
+        places.append((f"{pointer}/request/sign/secret", template.sign.secret, None))
+    if action.batch is not None:
+        places += [
+            (f"{pointer}/batch/key", action.batch.key, None),
+            (f"{pointer}/batch/maxCountFrom", action.batch.max_count_from, "count"),
+        ]
+    problems: list[Problem] = []
+    for where, source, form in places:
+        if not isinstance(source, str):
+            continue
+        # Compiled as the builder compiles it; a template that does not compile is reported
+        # there, with its own sentence.
+        compiled, template_problems = Template.compile(source, where, url=where.endswith("/url"))
+        if compiled is None or template_problems:
+            continue
+        for path in compiled.paths:
+            if path[0] != "settings" or len(path) < 2:
+                continue
+            key = path[1]
+            spec = settings.get(key)
+            if spec is None:
+                declared = ", ".join(sorted(settings)) or "none"
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{{{{settings.{key}}}}}' names no setting of this destination "
+                        f"(its settings: {declared}).{did_you_mean(key, settings)}",
+                        "SETTING_UNKNOWN",
+                    )
+                )
+            elif form is not None and spec.type not in _FORM_TYPES[form][0]:
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{{{{settings.{key}}}}}' is {_article(spec.type)} {spec.type} setting; "
+                        "this place takes "
+                        f"{_FORM_TYPES[form][1]}.",
+                        "SETTING_TYPE_MISMATCH",
+                    )
+                )
+    return problems
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
