@@ -8,10 +8,8 @@ The password never appears in the message, the outcome, the logs or the channel'
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from loopback_servers import self_signed_certificate
 
 from framework.sync.alert_email import EmailChannel
 from framework.sync.alerts import AlertConfig, notify_run
@@ -58,20 +57,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command makes the test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:

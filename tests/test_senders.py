@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
+from loopback_servers import serve
 from multidict import CIMultiDict
 
 from framework.definitions.network import NetworkPolicy
@@ -36,7 +35,6 @@ from framework.errors import (
 LOOPBACK = NetworkPolicy(allow_loopback=True)
 TIMEOUT = httpx.Timeout(5.0)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SenderClass = type[AiohttpSender] | type[WireSender]
 
 
@@ -45,22 +43,6 @@ def sender_class(request: pytest.FixtureRequest) -> SenderClass:
     """Each sender the router can send with."""
     cls: SenderClass = request.param
     return cls
-
-
-@asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[str]:
-    """An aiohttp server on a free loopback port answering every path with ``handler``."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def planned(url: str, body: Any = None, method: str = "POST", **headers: str) -> PlannedRequest:
