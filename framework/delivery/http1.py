@@ -8,7 +8,8 @@ length nor chunks ends when the server closes the connection.
 
 At most ``limit`` bytes of a body are kept. A longer body ends the exchange at once: the
 answer is marked truncated and the connection is closed rather than drained. A connection
-is offered for reuse only after a whole answer that allows keep-alive.
+is offered for reuse only after a whole answer that allows keep-alive. A status line and
+headers longer than :data:`MAX_HEAD_BYTES` in all are refused.
 
 The read timeout bounds the silence while an answer is awaited. The first byte must come
 within it; after that, a silence longer than it fails the exchange, and is noticed between
@@ -60,6 +61,9 @@ class Reply:
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 
+MAX_HEAD_BYTES = 64 * 1024
+"""An answer whose status line and headers take more bytes than this is refused."""
+
 
 class Http1Connection(asyncio.Protocol):
     """One client connection; :meth:`exchange` sends a request and waits for its answer."""
@@ -88,6 +92,8 @@ class Http1Connection(asyncio.Protocol):
         self._encoding: str | None = None
         self._framed = False
         self._headers_done = False
+        self._head_bytes = 0
+        self._head_size = 0
 
     # -- asyncio protocol ----------------------------------------------------------------
 
@@ -103,12 +109,26 @@ class Http1Connection(asyncio.Protocol):
             self.close()
             return
         self._heard = True
+        if not self._headers_done:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(InvalidAnswer("the server switched protocols, which was not asked for"))
+            return
+        except InvalidAnswer as exc:  # raised by a callback
+            self._fail(exc)
+            return
         except httptools.HttpParserError as exc:
-            self._fail(InvalidAnswer(str(exc) or type(exc).__name__))
+            cause = exc.__context__ or exc.__cause__
+            self._fail(cause if isinstance(cause, InvalidAnswer) else InvalidAnswer(str(exc)))
+            return
+        if (
+            self._waiter is not None
+            and not self._headers_done
+            and self._head_bytes > MAX_HEAD_BYTES
+        ):
+            self._fail(InvalidAnswer(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End the exchange in progress, if any (called by asyncio)."""
@@ -137,6 +157,9 @@ class Http1Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Note the headers the client uses; llhttp itself reads the framing ones."""
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD_BYTES:
+            raise InvalidAnswer(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes")
         lower = name.lower()
         if lower == b"retry-after":
             self._retry_after = value.decode("latin-1")
