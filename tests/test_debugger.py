@@ -360,9 +360,10 @@ def test_the_api_pages_a_runs_calls_one_line_each(
 
 
 def test_the_api_reads_a_history_written_by_the_first_schema(tmp_path: Path) -> None:
+    from sync_fixtures import write_old_history
+
     from framework.debugger import create_app
     from tests.server_helpers import serving
-    from tests.test_sync_history_rows import write_old_history
 
     path = tmp_path / "old.sqlite"
     write_old_history(path)
@@ -578,9 +579,10 @@ def test_calls_are_paged_and_a_rows_call_off_the_page_opens_on_its_own(
 def test_a_run_of_an_old_history_says_its_rows_were_not_recorded(
     browser: Any, tmp_path: Path
 ) -> None:
+    from sync_fixtures import write_old_history
+
     from framework.debugger import create_app
     from tests.server_helpers import serving
-    from tests.test_sync_history_rows import write_old_history
 
     path = tmp_path / "old.sqlite"
     write_old_history(path)

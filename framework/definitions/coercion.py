@@ -19,11 +19,6 @@ FAIL: Final = object()
 # -- converting values to a type without losing anything ------------------------------------
 
 
-def number_value(number: float) -> int | float:
-    """A JavaScript number as Python prints it best: whole numbers as ``int``."""
-    return js_number_value(number)
-
-
 def string_number(text: str) -> float | None:
     """``Number(text)`` in JavaScript when that is a finite number, else None.
 
@@ -60,7 +55,7 @@ def to_number(value: object) -> object:
         return int(value)
     if isinstance(value, str):
         number = string_number(value)
-        return FAIL if number is None else number_value(number)
+        return FAIL if number is None else js_number_value(number)
     return FAIL
 
 
@@ -70,7 +65,7 @@ def to_integer(value: object) -> object:
         return int(value)
     if isinstance(value, str):
         number = string_number(value)
-        return FAIL if number is None or not number.is_integer() else number_value(number)
+        return FAIL if number is None or not number.is_integer() else js_number_value(number)
     return FAIL
 
 
