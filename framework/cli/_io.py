@@ -54,8 +54,6 @@ def read_document(name: str, *, what: str) -> Any:
         except OSError as exc:
             raise InputFileError(f"Cannot read the {what} file {name}: {exc.strerror}.") from exc
         label = name
-    if raw.startswith(b"\xef\xbb\xbf"):  # a byte order mark, as some editors write
-        raw = raw[3:]
     if name.endswith((".yaml", ".yml")):
         raw = _yaml_as_json(raw, label, what)
     try:

@@ -27,8 +27,6 @@ from framework.emulators.choose import NotEmulable, StandIn, stand_in_for
 from framework.errors import DefinitionError, EventJsonError, Problem
 from framework.event_json import decode_event_json
 
-_BOM = b"\xef\xbb\xbf"
-
 
 def _read_events(handle: IO[bytes]) -> Iterator[tuple[int, Any, EventJsonError | None]]:
     """(line number, event or None, its error or None) for each non-blank line.
@@ -36,12 +34,9 @@ def _read_events(handle: IO[bytes]) -> Iterator[tuple[int, Any, EventJsonError |
     The input is read as bytes, line by line, and each line decoded on its own by the one
     rule for event JSON (:mod:`framework.event_json`): a line that breaks it (not UTF-8, not
     JSON, NaN, a lone surrogate, too deep, a number too long) is that line's error, and the
-    lines after it are read as usual. A UTF-8 byte order mark at the start of the input (as
-    some Windows editors write) is skipped.
+    lines after it are read as usual.
     """
     for number, line in enumerate(handle, start=1):
-        if number == 1 and line.startswith(_BOM):
-            line = line[len(_BOM) :]
         if not line.strip():
             continue
         try:
