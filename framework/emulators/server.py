@@ -2,7 +2,8 @@
 
 The server is generic: what it answers comes from an *emulated API* (:class:`EmulatedApi`), a
 plain object whose ``handle`` turns a :class:`Request` into a :class:`Response`. The server
-does the HTTP (HTTP/1.1 with keep-alive, on ``ThreadingHTTPServer`` in a background thread),
+does the HTTP (HTTP/1.1 with keep-alive, on an asyncio loop in a background thread:
+:mod:`framework.emulators.wire`),
 answers every error as JSON, records requests, counts answers, and plays injected faults.
 
 Faults (:class:`Fault`) wait in a queue; each applies to the next ``count`` requests to its
@@ -26,9 +27,7 @@ Control endpoints, never faulted, logged or counted::
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 import time
 from collections import deque
@@ -190,9 +189,7 @@ class EmulatorServer:
         self._arrivals = 0
         self._counters: dict[str, dict[str, int]] = {}
         self.stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
         self._httpd: HttpServer | None = None
-        self._thread: threading.Thread | None = None
 
     # Life cycle
 
@@ -211,32 +208,17 @@ class EmulatorServer:
             raise RuntimeError("The emulator is already running.")
         self.stopping.clear()
         self._httpd = HttpServer((self.host, self.port), self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"emulator-{self.url}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._httpd.start(name=f"emulator-{self.url}")
         return self
 
     def stop(self) -> None:
         """Stop serving, close every open connection, release the port; safe to call twice."""
-        httpd, thread = self._httpd, self._thread
+        httpd = self._httpd
         if httpd is None:
             return
         self.stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            # Keep-alive connections would otherwise keep their handler threads serving.
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = self._thread = None
+        httpd.stop()  # closes every connection, keep-alive ones included
+        self._httpd = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -361,14 +343,6 @@ class EmulatorServer:
         )
 
     # Called by the request handler
-
-    def track_connection(self, connection: socket.socket, *, open_: bool) -> None:
-        """Note a client connection opening or closing (stop() closes those still open)."""
-        with self._lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
     def clear_faults(self) -> int:
         """Forget the queued faults (not an outage going on); returns how many were queued."""
