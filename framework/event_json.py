@@ -100,8 +100,10 @@ def decode_event_json(raw: bytes, *, line: int = 1, max_depth: int = MAX_DEPTH) 
     except json.JSONDecodeError as exc:
         offset = len(text[: exc.pos].encode("utf-8"))
         at_line, column = _line_column(data, offset, line)
+        # Python's sentence for a leading byte order mark names its own API; say it plainly.
+        reason = _BOM_SENTENCE if text.startswith("\ufeff") and exc.pos == 0 else exc.msg
         raise EventJsonError(
-            f"The input is not valid JSON at line {at_line}, column {column}: {exc.msg}.",
+            f"The input is not valid JSON at line {at_line}, column {column}: {reason}.",
             reason="SYNTAX",
             offset=offset,
             line=at_line,
@@ -112,6 +114,12 @@ def decode_event_json(raw: bytes, *, line: int = 1, max_depth: int = MAX_DEPTH) 
     if refused or _SURROGATE_ESCAPE.search(text):
         _check_values(value)
     return value
+
+
+_BOM_SENTENCE = (
+    "it starts with a byte order mark (U+FEFF), which JSON text may not begin with; save it "
+    "as UTF-8 without one"
+)
 
 
 def _line_column(data: bytes, offset: int, first_line: int) -> tuple[int, int]:

@@ -426,3 +426,11 @@ def test_a_sync_cell_breaking_the_rule_is_not_a_list(cell: str) -> None:
 
 def test_a_sync_cell_holding_a_json_array_is_a_list() -> None:
     assert check_value("tags", "list", '["a", 1, 2.5]') == (["a", 1, 2.5], None)
+
+
+def test_a_leading_byte_order_mark_is_named_plainly() -> None:
+    with pytest.raises(EventJsonError) as caught:
+        decode_event_json(b'\xef\xbb\xbf{"a": 1}')
+    assert caught.value.reason == "SYNTAX"
+    assert "byte order mark" in caught.value.message
+    assert "utf-8-sig" not in caught.value.message
