@@ -1,9 +1,11 @@
 """Real servers on loopback for the senders' and alert channels' tests: an aiohttp app
-answering every path with one handler (over TLS when asked), and a self-signed certificate
-for localhost and 127.0.0.1 made with the ``openssl`` command."""
+answering every path with one handler (over TLS when asked), a raw asyncio server running a
+script on each connection, and a self-signed certificate for localhost and 127.0.0.1 made
+with the ``openssl`` command."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import ssl
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -32,6 +35,28 @@ async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIte
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def raw_server(script: Script) -> AsyncIterator[str]:
+    """A loopback server running ``script`` on each connection (a client that goes away
+    ends it quietly; the connection is closed after it); yields its base URL."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await script(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:

@@ -9,12 +9,11 @@ errors, never another exception; and a sender that survived a broken answer stil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from loopback_servers import Script, raw_server
 
 from framework.definitions.network import NetworkPolicy
 from framework.definitions.request import PlannedRequest
@@ -25,7 +24,6 @@ from framework.errors import ConnectionFailedError, DeliveryError, DeliveryTimeo
 LOOPBACK = NetworkPolicy(allow_loopback=True)
 TIMEOUT = httpx.Timeout(5.0)
 SenderClass = type[AiohttpSender] | type[WireSender]
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
@@ -44,27 +42,6 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
         if line.lower().startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
     return head + await reader.readexactly(length)
-
-
-@asynccontextmanager
-async def raw_server(script: Script) -> AsyncIterator[str]:
-    """A loopback server running ``script`` on each connection; yields its base URL."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await script(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def answering(*pieces: bytes, pause: float = 0.0, then_close: bool = False) -> Script:

@@ -12,8 +12,7 @@ import base64
 import gzip
 import ssl
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback_servers import self_signed_certificate, serve
+from loopback_servers import raw_server, self_signed_certificate, serve
 
 from framework.definitions.network import NetworkPolicy
 from framework.definitions.request import PlannedRequest
@@ -77,22 +76,12 @@ class CountingServer:
                 await writer.drain()
                 if not self.keep_alive:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
+        finally:  # raw_server ends a dropped connection quietly and closes it
             self.open -= 1
-            writer.close()
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[str]:
+    def running(self) -> AbstractAsyncContextManager[str]:
         """Serve on a free loopback port; yields the base URL."""
-        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.close()
-            await server.wait_closed()
+        return raw_server(self.handle)
 
 
 def planned(url: str, body: Any = None, method: str = "POST", **headers: str) -> PlannedRequest:
@@ -375,7 +364,7 @@ def test_https_is_verified_against_the_trusted_certificates(
 
     async def trusted(url: str) -> None:
         client_side = ssl.create_default_context(cafile=str(certificate[0]))
-        monkeypatch.setattr(wire_pool, "_ssl_context", lambda: client_side)
+        monkeypatch.setattr(wire_pool, "default_ssl_context", lambda: client_side)
         sender = WireSender(policy=LOOPBACK)
         try:
             answers = [await sender.send(planned(url, {"n": n}), TIMEOUT) for n in range(3)]
@@ -398,33 +387,25 @@ def test_an_answer_nobody_asked_for_spoils_the_connection() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
         number = len(connections)
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(2)
-                # Two answers to one request: the second must never answer the next request.
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n%dA" % number
-                    + b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n%dB" % number
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            # Two answers to one request: the second must never answer the next request.
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n%dA" % number
+                + b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n%dB" % number
+            )
+            await writer.drain()
 
     async def main() -> list[str]:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         sender = WireSender(policy=LOOPBACK, max_connections=1)
         try:
-            first = await sender.send(planned(url, {}), TIMEOUT)
-            await asyncio.sleep(0.05)
-            second = await sender.send(planned(url, {}), TIMEOUT)
+            async with raw_server(handle) as url:
+                first = await sender.send(planned(url, {}), TIMEOUT)
+                await asyncio.sleep(0.05)
+                second = await sender.send(planned(url, {}), TIMEOUT)
         finally:
             await sender.aclose()
-            server.close()
-            await server.wait_closed()
         return [first.body, second.body]
 
     assert asyncio.run(main()) == ["1A", "2A"]

@@ -3,7 +3,7 @@
 The router's default sender until 2026-12-05, when
 :class:`~framework.delivery.wire_sender.WireSender` took its place at about a third of its CPU
 a request (benchmarks/delivery.py ``--sink nginx``; docs/benchmarks.md). It passes the same
-tests (tests/test_senders.py, tests/test_sender_hostile.py), and :func:`encode_json`, the body
+tests (tests/test_senders.py, tests/test_wire_hostile_servers.py), and :func:`encode_json`, the body
 bytes, serves both. It behaves as :class:`~framework.delivery.http.HttpSender` does over
 httpx-aiohttp, minus httpx's request and response models:
 
@@ -27,8 +27,6 @@ No cookies are kept: one user's answer never adds a cookie to another user's req
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 import time
 from typing import Any
 
@@ -45,6 +43,7 @@ from framework.delivery.http import (
     PolicyResolver,
     Refused,
     connection_failed,
+    default_ssl_context,
     not_allowed,
     refused_cause,
 )
@@ -54,13 +53,6 @@ from framework.errors import DeliveryTimeoutError, IntegrationError
 __all__ = ["AiohttpSender", "encode_json"]
 
 _USER_AGENT = "actionkit"
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """httpx's default context, made once: loading the CA bundle costs milliseconds, and one
-    context serves every connection."""
-    return httpx.create_ssl_context()
 
 
 def encode_json(value: Any) -> bytes:
@@ -99,7 +91,7 @@ class AiohttpSender:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             keepalive_timeout=httpx.Limits().keepalive_expiry,
-            ssl=_ssl_context(),
+            ssl=default_ssl_context(),
             resolver=PolicyResolver(self._policy),
         )
         self._session = aiohttp.ClientSession(

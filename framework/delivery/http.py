@@ -25,8 +25,10 @@ transport) is kept for direct use.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,6 +82,13 @@ def error_for(answer: Answer) -> DeliveryError | None:
     if is_retryable_status(status):
         return RetryableError(message, status=status, retry_after=answer.retry_after)
     return IntegrationError(message, status=status)
+
+
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once per process: loading the CA bundle costs
+    milliseconds, and one context serves every connection of every sender."""
+    return httpx.create_ssl_context()
 
 
 class _Refused(OSError):
@@ -156,7 +165,7 @@ def _aiohttp_transport(limits: httpx.Limits, policy: NetworkPolicy) -> AiohttpTr
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,
             keepalive_timeout=limits.keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
+            ssl=default_ssl_context(),
             resolver=PolicyResolver(policy),
         )
         return aiohttp.ClientSession(connector=connector)

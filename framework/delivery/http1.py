@@ -236,12 +236,17 @@ class Http1Connection(asyncio.Protocol):
             return
         self._fail(AnswerTimeout("no answer within the read timeout"))
 
-    def _finish(self, status: int, *, truncated: bool = False, reusable: bool = False) -> None:
+    def _end(self) -> asyncio.Future[Reply] | None:
+        """End the exchange in progress: its waiter (to be settled), the silence timer gone."""
         waiter = self._waiter
         self._waiter = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        return waiter
+
+    def _finish(self, status: int, *, truncated: bool = False, reusable: bool = False) -> None:
+        waiter = self._end()
         chunks = self._chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         reply = Reply(status, body, truncated, self._retry_after, self._encoding)
@@ -254,21 +259,14 @@ class Http1Connection(asyncio.Protocol):
             waiter.set_result(reply)
 
     def _fail(self, error: Exception) -> None:
-        waiter = self._waiter
-        self._waiter = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        waiter = self._end()
         self.close()
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
     def abandon(self) -> None:
         """The exchange's caller gave up (cancelled): the connection is closed."""
-        self._waiter = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._end()
         self.close()
 
     @property

@@ -10,24 +10,21 @@ A new connection resolves its host through
 :class:`~framework.delivery.http.PolicyResolver`: every address a name resolves to is judged
 by the network policy, on every connection, and only allowed addresses are connected to, in
 the order the resolver gave them (a host written as an address is judged by the sender
-before it gets here). ``https`` connections use one TLS context, httpx's default, made once.
+before it gets here). ``https`` connections use one TLS context, httpx's default, made once
+(:func:`~framework.delivery.http.default_ssl_context`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import socket
-import ssl
 import time
 from collections import deque
 from typing import NamedTuple
 
-import httpx
-
 from framework.definitions.network import NetworkPolicy
-from framework.delivery.http import PolicyResolver
+from framework.delivery.http import PolicyResolver, default_ssl_context
 from framework.delivery.http1 import Http1Connection
 
 __all__ = ["ConnectTimeout", "ConnectionPool", "Origin", "PoolTimeout"]
@@ -50,13 +47,6 @@ class Origin(NamedTuple):
     port: int
     literal: bool
     """The host is written as an IP address (not resolved)."""
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """httpx's default context, made once: loading the CA bundle costs milliseconds, and one
-    context serves every connection."""
-    return httpx.create_ssl_context()
 
 
 class ConnectionPool:
@@ -203,7 +193,7 @@ class ConnectionPool:
                     address,
                     origin.port,
                     family=family,
-                    ssl=_ssl_context() if tls else None,
+                    ssl=default_ssl_context() if tls else None,
                     server_hostname=origin.host if tls else None,
                 )
             except OSError as exc:

@@ -43,7 +43,7 @@ from yarl import URL
 
 from framework.definitions.network import NetworkPolicy, host_refusal
 from framework.definitions.request import PlannedRequest
-from framework.delivery.aiohttp_sender import encode_json
+from framework.definitions.signing import body_bytes
 from framework.delivery.http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Answer,
@@ -222,7 +222,7 @@ class WireSender:
             parts += ("authorization: ", target.authorization, "\r\n")
         body: bytes | None = None
         if request.json is not None:
-            body = encode_json(request.json)
+            body = body_bytes(request.json)
             if "content-type" not in given:
                 parts.append("content-type: application/json\r\n")
             parts += ("content-length: ", str(len(body)), "\r\n\r\n")

@@ -136,7 +136,8 @@ class _Connection(asyncio.Protocol):
         self._emulator = server.emulator
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._queue: deque[Request | Response] = deque()
+        self._queue: deque[Request | Response | None] = deque()
+        """Requests to answer in order, a refusal to answer then close, None to just close."""
         self._completed = 0
         self._unparsed: bytes | None = None
         self._busy = False
@@ -304,7 +305,7 @@ class _Connection(asyncio.Protocol):
         split = urlsplit(parts[1])
         request = Request(parts[0], split.path or "/", split.query, headers, rest[: int(declared)])
         self._queue.append(request)
-        self._queue.append(Response(0))  # then close
+        self._queue.append(None)  # then close: the stream cannot be parsed past it
         if not self._busy:
             self._next()
 
@@ -314,11 +315,11 @@ class _Connection(asyncio.Protocol):
         """Answer the queued requests in order; a delay holds the ones behind it."""
         while self._queue and not self._closing:
             item = self._queue.popleft()
+            if item is None:
+                self.close()
+                return
             if isinstance(item, Response):
-                if item.status == 0:  # the end of what could be read
-                    self.close()
-                else:
-                    self._write(item, close=True, method="")
+                self._write(item, close=True, method="")
                 return
             if not self._play(item):
                 return
