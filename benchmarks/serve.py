@@ -82,7 +82,7 @@ from framework.cli._io import listen
 from framework.cli.serve import _redis_app
 from framework.delivery.stats import percentile
 from framework.emulators import EmulatorServer, PersonalizeEdge, Request, Response
-from framework.server.app import create_app
+from framework.server.app import IngestionApp, create_app
 from framework.server.config import load_server_config
 from framework.server.embedded import queue_for
 from framework.server.header_deadline import header_deadline_protocol
@@ -374,7 +374,7 @@ def _bare_app() -> Starlette:
     return Starlette(routes=[Route("/v1/batch", batch, methods=["POST"])])
 
 
-def _accept_app(kind: str, config_path: Path, redis_url: str | None) -> Starlette:
+def _accept_app(kind: str, config_path: Path, redis_url: str | None) -> Starlette | IngestionApp:
     """The ingestion app of ``actionkit serve`` for ``kind``, with no consumer."""
     config = load_server_config(config_path)
     if kind == "bare":

@@ -16,13 +16,13 @@ from starlette.applications import Starlette
 from framework.cli._io import EXIT_USAGE, fail, listen
 from framework.cli._search import destinations_option
 from framework.errors import DefinitionError
-from framework.server.app import create_app
+from framework.server.app import IngestionApp, create_app
 from framework.server.config import ServerConfig, load_server_config
 from framework.server.embedded import SHUTDOWN_GRACE, create_embedded_app, queue_for
 from framework.server.header_deadline import header_deadline_protocol
 
 
-def _redis_app(config: ServerConfig, url: str, partitions: int) -> Starlette:
+def _redis_app(config: ServerConfig, url: str, partitions: int) -> IngestionApp:
     """The app putting events on a Redis stream; workers (``actionkit worker``) consume it."""
     # Imported here: the embedded mode needs neither redis-py nor the stream queue.
     from framework.queue.redis_stream import RedisStreamQueue

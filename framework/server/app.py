@@ -16,200 +16,63 @@ could never be accepted. ``actionkit serve`` also has uvicorn close idle connect
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.datastructures import State
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from framework.definitions.events import EventChecker
-from framework.errors import QueueError, QueueFullError
-from framework.queue.base import EventQueue, QueuedEvent
-from framework.server.body import Rejection, parse_json_object, read_body
+from framework.errors import QueueError
+from framework.queue.base import EventQueue
+from framework.server.body import Rejection
 from framework.server.config import ServerConfig
 from framework.server.heap import freeze_once
+from framework.server.ingest import InFlight, IngestEndpoint, Receive, Scope, Send
 from framework.server.metrics import PROMETHEUS_CONTENT_TYPE, ServerMetrics
-from framework.server.tracking import BATCH_ENDPOINTS, EVENT_ENDPOINTS, basic_auth_key, events_of
+from framework.server.tracking import BATCH_ENDPOINTS, EVENT_ENDPOINTS
 
-__all__ = ["create_app"]
+__all__ = ["IngestionApp", "create_app"]
 
 logger = logging.getLogger("actionkit.server")
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 """Starlette's lifespan: entered when the server starts, left when it stops."""
 
-_UNAUTHORIZED = Rejection(
-    401,
-    "UNAUTHORIZED",
-    "A valid write key is required: send it as the HTTP Basic user name (empty password) "
-    "or as 'writeKey' in the body.",
-    headers={"WWW-Authenticate": 'Basic realm="actionkit"'},
-)
-
 
 def _answer(rejection: Rejection) -> JSONResponse:
     return JSONResponse(rejection.body(), rejection.status, headers=rejection.headers)
 
 
-# Answered before the body is read in full: the connection is closed after the answer, so
-# that what the client still sends is never taken for a next request.
-_CLOSE = {"Connection": "close"}
+class IngestionApp:
+    """The ingestion app: an ASGI app sending ``POST /v1/<endpoint>`` straight to its
+    :class:`~framework.server.ingest.IngestEndpoint`, and everything else (the lifespan,
+    ``/health``, ``/metrics``, 404 and 405) to a Starlette app.
 
+    ``state`` is the Starlette app's (``config``, ``queue``, ``metrics``, ``in_flight``).
+    """
 
-def _busy(limit: int) -> Rejection:
-    return Rejection(
-        503,
-        "SERVER_BUSY",
-        f"The server is handling {limit} requests, the most it takes at once; nothing was "
-        "accepted. Try again later.",
-        headers={"Retry-After": "1", **_CLOSE},
-    )
+    def __init__(self, starlette: Starlette, endpoints: dict[str, IngestEndpoint]) -> None:
+        self.starlette = starlette
+        self.endpoints = endpoints
 
+    @property
+    def state(self) -> State:
+        """The app's state, shared with its Starlette app."""
+        return self.starlette.state
 
-def _body_timeout(seconds: float) -> Rejection:
-    return Rejection(
-        408,
-        "BODY_TIMEOUT",
-        f"The request body did not arrive in full within {seconds:g} seconds (a Content-Length "
-        "larger than the body sent, or a stalled client); nothing was accepted.",
-        headers=_CLOSE,
-    )
-
-
-_BODY_INCOMPLETE = Rejection(
-    400,
-    "BODY_INCOMPLETE",
-    "The client disconnected before the request body arrived in full; nothing was accepted.",
-    headers=_CLOSE,
-)
-
-
-class _InFlight:
-    """The ingestion requests being read or handled now, shared by every endpoint of an app."""
-
-    __slots__ = ("count", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-
-
-class _Ingest:
-    """The handler of one tracking endpoint."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        config: ServerConfig,
-        queue: EventQueue,
-        metrics: ServerMetrics,
-        in_flight: _InFlight,
-    ) -> None:
-        self.endpoint = endpoint
-        self.config = config
-        self.queue = queue
-        self.metrics = metrics
-        self.in_flight = in_flight
-        self.checker = EventChecker()
-        limits = config.limits
-        self.limit = (
-            limits.max_batch_bytes if endpoint in BATCH_ENDPOINTS else limits.max_event_bytes
-        )
-
-    async def answer(self, request: Request) -> Response:
-        in_flight = self.in_flight
-        if in_flight.count >= in_flight.limit:
-            response: Response = _answer(_busy(in_flight.limit))
-        else:
-            in_flight.count += 1
-            try:
-                response = await self._handle(request)
-            finally:
-                in_flight.count -= 1
-        self.metrics.requests.labels(self.endpoint, str(response.status_code)).inc()
-        return response
-
-    async def _read(self, request: Request) -> bytes | Rejection:
-        """The body within its byte limit and the body deadline."""
-        seconds = self.config.limits.body_timeout
-        try:
-            async with asyncio.timeout(seconds):
-                return await read_body(request, self.limit)
-        except TimeoutError:
-            return _body_timeout(seconds)
-        except ClientDisconnect:
-            return _BODY_INCOMPLETE
-
-    async def _handle(self, request: Request) -> Response:
-        received = datetime.now(UTC)
-        header = request.headers.get("authorization")
-        key = basic_auth_key(header)
-        routes = self.config.routes(key) if key is not None else None
-        if header is not None and routes is None:
-            return _answer(_UNAUTHORIZED)  # refused before the body is read
-        raw = await self._read(request)
-        if isinstance(raw, Rejection):
-            return _answer(raw)
-        body = parse_json_object(raw)
-        if isinstance(body, Rejection):
-            return _answer(body)
-        if routes is None:
-            given = body.get("writeKey")
-            routes = self.config.routes(given if isinstance(given, str) else None)
-            if routes is None:
-                return _answer(_UNAUTHORIZED)
-        events = events_of(
-            self.endpoint,
-            body,
-            limits=self.config.limits,
-            received=received,
-            checker=self.checker,
-        )
-        if isinstance(events, Rejection):
-            return _answer(events)
-        if len(events) > self.queue.max_length:
-            # Never fits, even in an empty queue: a 503 would be retried forever.
-            return _answer(
-                Rejection(
-                    413,
-                    "BATCH_EXCEEDS_QUEUE",
-                    f"The batch holds {len(events)} events, more than the queue ever holds "
-                    f"({self.queue.max_length} entries), so it can never be accepted; send at "
-                    f"most {self.queue.max_length} events per batch.",
-                )
-            )
-        if events:
-            try:
-                await self.queue.put([QueuedEvent(event, routes) for event in events])
-            except QueueFullError as exc:
-                return _answer(
-                    Rejection(
-                        503,
-                        exc.code,
-                        "The event queue is full; nothing was accepted. Try again later.",
-                        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
-                    )
-                )
-            except QueueError as exc:
-                logger.error("queueing %d events failed: [%s] %s", len(events), exc.code, exc)
-                return _answer(
-                    Rejection(
-                        503,
-                        exc.code,
-                        "The event queue cannot be used; nothing was accepted. Try again later.",
-                    )
-                )
-            for kind, count in Counter(event["type"] for event in events).items():
-                self.metrics.accepted.labels(kind).inc(count)
-        return JSONResponse({"success": True})
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection or the lifespan."""
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
 
 
 def _freezing(lifespan: Lifespan | None) -> Lifespan:
@@ -232,7 +95,7 @@ def create_app(
     *,
     metrics: ServerMetrics | None = None,
     lifespan: Lifespan | None = None,
-) -> Starlette:
+) -> IngestionApp:
     """The ingestion app for ``config``, putting accepted events on ``queue``.
 
     ``metrics`` defaults to a fresh :class:`ServerMetrics` (``app.state.metrics``);
@@ -241,7 +104,7 @@ def create_app(
     (:mod:`framework.server.heap`). The app never closes ``queue``: its owner does.
     """
     metrics = metrics or ServerMetrics()
-    in_flight = _InFlight(config.limits.max_concurrent_requests)
+    in_flight = InFlight(config.limits.max_concurrent_requests)
 
     async def health(request: Request) -> Response:
         try:
@@ -282,14 +145,13 @@ def create_app(
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return _answer(Rejection(405, "METHOD_NOT_ALLOWED", "This endpoint takes another method."))
 
-    routes = [
-        Route(
-            f"/v1/{name}",
-            _Ingest(name, config, queue, metrics, in_flight).answer,
-            methods=["POST"],
-        )
+    endpoints = {
+        f"/v1/{name}": IngestEndpoint(name, config, queue, metrics, in_flight)
         for name in (*EVENT_ENDPOINTS, *BATCH_ENDPOINTS)
-    ]
+    }
+    # Routed by Starlette too: other methods are 405, and a mounted app (a root path) gets
+    # there.
+    routes = [Route(path, endpoint, methods=["POST"]) for path, endpoint in endpoints.items()]
     routes += [
         Route("/health", health, methods=["GET"]),
         Route("/metrics", scrape, methods=["GET"]),
@@ -300,4 +162,4 @@ def create_app(
     app.state.queue = queue
     app.state.metrics = metrics
     app.state.in_flight = in_flight
-    return app
+    return IngestionApp(app, endpoints)

@@ -8,10 +8,9 @@ gzip``, which Segment's libraries can send) is held to the same limit once infla
 from __future__ import annotations
 
 import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from starlette.requests import Request
 
 from framework.errors import EventJsonError, Problem
 from framework.event_json import decode_event_json
@@ -49,12 +48,31 @@ def _too_large(limit: int) -> Rejection:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes | Rejection:
-    """The request body, inflated if gzip; a :class:`Rejection` once it passes ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+_BODY_INCOMPLETE = Rejection(
+    400,
+    "BODY_INCOMPLETE",
+    "The client disconnected before the request body arrived in full; nothing was accepted.",
+    headers={"Connection": "close"},
+)
+
+
+async def read_body(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    limit: int,
+    *,
+    length: str | None = None,
+    encoding: str = "identity",
+) -> bytes | Rejection:
+    """The request body from ASGI ``receive``, inflated if gzip; a :class:`Rejection` once it
+    passes ``limit``, or when the client disconnects first.
+
+    ``length`` and ``encoding`` are the request's ``Content-Length`` and
+    ``Content-Encoding`` headers: a declared length over the limit is refused before any of
+    the body is read.
+    """
+    if length is not None and length.isdigit() and int(length) > limit:
         return _too_large(limit)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = encoding.strip().lower()
     if encoding not in ("identity", "", "gzip"):
         return Rejection(
             400,
@@ -64,7 +82,13 @@ async def read_body(request: Request, limit: int) -> bytes | Rejection:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return _BODY_INCOMPLETE
+        chunk: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
         if inflater is not None:
             try:
                 chunk = inflater.decompress(chunk, limit + 1 - size)
@@ -75,10 +99,14 @@ async def read_body(request: Request, limit: int) -> bytes | Rejection:
         size += len(chunk)
         if size > limit:
             return _too_large(limit)
+        if not more and not chunks:
+            break  # the whole body in one message, the usual case: no copy
         chunks.append(chunk)
+    else:
+        chunk = b"".join(chunks)
     if inflater is not None and not inflater.eof:
         return Rejection(400, "INVALID_GZIP", "The gzip body ends before its end.")
-    return b"".join(chunks)
+    return chunk
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any] | Rejection:

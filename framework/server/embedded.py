@@ -26,7 +26,7 @@ from framework.errors import QueueError
 from framework.queue.base import EventQueue
 from framework.queue.consumer import Retrying, consume_supervised, finish_within
 from framework.queue.sqlite import SqliteQueue
-from framework.server.app import Lifespan, create_app
+from framework.server.app import IngestionApp, Lifespan, create_app
 from framework.server.config import ServerConfig
 from framework.server.metrics import ServerMetrics
 
@@ -117,7 +117,7 @@ def create_embedded_app(
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     shutdown_grace: float = SHUTDOWN_GRACE,
-) -> Starlette:
+) -> IngestionApp:
     """The ingestion app with its queue (by default the config's SQLite file) and consumer.
 
     The app owns ``queue``: it is opened when the server starts and closed when it stops.
