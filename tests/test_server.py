@@ -28,6 +28,7 @@ from framework.errors import DefinitionError
 from framework.queue import Entry
 from framework.queue.sqlite import SqliteQueue
 from framework.server import create_app, create_embedded_app, load_server_config
+from framework.server.app import IngestionApp
 from tests.server_helpers import (
     PROJECT,
     WRITE_KEY,
@@ -62,7 +63,7 @@ def track(user: str = "u1", name: str = "Signed Up", **fields: Any) -> dict[str,
 class Harness:
     client: TestClient
     queue: SqliteQueue
-    app: Starlette
+    app: IngestionApp
 
     def queued(self) -> list[Entry]:
         result: list[Entry] = self.client.portal.call(
@@ -415,6 +416,48 @@ def test_unknown_paths_and_methods_answer_json(harness: Harness) -> None:
     assert (missing.status_code, missing.json()["code"]) == (404, "NOT_FOUND")
     wrong = harness.client.get("/v1/track")
     assert (wrong.status_code, wrong.json()["code"]) == (405, "METHOD_NOT_ALLOWED")
+
+
+def test_the_app_mounted_under_a_root_path_still_takes_events(tmp_path: Path) -> None:
+    # A root path sends the tracking endpoints through Starlette's routing, not the direct
+    # dispatch: the same handler answers.
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+    app = create_app(server_config(tmp_path, "http://127.0.0.1:9"), queue)
+    with TestClient(app, root_path="/ingest") as client:
+        answer = client.post("/ingest/v1/track", json=track(), headers=AUTH)
+        assert (answer.status_code, answer.json()) == (200, {"success": True})
+        wrong = client.get("/ingest/v1/track")
+        assert wrong.status_code == 405
+        entries = client.portal.call(functools.partial(queue.take, 10, block=0))
+        assert [entry.item.event["event"] for entry in entries] == ["Signed Up"]
+        client.portal.call(queue.close)
+
+
+@pytest.mark.parametrize("how", ["lifespan", "router"])
+def test_the_app_runs_in_process_inside_its_lifespan(tmp_path: Path, how: str) -> None:
+    started: list[str] = []
+
+    @asynccontextmanager
+    async def noting(app: Starlette) -> AsyncIterator[None]:
+        started.append("start")
+        yield
+        started.append("stop")
+
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+    app = create_app(server_config(tmp_path, "http://127.0.0.1:9"), queue, lifespan=noting)
+
+    async def run() -> int:
+        context = app.lifespan() if how == "lifespan" else app.router.lifespan_context(app)
+        async with context:
+            assert started == ["start"]
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+                answer = await client.post("/v1/track", json=track(), auth=(WRITE_KEY, ""))
+        await queue.close()
+        return answer.status_code
+
+    assert asyncio.run(run()) == 200
+    assert started == ["start", "stop"]
 
 
 # -- end to end: real HTTP, the embedded queue, the router, the emulator ---------------

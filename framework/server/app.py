@@ -1,7 +1,8 @@
 """The ingestion app: Segment's HTTP Tracking API in front of a durable event queue.
 
-``create_app(config, queue)`` is a Starlette app with ``POST /v1/{track, identify, page,
-screen, group, alias, batch, import}``, ``GET /health`` and ``GET /metrics``. An event is
+``create_app(config, queue)`` is an ASGI app (:class:`IngestionApp`) with ``POST
+/v1/{track, identify, page, screen, group, alias, batch, import}``, ``GET /health`` and
+``GET /metrics``. An event is
 answered 200 only once ``queue.put`` has returned, that is once it is durably stored. The
 app does not consume the queue: the embedded default (``embedded.py``) adds a consumer in
 the same process, ``actionkit worker`` does it elsewhere.
@@ -25,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from framework.errors import QueueError
 from framework.queue.base import EventQueue
@@ -64,6 +65,17 @@ class IngestionApp:
     def state(self) -> State:
         """The app's state, shared with its Starlette app."""
         return self.starlette.state
+
+    @property
+    def router(self) -> Router:
+        """The Starlette app's router, as code written for a Starlette app reaches it
+        (``app.router.lifespan_context(app)``)."""
+        return self.starlette.router
+
+    def lifespan(self) -> AbstractAsyncContextManager[Any]:
+        """What an ASGI server does at start and stop, for running the app in process:
+        ``async with app.lifespan(): ...`` (the queue opened, the embedded consumer running)."""
+        return self.starlette.router.lifespan_context(self.starlette)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection or the lifespan."""
