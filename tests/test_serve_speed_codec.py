@@ -1,7 +1,8 @@
 """A queued item's text, written by orjson or by json, decodes to the same item.
 
 ``encode_item`` writes with orjson when it is installed and leaves to ``json`` what orjson
-writes differently (a lone surrogate, an integer past 64 bits, NaN and Infinity).
+writes differently (an integer past 64 bits, NaN and Infinity). An item holding a lone
+surrogate is refused: UTF-8 cannot carry it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from framework.errors import QueueError
 from framework.queue import codec
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import decode_item, encode_item
@@ -45,7 +47,6 @@ def test_without_orjson_the_text_is_compact_json_as_written_before() -> None:
     [
         2**64,
         -(2**70),
-        "\ud800 lone",
         1e-7,
         1e22,
         -0.0,
@@ -58,6 +59,13 @@ def test_without_orjson_the_text_is_compact_json_as_written_before() -> None:
 def test_what_orjson_writes_otherwise_decodes_as_jsons_text_does(value: Any) -> None:
     item = QueuedEvent({"type": "track", "value": value}, ("a", "b"), retries=1, last_error="e")
     assert decode_item(encode_item(item)) == decode_item(json_text(item))
+
+
+def test_an_item_holding_a_lone_surrogate_is_refused_with_a_queue_error() -> None:
+    for place in ({"value": "\ud800 lone"}, {"\udfff": 1}, {"context": {"x": ["a\ud800"]}}):
+        item = QueuedEvent({"type": "track", **place}, ("a",))
+        with pytest.raises(QueueError, match="lone surrogate"):
+            encode_item(item)
 
 
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])

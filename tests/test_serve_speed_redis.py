@@ -1,10 +1,10 @@
 """The Redis queue's put shortcuts give the script the arguments the general path gives.
 
-:func:`framework.queue.redis_put.fresh_put_args` chooses partitions and builds the PUT
-script's arguments with a shortcut for one-user events, and :func:`keys_json` writes a plain
-key's JSON by hand; these tests hold both to the general rule on random items. The arguments
-travel as one JSON array that the script decodes: what Redis stores is each item's text and
-keys exactly, whatever characters they hold.
+:func:`framework.queue.redis_put.fresh_put_args` chooses partitions and writes the PUT
+script's arguments as the Redis protocol's bulk strings, with a shortcut for one-user events,
+and :func:`keys_json` writes a plain key's JSON by hand; these tests hold both to the general
+rule on random items. The command is framed by hand and sent on a held connection: what
+Redis stores is each item's text and keys exactly, whatever characters they hold.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,15 +26,27 @@ from framework.errors import QueueError
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_partitions import StreamKeys
-from framework.queue.redis_put import GroupedPuts, PutResult, fresh_put_args, keys_json, put_args
+from framework.queue.redis_put import (
+    GroupedPuts,
+    PutResult,
+    bulk_strings,
+    fresh_put_args,
+    keys_json,
+    put_args,
+    put_argv,
+    put_command,
+)
+from framework.queue.redis_scripts import PUT
 from framework.queue.redis_stream import RedisStreamQueue
+from framework.queue.redis_wire import script_sha
+from framework.queue.sqlite import SqliteQueue
 
 IDS = st.one_of(
     st.none(),
     st.just(""),
     st.integers(),
-    st.sampled_from(["u1", "u2", 'a"b', "a\\b", "é", "\x7f", "tab\there", "\ud800"]),
-    st.text(max_size=8),
+    st.sampled_from(["u1", "u2", 'a"b', "a\\b", "é", "\x7f", "tab\there"]),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=8),  # lone surrogates: below
 )
 
 
@@ -62,7 +75,29 @@ def test_fresh_put_args_are_the_general_rule_item_by_item(
         general,
         [(place, encode_item(item), item) for place, item in zip(places, batch, strict=True)],
     )
-    assert fresh_put_args(fresh, batch) == (places, expected)
+    assert fresh_put_args(fresh, batch) == (places, bulk_strings(expected))
+
+
+def test_bulk_strings_are_what_redis_py_sends_for_the_same_arguments() -> None:
+    values: list[str | int | bytes] = ["EVALSHA", 3, -1, "", "é \r\n \x00", b"raw"]
+    packed = redis.Redis().connection_pool.make_connection().pack_command(*values)
+    ours = b"*%d\r\n" % len(values) + bulk_strings(values)
+    assert b"".join(packed) == ours
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(["a", "é", 7, -1, ""]), max_size=10), max_size=4),
+)
+def test_the_framed_command_is_evalsha_with_put_argv(groups: list[list[str | int]]) -> None:
+    groups = [group[: len(group) // 5 * 5] for group in groups]  # five values an item
+    streams = ["{s}:p0", "{s}:p1"]
+    framed = put_command(
+        "f" * 40, streams, 9, [(len(group) // 5, bulk_strings(group)) for group in groups]
+    )
+    argv = put_argv(9, groups)
+    values = ["EVALSHA", "f" * 40, len(streams), *streams, *argv]
+    assert b"".join(framed) == b"*%d\r\n" % len(values) + bulk_strings(values)
+    assert script_sha(PUT) == redis.Redis().register_script(PUT).sha
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +107,7 @@ def server() -> Iterator[RedisServer]:
 
 
 TEXTS = st.text(
-    st.characters(exclude_categories=["Cs"]),  # no lone surrogate: Redis's client refuses one
+    st.characters(exclude_categories=["Cs"]),  # a lone surrogate is refused (the last test)
     max_size=12,
 )
 
@@ -103,24 +138,26 @@ def test_redis_stores_each_items_text_and_keys_exactly(
 
 
 def test_puts_waiting_together_go_in_one_call_and_errors_reach_each() -> None:
-    calls: list[list[list[str | int]]] = []
+    calls: list[list[tuple[int, bytes]]] = []
 
-    async def send(groups: list[list[str | int]]) -> list[PutResult]:
+    async def send(groups: list[tuple[int, bytes]]) -> list[PutResult]:
         calls.append(groups)
         await asyncio.sleep(0)
-        if any("boom" in rows for rows in groups):
+        if any(values == b"boom" for _, values in groups):
             raise QueueError("Redis cannot be used.")
-        return [[f"id-{rows[0]}"] for rows in groups]
+        return [[f"id-{count}"] for count, _ in groups]
 
     async def scenario() -> list[Any]:
         puts = GroupedPuts(send)
-        first = await asyncio.gather(*(puts.put([n]) for n in range(4)))
-        failed = await asyncio.gather(puts.put(["boom"]), puts.put([9]), return_exceptions=True)
+        first = await asyncio.gather(*(puts.put(n, b"v%d" % n) for n in range(4)))
+        failed = await asyncio.gather(
+            puts.put(1, b"boom"), puts.put(9, b"v"), return_exceptions=True
+        )
         return [first, failed]
 
     first, failed = asyncio.run(scenario())
     assert first == [["id-0"], ["id-1"], ["id-2"], ["id-3"]]
-    assert calls[0] == [[0], [1], [2], [3]]  # all four waited for the same call
+    assert calls[0] == [(n, b"v%d" % n) for n in range(4)]  # all four waited for one call
     assert [type(result) for result in failed] == [QueueError, QueueError]
 
 
@@ -147,3 +184,44 @@ def test_puts_of_one_call_meet_the_bound_in_turn_each_all_or_none(server: RedisS
         "QUEUE_FULL",  # 5 stored
     ]
     assert depth == 5
+
+
+def test_an_event_holding_a_lone_surrogate_is_refused_and_nothing_is_queued(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    good = QueuedEvent({"type": "track", "userId": "u1", "event": "fine"})
+    bad = QueuedEvent({"type": "track", "userId": "u2", "event": "bad \ud800"})
+
+    async def put(queue: RedisStreamQueue | SqliteQueue) -> tuple[str, int]:
+        async with queue:
+            with pytest.raises(QueueError) as refused:
+                await queue.put([good, bad])
+            return str(refused.value), await queue.depth()
+
+    redis.Redis.from_url(server.url).flushall()
+    for queue in (RedisStreamQueue(server.url, stream="s"), SqliteQueue(tmp_path / "q.sqlite")):
+        message, depth = asyncio.run(put(queue))
+        assert "lone surrogate" in message
+        assert depth == 0
+
+
+def test_puts_go_on_after_the_script_is_flushed_and_the_connection_killed(
+    server: RedisServer,
+) -> None:
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    admin.flushall()
+
+    def event(n: int) -> QueuedEvent:
+        return QueuedEvent({"type": "track", "userId": f"u{n}", "event": f"e{n}"})
+
+    async def scenario() -> int:
+        async with RedisStreamQueue(server.url, stream="s") as queue:
+            await queue.put([event(0)])
+            admin.script_flush()  # Redis forgets the script: it is loaded again
+            await queue.put([event(1)])
+            admin.client_kill_filter(_type="normal", skipme=True)  # the held connection too
+            await queue.put([event(2)])  # sent again on a new connection
+            return await queue.depth()
+
+    assert asyncio.run(scenario()) == 3
+    admin.close()

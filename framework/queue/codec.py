@@ -11,7 +11,8 @@ The text is written by orjson when it is installed (a dependency: 10 to 25 times
 ``json.dumps`` on an event, the largest cost of a put), and by ``json`` otherwise or when orjson
 would write it differently: an integer past 64 bits and a lone surrogate (orjson refuses them),
 NaN and Infinity (orjson writes null). The two texts then differ at most in how an exponent is
-written (``1e-07``, ``1e-7``) and decode to the same item.
+written (``1e-07``, ``1e-7``) and decode to the same item. An item holding a lone surrogate
+is refused with a :class:`~framework.errors.QueueError`: UTF-8 cannot carry it.
 """
 
 from __future__ import annotations
@@ -24,18 +25,17 @@ try:
 except ImportError:  # pragma: no cover - a dependency; json does the same, slower
     orjson = None  # type: ignore[assignment]
 
-from framework.errors import EventJsonError
+from framework.errors import EventJsonError, QueueError
 from framework.event_json import MAX_DEPTH, decode_event_json
 from framework.queue.base import QueuedEvent
 
-__all__ = ["decode_item", "encode_item"]
+__all__ = ["decode_item", "encode_item", "encode_item_bytes", "encode_item_draft"]
 
 _ITEM_DEPTH = 1
 """The level the stored form adds around an event (the object holding it)."""
 
 
-def encode_item(item: QueuedEvent) -> str:
-    """The stored form of ``item``."""
+def _data(item: QueuedEvent) -> dict[str, Any]:
     data: dict[str, Any] = {"event": item.event, "instances": list(item.instances)}
     if item.done:
         data["done"] = [list(pair) for pair in item.done]
@@ -45,17 +45,48 @@ def encode_item(item: QueuedEvent) -> str:
         data["first_failed_at"] = item.first_failed_at
     if item.last_error is not None:
         data["last_error"] = item.last_error
+    return data
+
+
+def encode_item_draft(item: QueuedEvent) -> bytes | None:
+    """orjson's text of ``item``: :func:`encode_item_bytes`'s unless it holds ``null`` (which
+    may be a NaN or an Infinity orjson wrote as null); None when orjson refuses the item.
+
+    For a caller encoding many items, which looks for ``null`` once in all of their texts.
+    """
     if orjson is not None:
         try:
-            text = orjson.dumps(data)
+            return orjson.dumps(_data(item))
         except TypeError:  # an integer past 64 bits, a lone surrogate: json writes those
             pass
-        else:
-            # orjson writes NaN and Infinity as null, where json writes them as they are (and
-            # the decode then sets the entry aside): any null, and json decides.
-            if b"null" not in text:
-                return text.decode("utf-8")
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return None
+
+
+def encode_item_bytes(item: QueuedEvent) -> bytes:
+    """The stored form of ``item`` as UTF-8.
+
+    Raises :class:`~framework.errors.QueueError` when the item holds a lone surrogate (a
+    Python string can; JSON text read under :mod:`framework.event_json` cannot): UTF-8
+    cannot carry it, and the queues' reader would refuse its escape.
+    """
+    text = encode_item_draft(item)
+    # orjson writes NaN and Infinity as null, where json writes them as they are (and the
+    # decode then sets the entry aside): any null, and json decides.
+    if text is not None and b"null" not in text:
+        return text
+    written = json.dumps(_data(item), ensure_ascii=False, separators=(",", ":"))
+    try:
+        return written.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueueError(
+            "The event holds a lone surrogate (a code point from U+D800 to U+DFFF without its "
+            "pair), which a queue cannot store as UTF-8 text; nothing was queued."
+        ) from None
+
+
+def encode_item(item: QueuedEvent) -> str:
+    """The stored form of ``item`` (:func:`encode_item_bytes`, decoded)."""
+    return encode_item_bytes(item).decode("utf-8")
 
 
 def _state(data: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,36 +2,45 @@
 
 For each item the script takes five values (:data:`framework.queue.redis_scripts.PUT`):
 its partition's index in KEYS (from 1), its stored text, its order keys as a JSON list, and
-the partition of its marker (0: none) with the marker's keys. They go to Redis as one JSON
-array (:func:`put_argv`), which the script decodes: one argument for the puts of a call
-(each put a group of its own), where packing five arguments an item was the largest cost of
-a put. :class:`GroupedPuts` sends the puts that arrive while a call is on its way together in
-the next one. :func:`put_args` builds the
-values from the items' partitions and texts; :func:`fresh_put_args` does it for the items a server
-puts, choosing their partitions too, with a shortcut for the common event (one user, no
-alias): its one key chose its partition, so it needs no marker, and its keys' text is written
-without a JSON encoder when ``json.dumps`` would write it as it is.
+the partition of its marker (0: none) with the marker's keys. Before them come the bound,
+the number of puts in the call and each put's item count (:func:`put_argv`): the puts that
+arrive while a call is on its way go together in the next one (:class:`GroupedPuts`), each
+all or none.
+
+:func:`put_args` builds the values from the items' partitions and texts. A server's puts go
+the fast way: :func:`fresh_put_args` chooses their partitions and writes their values
+straight as the Redis protocol's bulk strings (:func:`bulk_strings`), with a shortcut for the
+common event (one user, no alias: its one key chose its partition, so it needs no marker,
+and its keys' text is written without a JSON encoder), and :func:`put_command` frames a
+call's puts as one ``EVALSHA`` command, sent by :class:`~framework.queue.redis_wire.HeldConnection`.
+The stored text travels as the item's own bytes: no JSON array around the texts to write, nor
+for the script to decode, and no client layer packing arguments one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - a dependency; json writes the same values
-    orjson = None  # type: ignore[assignment]
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import cache
+from itertools import chain
 
 from framework.delivery.ordering import order_keys
 from framework.queue.base import QueuedEvent
-from framework.queue.codec import encode_item
+from framework.queue.codec import encode_item_bytes, encode_item_draft
 from framework.queue.redis_partitions import StreamKeys
 
-__all__ = ["GroupedPuts", "PutResult", "fresh_put_args", "keys_json", "put_args", "put_argv"]
+__all__ = [
+    "GroupedPuts",
+    "PutResult",
+    "bulk_strings",
+    "fresh_put_args",
+    "keys_json",
+    "put_args",
+    "put_argv",
+    "put_command",
+]
 
 
 def keys_json(keys: Sequence[str]) -> str:
@@ -47,9 +56,29 @@ def keys_json(keys: Sequence[str]) -> str:
     return json.dumps(list(keys))
 
 
+def bulk_strings(values: Iterable[str | int | bytes]) -> bytes:
+    """``values`` as the Redis protocol's bulk strings (``$<length>\\r\\n<bytes>\\r\\n``), as
+    Redis clients send a command's arguments: text as UTF-8, an integer in decimal."""
+    parts = []
+    for value in values:
+        data = (
+            value
+            if isinstance(value, bytes)
+            else (str(value) if isinstance(value, int) else value).encode("utf-8")
+        )
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+@cache
+def _index(number: int) -> bytes:
+    """``number`` as a bulk string (a partition's index in KEYS)."""
+    return bulk_strings([number])
+
+
 def put_args(keys: StreamKeys, rows: list[tuple[int, str, QueuedEvent | None]]) -> list[str | int]:
-    """The PUT script's arguments for each item of ``rows`` after max_length and the count:
-    ``(partition, stored text, the item or None when unreadable)``."""
+    """The PUT script's five values for each item of ``rows``: ``(partition, stored text,
+    the item or None when unreadable)``."""
     args: list[str | int] = []
     for place, text, item in rows:
         users = list(order_keys(item.event)) if item is not None else []
@@ -59,16 +88,29 @@ def put_args(keys: StreamKeys, rows: list[tuple[int, str, QueuedEvent | None]]) 
     return args
 
 
-def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int], list[str | int]]:
-    """The partition of each item and the PUT script's arguments for all of them, in order.
+def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int], bytes]:
+    """The partition of each item, and the PUT script's values for all of them in order as
+    bulk strings.
 
-    What ``put_args`` gives for the items with the partitions ``keys.partition_of`` chooses,
-    one item after the other (so that items without a user are spread as before).
+    ``bulk_strings(put_args(...))`` for the items with the partitions ``keys.partition_of``
+    chooses, one item after the other (so that items without a user are spread as before).
+    Raises :class:`~framework.errors.QueueError` for an item holding a lone surrogate
+    (:func:`~framework.queue.codec.encode_item_bytes`).
     """
+    texts = [encode_item_draft(item) for item in items]
+    # ``null`` looked for once in all the drafts: where one holds it (perhaps a NaN orjson
+    # wrote as null), or orjson refused the item, the item is written exactly.
+    if None in texts or b"null" in b"".join(text for text in texts if text is not None):
+        texts = [
+            text if text is not None and b"null" not in text else encode_item_bytes(item)
+            for item, text in zip(items, texts, strict=True)
+        ]
     partitions = keys.partitions
     places: list[int] = []
-    args: list[str | int] = []
-    for item in items:
+    parts: list[bytes] = []
+    append = parts.append
+    for item, text in zip(items, texts, strict=True):
+        assert text is not None
         event = item.event
         key = None
         if event.__class__ is dict and event.get("type") != "alias":
@@ -78,38 +120,67 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
             if key is None:
                 anonymous = event.get("anonymousId")
                 key = anonymous if isinstance(anonymous, str) and anonymous else None
-        if key is not None:
+        if key is not None and key.isascii() and key.isprintable() and _plain(key):
+            # Its partition, text, keys_json((key,)) written directly, no marker.
+            place = zlib.crc32(key.encode("ascii")) % partitions
+            append(_index(place + 1))
+            append(b"$%d\r\n" % len(text))
+            append(text)
+            append(_NO_MARKER_AFTER % (len(key) + 4, key.encode("ascii")))
+        elif key is not None:
             place = zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
-            args += [place + 1, encode_item(item), keys_json((key,)), 0, ""]
+            append(bulk_strings([place + 1, text, keys_json((key,)), 0, ""]))
         else:
             place = keys.partition_of(item)
-            args += put_args(keys, [(place, encode_item(item), item)])
+            values: list[str | int | bytes] = [*put_args(keys, [(place, "", item)])]
+            values[1] = text
+            append(bulk_strings(values))
         places.append(place)
-    return places, args
+    return places, b"".join(parts)
+
+
+_NO_MARKER_AFTER = b'\r\n$%d\r\n["%b"]\r\n$1\r\n0\r\n$0\r\n\r\n'
+"""The end of a plain one-user item's values: its text's end, its keys, no marker."""
+
+
+def _plain(key: str) -> bool:
+    return '"' not in key and "\\" not in key
 
 
 def put_argv(max_length: int, groups: list[list[str | int]]) -> list[str | int]:
-    """The PUT script's ARGV: ``max_length`` (-1: no bound) and ``groups`` (for each put, the
-    five values of each of its items, as :func:`put_args` gives them) as one JSON array.
+    """The PUT script's ARGV for ``groups`` (each a put's values, five an item, as
+    :func:`put_args` gives them): ``max_length`` (-1: no bound), the number of groups, each
+    group's item count, then every group's values in turn."""
+    counts = [len(group) // 5 for group in groups]
+    return [max_length, len(groups), *counts, *chain.from_iterable(groups)]
 
-    The array's strings decode in the script to the texts given, whichever JSON writer wrote
-    them: orjson, or ``json`` for a string orjson refuses (a lone surrogate, which Redis's
-    client then refuses to send, as it did each text on its own).
-    """
-    blob = None
-    if orjson is not None:
-        with contextlib.suppress(TypeError):  # a lone surrogate: json writes it
-            blob = orjson.dumps(groups).decode("utf-8")
-    if blob is None:
-        blob = json.dumps(groups, ensure_ascii=False)
-    return [max_length, blob]
+
+def put_command(
+    sha: str, streams: Sequence[str], max_length: int, groups: Sequence[tuple[int, bytes]]
+) -> list[bytes]:
+    """The ``EVALSHA`` of the PUT script (``sha``) for ``groups``, each a put's item count
+    and its values as bulk strings (:func:`fresh_put_args`), framed as the Redis protocol
+    sends a command: the same ARGV as :func:`put_argv`. Parts to write one after the other."""
+    items = sum(count for count, _ in groups)
+    head: list[str | int] = [
+        "EVALSHA",
+        sha,
+        len(streams),
+        *streams,
+        max_length,
+        len(groups),
+        *[count for count, _ in groups],
+    ]
+    length = len(head) + 5 * items
+    return [b"*%d\r\n" % length, bulk_strings(head), *[values for _, values in groups]]
 
 
 PutResult = list[str] | int
 """What the PUT script gives a group: its new IDs, or the entries stored when it was full."""
 
-SendGroups = Callable[[list[list[str | int]]], Awaitable[list[PutResult]]]
-"""Runs the PUT script on some groups (each a put's values); a result for each, in order."""
+SendGroups = Callable[[list[tuple[int, bytes]]], Awaitable[list[PutResult]]]
+"""Runs the PUT script on some groups (each a put's item count and values); a result for each,
+in order."""
 
 
 class GroupedPuts:
@@ -118,34 +189,36 @@ class GroupedPuts:
     Each put is a group of its own, stored all or none in turn (a put that would pass the
     bound is refused alone, as it would be on its own); each caller waits for its call's
     answer, so a put still returns only once its entries are appended. Under concurrent
-    requests one call carries several puts, and its cost (the client's command path and the
-    round trip) is shared; a put on its own goes at the next turn of the event loop.
+    requests one call carries several puts, and its cost (the command's framing and the round
+    trip) is shared; a put on its own goes at the next turn of the event loop. One call is on
+    its way at a time.
     """
 
     def __init__(self, send: SendGroups) -> None:
         self._send = send
-        self._waiting: list[tuple[list[str | int], asyncio.Future[PutResult]]] = []
+        self._waiting: list[tuple[tuple[int, bytes], asyncio.Future[PutResult]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def put(self, rows: list[str | int]) -> PutResult:
-        """Send ``rows`` (one put's values) with the next call; what the script gives it.
+    async def put(self, count: int, values: bytes) -> PutResult:
+        """Send one put (``count`` items, their ``values``) with the next call; what the
+        script gives it.
 
         Raises what the call raised, for every put that went with it.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PutResult] = loop.create_future()
-        self._waiting.append((rows, future))
+        self._waiting.append(((count, values), future))
         if self._task is None:
             self._task = loop.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
-        batch: list[tuple[list[str | int], asyncio.Future[PutResult]]] = []
+        batch: list[tuple[tuple[int, bytes], asyncio.Future[PutResult]]] = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    results = await self._send([rows for rows, _ in batch])
+                    results = await self._send([group for group, _ in batch])
                 except Exception as exc:  # handed to every put of the call, never swallowed
                     for _, future in batch:
                         if not future.done():

@@ -122,7 +122,7 @@ end
 
 PUT = """
 local limit = tonumber(ARGV[1])
-local groups = cjson.decode(ARGV[2])
+local groups = tonumber(ARGV[2])
 local total = 0
 if limit >= 0 then
     for i = 1, #KEYS do
@@ -130,29 +130,29 @@ if limit >= 0 then
     end
 end
 local out = {}
-for g = 1, #groups do
-    local rows = groups[g]
-    local count = #rows / 5
+local base = 3 + groups
+for g = 1, groups do
+    local count = tonumber(ARGV[2 + g])
     if limit >= 0 and total + count > limit then
         out[g] = total
     else
         local ids = {}
         for i = 0, count - 1 do
-            local base = 1 + i * 5
-            local P = KEYS[tonumber(rows[base])]
-            local place = tonumber(rows[base + 3])
+            local at = base + i * 5
+            local P = KEYS[tonumber(ARGV[at])]
+            local place = tonumber(ARGV[at + 3])
             local id
             if place > 0 then
                 id = redis.call(
-                    'XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2], 'gate', '1')
+                    'XADD', P, '*', 'item', ARGV[at + 1], 'keys', ARGV[at + 2], 'gate', '1')
             else
-                id = redis.call('XADD', P, '*', 'item', rows[base + 1], 'keys', rows[base + 2])
+                id = redis.call('XADD', P, '*', 'item', ARGV[at + 1], 'keys', ARGV[at + 2])
             end
             ids[#ids + 1] = id
             if place > 0 then
                 local Q = KEYS[place]
                 local marker = redis.call(
-                    'XADD', Q, '*', 'keys', rows[base + 4], 'marker', P .. '|' .. id)
+                    'XADD', Q, '*', 'keys', ARGV[at + 4], 'marker', P .. '|' .. id)
                 redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
                 redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
             end
@@ -160,18 +160,18 @@ for g = 1, #groups do
         total = total + count
         out[g] = ids
     end
+    base = base + count * 5
 end
 return out
 """
-"""KEYS: every partition stream. ARGV: max_length (-1: no bound) and one JSON array of
-groups, each the puts of one caller: an array of five values for each of its items
-(:func:`framework.queue.redis_put.put_argv`), the index of its partition in KEYS, its text,
-its keys, and the index of the partition of its marker (0: none) with the marker's keys.
-Groups are stored in turn, each all or none: a group that would take the queue past
-max_length is skipped. Returns, for each group, its new IDs, or the number of entries
-stored then (a number) when it was skipped. One argument for all the items rather than five
-an item, and the puts waiting together in one call: packing each argument and each call's
-round trip were the largest costs of a put."""
+"""KEYS: every partition stream. ARGV (:func:`framework.queue.redis_put.put_argv`):
+max_length (-1: no bound), the number of groups (each the puts of one caller), each group's
+item count, then five values for each item of each group in turn: the index of its
+partition in KEYS, its text, its keys, and the index of the partition of its marker (0:
+none) with the marker's keys. Groups are stored in turn, each all or none: a group that
+would take the queue past max_length is skipped. Returns, for each group, its new IDs, or
+the number of entries stored then (a number) when it was skipped. The texts are arguments of
+their own, as the client wrote them: nothing for the script to decode."""
 
 TAKE = (
     _COMMON

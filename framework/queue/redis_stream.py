@@ -85,8 +85,10 @@ from framework.queue.redis_put import (
     fresh_put_args,
     put_args,
     put_argv,
+    put_command,
 )
 from framework.queue.redis_scripts import DEFER, PUT, REMOVE, RETRY_NOW, TAKE
+from framework.queue.redis_wire import HeldConnection
 
 __all__ = ["DEFAULT_PARTITIONS", "RedisStreamQueue"]
 
@@ -174,6 +176,7 @@ class RedisStreamQueue:
         )
         self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._put = self._redis.register_script(PUT)
+        self._put_connection = HeldConnection(self._redis, PUT)
         self._puts = GroupedPuts(self._put_groups)
         self._take = self._redis.register_script(TAKE)
         self._remove = self._redis.register_script(REMOVE)
@@ -258,8 +261,8 @@ class RedisStreamQueue:
         """
         if not items:
             return []
-        places, rows = fresh_put_args(self.keys, items)
-        result = await self._puts.put(rows)
+        places, values = fresh_put_args(self.keys, items)
+        result = await self._puts.put(len(items), values)
         if isinstance(result, int):
             raise QueueFullError(
                 f"The event queue is full ({self.max_length} entries not yet delivered); "
@@ -268,12 +271,13 @@ class RedisStreamQueue:
             )
         return [f"{place}/{entry_id}" for place, entry_id in zip(places, result, strict=True)]
 
-    async def _put_groups(self, groups: list[list[str | int]]) -> list[PutResult]:
+    async def _put_groups(self, groups: list[tuple[int, bytes]]) -> list[PutResult]:
         """One PUT script call for the puts of :class:`GroupedPuts`: a result for each."""
-        args = put_argv(self.max_length, groups)
+        connection = self._put_connection
+        command = put_command(connection.sha, self.keys.streams, self.max_length, groups)
 
         async def work() -> Any:
-            return await self._put(keys=self.keys.streams, args=args)
+            return await connection.call(command)
 
         return list(await self._call(work, layout=True))
 
@@ -672,4 +676,5 @@ class RedisStreamQueue:
                 await self.ownership.release_all()
         self._closed = True
         self._wake.set()
+        await self._put_connection.close()
         await self._redis.aclose()
