@@ -29,16 +29,23 @@ from framework.errors import EventJsonError, QueueError
 from framework.event_json import MAX_DEPTH, decode_event_json
 from framework.queue.base import QueuedEvent
 
-__all__ = ["decode_item", "encode_item", "encode_item_bytes", "encode_item_draft"]
+__all__ = [
+    "decode_item",
+    "encode_item",
+    "encode_item_bytes",
+    "encode_item_draft",
+    "encode_item_drafts",
+]
 
 _ITEM_DEPTH = 1
 """The level the stored form adds around an event (the object holding it)."""
 
 
 def _data(item: QueuedEvent) -> dict[str, Any]:
-    data: dict[str, Any] = {"event": item.event, "instances": list(item.instances)}
+    # Tuples as they are: both writers write a tuple as a JSON array.
+    data: dict[str, Any] = {"event": item.event, "instances": item.instances}
     if item.done:
-        data["done"] = [list(pair) for pair in item.done]
+        data["done"] = item.done
     if item.retries:
         data["retries"] = item.retries
     if item.first_failed_at is not None:
@@ -60,6 +67,25 @@ def encode_item_draft(item: QueuedEvent) -> bytes | None:
         except TypeError:  # an integer past 64 bits, a lone surrogate: json writes those
             pass
     return None
+
+
+def encode_item_drafts(items: list[QueuedEvent]) -> list[bytes | None]:
+    """:func:`encode_item_draft` of each item, written faster for items without retry state
+    (what a server puts)."""
+    if orjson is not None:
+        dumps = orjson.dumps
+        try:
+            return [
+                dumps({"event": item.event, "instances": item.instances})
+                if not (item.done or item.retries)
+                and item.first_failed_at is None
+                and item.last_error is None
+                else encode_item_draft(item)
+                for item in items
+            ]
+        except TypeError:  # one item orjson refuses: each on its own
+            pass
+    return [encode_item_draft(item) for item in items]
 
 
 def encode_item_bytes(item: QueuedEvent) -> bytes:

@@ -28,7 +28,7 @@ from itertools import chain
 
 from framework.delivery.ordering import order_keys
 from framework.queue.base import QueuedEvent
-from framework.queue.codec import encode_item_bytes, encode_item_draft
+from framework.queue.codec import encode_item_bytes, encode_item_drafts
 from framework.queue.redis_partitions import StreamKeys
 
 __all__ = [
@@ -97,7 +97,7 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
     Raises :class:`~framework.errors.QueueError` for an item holding a lone surrogate
     (:func:`~framework.queue.codec.encode_item_bytes`).
     """
-    texts = [encode_item_draft(item) for item in items]
+    texts = encode_item_drafts(items)
     # ``null`` looked for once in all the drafts: where one holds it (perhaps a NaN orjson
     # wrote as null), or orjson refused the item, the item is written exactly.
     if None in texts or b"null" in b"".join(text for text in texts if text is not None):
@@ -106,6 +106,7 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
             for item, text in zip(items, texts, strict=True)
         ]
     partitions = keys.partitions
+    known = _ONE_USER
     places: list[int] = []
     parts: list[bytes] = []
     append = parts.append
@@ -120,16 +121,16 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
             if key is None:
                 anonymous = event.get("anonymousId")
                 key = anonymous if isinstance(anonymous, str) and anonymous else None
-        if key is not None and key.isascii() and key.isprintable() and _plain(key):
-            # Its partition, text, keys_json((key,)) written directly, no marker.
-            place = zlib.crc32(key.encode("ascii")) % partitions
-            append(_index(place + 1))
-            append(b"$%d\r\n" % len(text))
+        if key is not None:
+            # Its partition, text and keys_json((key,)), no marker.
+            written = known.get((key, partitions))
+            if written is None:
+                written = _one_user(key, partitions)
+            place, head, tail = written
+            append(head)
+            append(b"%d\r\n" % len(text))
             append(text)
-            append(_NO_MARKER_AFTER % (len(key) + 4, key.encode("ascii")))
-        elif key is not None:
-            place = zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
-            append(bulk_strings([place + 1, text, keys_json((key,)), 0, ""]))
+            append(tail)
         else:
             place = keys.partition_of(item)
             values: list[str | int | bytes] = [*put_args(keys, [(place, "", item)])]
@@ -139,12 +140,25 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
     return places, b"".join(parts)
 
 
-_NO_MARKER_AFTER = b'\r\n$%d\r\n["%b"]\r\n$1\r\n0\r\n$0\r\n\r\n'
-"""The end of a plain one-user item's values: its text's end, its keys, no marker."""
+_ONE_USER: dict[tuple[str, int], tuple[int, bytes, bytes]] = {}
+"""For a user key and a partition count: the partition of the user's events, and what a
+one-user item's values hold before its text's length and after its text (:func:`_one_user`).
+A server sees the same users again and again; the cache is emptied when it reaches
+:data:`_ONE_USER_MOST` keys."""
+
+_ONE_USER_MOST = 16_384
 
 
-def _plain(key: str) -> bool:
-    return '"' not in key and "\\" not in key
+def _one_user(key: str, partitions: int) -> tuple[int, bytes, bytes]:
+    """Partition, head and tail of the values of an item whose one order key is ``key``."""
+    place = zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
+    users = keys_json((key,)).encode("ascii")  # json.dumps escapes every non-ASCII character
+    head = _index(place + 1) + b"$"
+    tail = b"\r\n" + bulk_strings([users, 0, ""])
+    if len(_ONE_USER) >= _ONE_USER_MOST:
+        _ONE_USER.clear()
+    _ONE_USER[key, partitions] = written = (place, head, tail)
+    return written
 
 
 def put_argv(max_length: int, groups: list[list[str | int]]) -> list[str | int]:
