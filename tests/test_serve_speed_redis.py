@@ -145,7 +145,7 @@ def test_puts_waiting_together_go_in_one_call_and_errors_reach_each() -> None:
         await asyncio.sleep(0)
         if any(values == b"boom" for _, values in groups):
             raise QueueError("Redis cannot be used.")
-        return [[f"id-{count}"] for count, _ in groups]
+        return [f"id-{count}" for count, _ in groups]
 
     async def scenario() -> list[Any]:
         puts = GroupedPuts(send)
@@ -156,7 +156,7 @@ def test_puts_waiting_together_go_in_one_call_and_errors_reach_each() -> None:
         return [first, failed]
 
     first, failed = asyncio.run(scenario())
-    assert first == [["id-0"], ["id-1"], ["id-2"], ["id-3"]]
+    assert first == ["id-0", "id-1", "id-2", "id-3"]
     assert calls[0] == [(n, b"v%d" % n) for n in range(4)]  # all four waited for one call
     assert [type(result) for result in failed] == [QueueError, QueueError]
 

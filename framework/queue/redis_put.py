@@ -189,8 +189,9 @@ def put_command(
     return [b"*%d\r\n" % length, bulk_strings(head), *[values for _, values in groups]]
 
 
-PutResult = list[str] | int
-"""What the PUT script gives a group: its new IDs, or the entries stored when it was full."""
+PutResult = str | int
+"""What the PUT script gives a group: its new IDs joined by commas, or the entries stored when
+it was full."""
 
 SendGroups = Callable[[list[tuple[int, bytes]]], Awaitable[list[PutResult]]]
 """Runs the PUT script on some groups (each a put's item count and values); a result for each,

@@ -158,7 +158,7 @@ for g = 1, groups do
             end
         end
         total = total + count
-        out[g] = ids
+        out[g] = table.concat(ids, ',')
     end
     base = base + count * 5
 end
@@ -169,8 +169,9 @@ max_length (-1: no bound), the number of groups (each the puts of one caller), e
 item count, then five values for each item of each group in turn: the index of its
 partition in KEYS, its text, its keys, and the index of the partition of its marker (0:
 none) with the marker's keys. Groups are stored in turn, each all or none: a group that
-would take the queue past max_length is skipped. Returns, for each group, its new IDs, or
-the number of entries stored then (a number) when it was skipped. The texts are arguments of
+would take the queue past max_length is skipped. Returns, for each group, its new IDs joined
+by commas (one string: one reply to parse, not one an item), or the number of entries stored
+then (a number) when it was skipped. The texts are arguments of
 their own, as the client wrote them: nothing for the script to decode."""
 
 TAKE = (

@@ -269,7 +269,8 @@ class RedisStreamQueue:
                 "try again shortly.",
                 retry_after=_FULL_RETRY_AFTER,
             )
-        return [f"{place}/{entry_id}" for place, entry_id in zip(places, result, strict=True)]
+        ids = result.split(",")
+        return [f"{place}/{entry_id}" for place, entry_id in zip(places, ids, strict=True)]
 
     async def _put_groups(self, groups: list[tuple[int, bytes]]) -> list[PutResult]:
         """One PUT script call for the puts of :class:`GroupedPuts`: a result for each."""

@@ -250,7 +250,13 @@ class IngestEndpoint:
         return None
 
     def _count_accepted(self, events: list[dict[str, Any]]) -> None:
-        for kind, count in Counter(event["type"] for event in events).items():
+        kinds = {event["type"] for event in events}
+        counts = (
+            {kinds.pop(): len(events)}
+            if len(kinds) == 1  # a batch of one type, or one event: nothing to count
+            else Counter(event["type"] for event in events)
+        )
+        for kind, count in counts.items():
             counter = self._accepted.get(kind)
             if counter is None:
                 counter = self._accepted[kind] = self.metrics.accepted.labels(kind)
