@@ -225,3 +225,34 @@ def test_puts_go_on_after_the_script_is_flushed_and_the_connection_killed(
 
     assert asyncio.run(scenario()) == 3
     admin.close()
+
+
+def test_a_put_cancelled_on_its_way_leaves_the_connection_usable(server: RedisServer) -> None:
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    admin.flushall()
+
+    async def scenario() -> tuple[bool, list[str], int]:
+        async with RedisStreamQueue(server.url, stream="s") as queue:
+            await queue.put([QueuedEvent({"type": "track", "userId": "u0"})])
+            admin.client_pause(300)  # the next command waits in Redis, unanswered
+            waiting = asyncio.ensure_future(
+                queue.put([QueuedEvent({"type": "track", "userId": "u1"})])
+            )
+            await asyncio.sleep(0.1)
+            waiting.cancel()
+            cancelled = False
+            try:
+                await waiting
+            except asyncio.CancelledError:
+                cancelled = True
+            # The reply of the cancelled command must never be read as this put's.
+            ids = await queue.put([QueuedEvent({"type": "track", "userId": "u2"})])
+            return cancelled, ids, await queue.depth()
+
+    cancelled, ids, depth = asyncio.run(scenario())
+    assert cancelled
+    assert len(ids) == 1
+    [(_, fields)] = admin.xrange("{s}:p" + ids[0].split("/")[0], ids[0].split("/")[1], "+")
+    assert '"userId":"u2"' in fields["item"]
+    assert depth in (2, 3)  # the cancelled put may have been stored: at least once
+    admin.close()

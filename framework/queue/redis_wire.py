@@ -66,13 +66,10 @@ class HeldConnection:
         if connection is None:
             pool = self._redis.connection_pool
             connection = self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await connection.send_packed_command(command, check_health=False)
-            return await connection.read_response()
-        except asyncio.CancelledError:
-            # The reply may still come: a connection read from mid-reply is never used again.
-            await connection.disconnect(nowait=True)
-            raise
+        # redis-py drops a connection whose command or reply was cut short (an error, a
+        # cancellation): a reply still on its way is never read as the next command's.
+        await connection.send_packed_command(command, check_health=False)
+        return await connection.read_response()
 
     async def close(self) -> None:
         """Give the connection back to the pool, whose owner closes it.
