@@ -9,6 +9,11 @@ errors, never another exception; and a sender that survived a broken answer stil
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import json
+import socket
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -230,3 +235,122 @@ def test_a_head_that_never_ends_is_refused_past_its_bound(sender_class: SenderCl
     pieces = [b"HTTP/1.1 200 OK\r\nx-endless: "] + [b"a" * 8192] * 12
     (outcome,) = run(sender_class, answering(*pieces, pause=0.01))
     assert isinstance(outcome, ConnectionFailedError), outcome
+
+
+# -- what the server sees, and answers spelled oddly ---------------------------------------
+
+
+def recording(seen: list[bytes], answer: bytes = OK) -> Script:
+    """Answer every request with ``answer``, keeping each request's bytes in ``seen``."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            seen.append(await read_request(reader))
+            writer.write(answer)
+            await writer.drain()
+
+    return script
+
+
+def test_a_gzip_answer_with_header_names_in_any_case_is_inflated(
+    sender_class: SenderClass,
+) -> None:
+    body = gzip.compress(b'{"ok":true}')
+    answer = (
+        b"HTTP/1.1 200 OK\r\nCONTENT-ENCODING: gzip\r\nContent-TYPE: application/json\r\n"
+        b"content-LENGTH: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    (outcome,) = run(sender_class, answering(answer))
+    assert (outcome.status, json.loads(outcome.body)) == (200, {"ok": True})
+
+
+def test_a_refused_connection_is_a_failed_connection(sender_class: SenderClass) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def send() -> Any:
+        sender = sender_class(policy=LOOPBACK)
+        try:
+            await sender.send(PlannedRequest("POST", f"http://127.0.0.1:{port}/", {}, {}), TIMEOUT)
+        except DeliveryError as exc:
+            return exc
+        finally:
+            await sender.aclose()
+
+    assert isinstance(asyncio.run(send()), ConnectionFailedError)
+
+
+def test_many_requests_share_at_most_the_pools_connections(sender_class: SenderClass) -> None:
+    opened = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        opened.append(writer)
+        while True:
+            await read_request(reader)
+            await asyncio.sleep(0.001)  # hold the connection a little: the pool must wait
+            writer.write(OK)
+            await writer.drain()
+
+    async def scenario() -> list[int]:
+        sender = sender_class(policy=LOOPBACK, max_connections=4)
+        try:
+            async with raw_server(script) as url:
+                answers = await asyncio.gather(
+                    *(
+                        sender.send(PlannedRequest("POST", f"{url}/{n}", {}, {"n": n}), TIMEOUT)
+                        for n in range(200)
+                    )
+                )
+        finally:
+            await sender.aclose()
+        return [answer.status for answer in answers]
+
+    assert asyncio.run(scenario()) == [200] * 200
+    assert 1 <= len(opened) <= 4
+
+
+@pytest.mark.parametrize(
+    ("path", "auth", "host"),
+    [
+        ("/a%20b/%2F?q=%C3%A9&x=1+2", "", "127.0.0.1:{port}"),
+        ("/", "user:p%40ss@", "127.0.0.1:{port}"),
+    ],
+    ids=["percent-escapes", "credentials"],
+)
+def test_the_request_bytes_keep_the_target_as_written(
+    sender_class: SenderClass, path: str, auth: str, host: str
+) -> None:
+    seen: list[bytes] = []
+
+    async def scenario() -> None:
+        sender = sender_class(policy=LOOPBACK)
+        try:
+            async with raw_server(recording(seen)) as url:
+                target = url.replace("http://", f"http://{auth}") + path
+                await sender.send(
+                    PlannedRequest("POST", target, {"X-Custom": "v"}, {"é": 1}), TIMEOUT
+                )
+                seen.append(url.rsplit(":", 1)[1].encode())
+        finally:
+            await sender.aclose()
+
+    asyncio.run(scenario())
+    request, port = seen
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(b":") for line in lines[1:])
+    }
+    assert lines[0] == f"POST {path} HTTP/1.1".encode()
+    assert headers[b"host"] == host.format(port=port.decode()).encode()
+    assert headers[b"x-custom"] == b"v"
+    assert json.loads(body) == {"é": 1}
+    assert headers[b"content-length"] == str(len(body)).encode()
+    if auth:
+        user, _, password = auth.rstrip("@").partition(":")
+        token = base64.b64encode(f"{user}:{urllib.parse.unquote(password)}".encode())
+        assert headers[b"authorization"] == b"Basic " + token
+    else:
+        assert b"authorization" not in headers
