@@ -35,7 +35,6 @@ import json
 import math
 import re
 from collections.abc import Callable
-from itertools import accumulate
 from typing import Any
 
 from framework.errors import EventJsonError
@@ -50,7 +49,8 @@ MAX_NUMBER_CHARS = 100
 
 # A string, to skip (unterminated ones run to the end, so the scan stays linear), or a bracket.
 _TOKENS = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|[\[\]{}]', re.DOTALL)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
+_NOT_QUOTE_OR_BRACKET = bytes(b for b in range(256) if b not in b'"[]{}')
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 # A \u escape of a surrogate (U+D800 to U+DFFF); only then can the parsed value hold a lone one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -144,14 +144,19 @@ def _too_deep(
 
 def _check_depth(text: str, data: bytes, first_line: int, limit: int) -> None:
     """Refuse ``text`` if its brackets, outside strings, nest more than ``limit`` deep."""
-    if text.count("[") + text.count("{") <= limit:
-        return
     # Quick and exact for valid JSON, all at C speed: drop the escaped backslashes and quotes,
-    # so that the quotes left delimit the strings, and keep what lies between the strings.
-    unescaped = text.replace("\\\\", "").replace('\\"', "") if "\\" in text else text
-    outside = "".join(unescaped.split('"')[::2])
-    brackets = _NOT_BRACKETS.sub("", outside)
-    if max(accumulate(_STEP[c] for c in brackets), default=0) <= limit:
+    # so that the quotes left delimit the strings, and keep only quotes and brackets.
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+    marks = unescaped.translate(None, _NOT_QUOTE_OR_BRACKET)
+    if marks.count(b"[") + marks.count(b"{") <= limit:
+        return
+    quotes = marks.count(b'"')
+    if 2 * marks.count(b'""') == quotes:
+        # Every string is an empty pair of quotes here: none holds a bracket.
+        outside = marks.translate(None, b'"')
+    else:
+        outside = b"".join(marks.split(b'"')[::2])
+    if _nesting_within(outside.translate(_AS_PARENTHESES), limit):
         return
     # Too deep: find where, with a (slower) scan token by token.
     depth = 0
@@ -164,6 +169,23 @@ def _check_depth(text: str, data: bytes, first_line: int, limit: int) -> None:
             offset = len(text[: match.start()].encode("utf-8"))
             at_line, column = _line_column(data, offset, first_line)
             raise _too_deep(limit, offset, at_line, column)
+
+
+def _nesting_within(brackets: bytes, limit: int) -> bool:
+    """Whether ``brackets`` (only ``(`` and ``)``) are balanced and nest at most ``limit`` deep.
+
+    Each pass of ``replace`` removes the innermost pairs, so a balanced text is empty after as
+    many passes as it nests deep; one that stops shrinking is not balanced (False: the token
+    scan then decides, as for any text this cannot vouch for).
+    """
+    for _ in range(limit):
+        if not brackets:
+            return True
+        shorter = brackets.replace(b"()", b"")
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return not brackets
 
 
 def _int_hook(refused: list[_Refused]) -> Callable[[str], Any]:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
+from framework import event_json
 from framework.cli.main import cli
 from framework.errors import EventError, EventJsonError, InputError
 from framework.event_json import MAX_DEPTH, MAX_NUMBER_CHARS, decode_event_json
@@ -434,3 +435,44 @@ def test_a_leading_byte_order_mark_is_named_plainly() -> None:
     assert caught.value.reason == "SYNTAX"
     assert "byte order mark" in caught.value.message
     assert "utf-8-sig" not in caught.value.message
+
+
+# -- the depth check's shortcut decides as the token scan does --------------------------------
+
+TRICKY_TEXT = st.text(alphabet='[]{}"\\a', max_size=6)
+NESTED_JSON = st.recursive(
+    st.none() | st.integers(0, 9) | TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY_TEXT, inner, max_size=3),
+    max_leaves=12,
+).map(lambda value: json.dumps(value, ensure_ascii=False))
+
+
+def scanned_depth(text: str) -> int:
+    """The deepest nesting of brackets outside strings, token by token (the exact rule)."""
+    depth = deepest = 0
+    for match in event_json._TOKENS.finditer(text):
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(match.group(), 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def test_brackets_inside_strings_never_count_toward_the_depth() -> None:
+    # Outside strings 3 deep; counting the strings' brackets too would give 2.
+    text = '[["]",[],"["]]'
+    assert scanned_depth(text) == 3
+    with pytest.raises(EventJsonError):
+        event_json._check_depth(text, text.encode(), 1, 2)
+    event_json._check_depth(text, text.encode(), 1, 3)
+
+
+@settings(max_examples=500, deadline=None)
+@given(NESTED_JSON, st.integers(0, 6))
+def test_the_depth_check_refuses_exactly_what_the_token_scan_finds_too_deep(
+    text: str, limit: int
+) -> None:
+    if scanned_depth(text) > limit:
+        with pytest.raises(EventJsonError, match="more than") as refused:
+            event_json._check_depth(text, text.encode(), 1, limit)
+        assert refused.value.reason == "TOO_DEEP"
+    else:
+        event_json._check_depth(text, text.encode(), 1, limit)
