@@ -142,3 +142,29 @@ def test_the_verdict_on_sizes_is_the_event_by_event_one(
     else:
         assert isinstance(answer, list)
         assert len(answer) == len(events)
+
+
+def test_each_events_clock_skew_is_corrected_with_the_batchs_sent_at_read_once() -> None:
+    stamps = ["2026-12-04T11:59:50.000Z", "2026-12-04T11:59:40.000Z"] * 3 + [
+        "0000-01-01T00:00:00Z",
+        None,
+    ]
+    events = [track(n) for n in range(len(stamps))]
+    for event, stamp in zip(events, stamps, strict=True):
+        if stamp is not None:
+            event["timestamp"] = stamp
+    events[2]["sentAt"] = "2026-12-04T11:59:45.000Z"  # its own sentAt wins over the batch's
+    accepted = run({"batch": events, "sentAt": "2026-12-04T12:00:00.000Z"}, limit=32 * 1024)
+    assert isinstance(accepted, list)
+    # received 12:00:00.000; corrected = received - (sentAt - timestamp)
+    assert [event["timestamp"] for event in accepted] == [
+        "2026-12-04T11:59:50.000Z",
+        "2026-12-04T11:59:40.000Z",
+        "2026-12-04T12:00:05.000Z",  # 11:59:50 sent at 11:59:45: 5 s ahead
+        "2026-12-04T11:59:40.000Z",
+        "2026-12-04T11:59:50.000Z",
+        "2026-12-04T11:59:40.000Z",
+        "0000-01-01T00:00:00Z",  # a date Python cannot read: kept as sent
+        "2026-12-04T12:00:00.000Z",  # none: receivedAt
+    ]
+    assert [event.get("originalTimestamp") for event in accepted] == [*stamps[:7], None]
