@@ -1,24 +1,27 @@
 """Serving benchmark: the accept path against a bare endpoint, and delivery end to end.
 
     python benchmarks/serve.py [--accept-events 20000] [--rounds 7] [--clients 8] [--batch 50]
-                               [--users 200] [--mode redis|embedded|both] [--processes 1]
+                               [--users 200] [--shape minimal|sdk]
+                               [--mode redis|embedded|both] [--processes 1]
                                [--end-to-end [--events 5000] [--workers 2]
                                              [--rate EVENTS_PER_S] [--json]]
 
 **The accept path** (always; its ratio is the last line). ``actionkit serve``'s ingestion app
 with delivery off (no consumer, no workers) parses, checks, appends durably and answers, in a
 process of its own under uvicorn configured as ``actionkit serve`` configures it (the same
-listening socket, HTTP protocol class, keep-alive and connection bound; see
-``serve_accept``). Beside it, in another process on the same stack, the baseline: a bare
-Starlette endpoint that parses the same batch bodies (``await request.json()``) and answers
-200. Rounds alternate (ours, bare, ours, ...; :mod:`benchmarks.rounds`); each posts
-``--accept-events`` track events in ``/v1/batch`` requests of ``--batch`` over ``--clients``
-keep-alive connections, from a bare HTTP/1.1 client that costs the shared CPU little, and its
-rate is events a second answered 200. ``--processes N`` runs N server processes on each
-side, sharing the listening socket (the Redis set-up and the bare endpoint; the embedded
-SQLite queue has one owner, so it and its baseline run one). Prints each side's median rate
-and process count, then ``ratio_vs_bare_endpoint_redis: R (min A, max B, N pairs)`` for
-``redis`` (a redis-server on a free port, no persistence) and, last,
+listening socket, HTTP protocol class, keep-alive and connection bound; see ``serve_accept``).
+Beside it, in another process on the same stack, the baseline: a bare Starlette endpoint that
+parses the same batch bodies (``await request.json()``) and answers 200. Rounds alternate
+(ours, bare, ours, ...; :mod:`benchmarks.rounds`); each posts ``--accept-events`` track events
+in ``/v1/batch`` requests of ``--batch`` over ``--clients`` keep-alive connections, from a
+bare HTTP/1.1 client that costs the shared CPU little, and its rate is events a second
+answered 200. ``--shape sdk`` posts events as analytics.js sends them (a messageId, a
+timestamp, properties, a context, the batch's ``sentAt``: about 430 bytes each) rather than
+the minimal ones (type, userId, name: about 70 bytes). ``--processes N`` runs N server
+processes on each side, sharing the listening socket (the Redis set-up and the bare endpoint;
+the embedded SQLite queue has one owner, so it and its baseline run one). Prints each side's
+median rate and process count, then ``ratio_vs_bare_endpoint_redis: R (min A, max B, N
+pairs)`` for ``redis`` (a redis-server on a free port, no persistence) and, last,
 ``ratio_vs_bare_endpoint: R ...`` for the embedded SQLite queue (with ``--mode redis`` alone,
 the last line is Redis's).
 
@@ -454,19 +457,40 @@ def _serve_accept_on(
         server.run(sockets=[sock])
 
 
-def _batch_requests(host: str, prefix: str, events: int, batch: int, users: int) -> list[bytes]:
-    """The raw ``POST /v1/batch`` requests posting ``events`` track events, ``batch`` each."""
+def _event(shape: str, number: int, key: str, users: int) -> dict[str, Any]:
+    """Track event ``number``: ``minimal`` (type, userId, event) or ``sdk``, as analytics.js
+    sends one (a messageId, a timestamp, properties and a context)."""
+    event: dict[str, Any] = {"type": "track", "userId": f"user-{number % users}", "event": key}
+    if shape == "sdk":
+        event.update(
+            messageId=f"ajs-next-{number:032x}",
+            timestamp="2026-12-05T06:20:01.123Z",
+            properties={"revenue": 12.5, "currency": "USD", "products": [{"id": "p1", "n": 3}]},
+            context={
+                "library": {"name": "analytics.js", "version": "2.11.1"},
+                "page": {"url": "https://example.com/cart", "path": "/cart"},
+                "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+                "ip": "203.0.113.7",
+            },
+        )
+    return event
+
+
+def _batch_requests(
+    host: str, prefix: str, events: int, batch: int, users: int, shape: str = "minimal"
+) -> list[bytes]:
+    """The raw ``POST /v1/batch`` requests posting ``events`` track events, ``batch`` each
+    (with the batch's ``sentAt`` for the ``sdk`` shape)."""
     auth = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
     requests = []
     for start in range(0, events, batch):
-        body = json.dumps(
-            {
-                "batch": [
-                    {"type": "track", "userId": f"user-{n % users}", "event": f"{prefix}-{n}"}
-                    for n in range(start, min(start + batch, events))
-                ]
-            }
-        ).encode()
+        numbers = range(start, min(start + batch, events))
+        content: dict[str, Any] = {
+            "batch": [_event(shape, n, f"{prefix}-{n}", users) for n in numbers]
+        }
+        if shape == "sdk":
+            content["sentAt"] = "2026-12-05T06:20:02.000Z"
+        body = json.dumps(content).encode()
         head = (
             f"POST /v1/batch HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -575,7 +599,12 @@ def accept_ratio(mode: str, options: argparse.Namespace) -> PairedRatio:
                 host = url.removeprefix("http://")
                 prefix = f"r{next(counter)}"
                 batches = _batch_requests(
-                    host, prefix, options.accept_events, options.batch, options.users
+                    host,
+                    prefix,
+                    options.accept_events,
+                    options.batch,
+                    options.users,
+                    options.shape,
                 )
                 events: int = options.accept_events
                 return events / await _post_raw(url, batches, options.clients)
@@ -600,6 +629,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--shape",
+        choices=["minimal", "sdk"],
+        default="minimal",
+        help="the accept path's events: type, userId and name, or as analytics.js sends them "
+        "(messageId, timestamp, properties, context; the batch's sentAt)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7, help="rounds of each side (accept path)")
     parser.add_argument(
@@ -643,7 +679,7 @@ def main() -> None:
     print(
         f"{options.accept_events} events a round ({options.events} end to end), "
         f"{options.clients} clients, batches of {options.batch}, "
-        f"{options.users} users, rate {options.rate or 'unpaced'}; "
+        f"{options.users} users, {options.shape} events, rate {options.rate or 'unpaced'}; "
         f"redis: {options.workers} workers",
         file=sys.stderr,
     )

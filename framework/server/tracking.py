@@ -68,7 +68,7 @@ def iso_ms(moment: datetime) -> str:
     The year has four digits (``0001``), whatever the platform's ``strftime`` does. Raises
     OverflowError when ``moment`` in UTC would fall outside the years 1 to 9999.
     """
-    utc = moment.astimezone(UTC)
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     return (
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
         f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
