@@ -19,7 +19,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,20 @@ def test_a_corrected_timestamp_before_year_1000_keeps_four_digits(harness: Harne
 
 def test_iso_ms_pads_the_year_to_four_digits() -> None:
     assert iso_ms(datetime(5, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)) == "0005-01-02T03:04:05.678Z"
+
+
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    st.integers(-23 * 60, 23 * 60),
+)
+def test_iso_ms_is_the_utc_time_truncated_to_milliseconds(moment: datetime, minutes: int) -> None:
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    utc = aware.astimezone(UTC)
+    expected = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
+    assert iso_ms(aware) == expected
 
 
 # -- a batch the queue can never hold --------------------------------------------------------

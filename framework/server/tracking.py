@@ -65,14 +65,12 @@ BATCH_ENDPOINTS: tuple[str, ...] = ("batch", "import")
 def iso_ms(moment: datetime) -> str:
     """``moment`` in UTC as ISO 8601 with milliseconds and ``Z``: ``2024-05-01T12:30:00.123Z``.
 
-    The year has four digits (``0001``), whatever the platform's ``strftime`` does. Raises
+    The year has four digits (``0001``), as ``datetime.isoformat`` writes it. Raises
     OverflowError when ``moment`` in UTC would fall outside the years 1 to 9999.
     """
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
-    )
+    # A time in UTC writes its offset as +00:00; milliseconds are truncated, not rounded.
+    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def basic_auth_key(header: str | None) -> str | None:
