@@ -27,6 +27,11 @@ The rule is strict JSON (RFC 8259) over UTF-8 bytes, with limits:
 
 Sizes are not this module's business: each edge keeps its own (the server's 32 KB an event and
 500 KB a batch body).
+
+The text is read by orjson when it is installed (two to three times as fast as ``json``),
+except a text with 19 digits in a row, where a number may pass 64 bits or the length limit;
+whatever orjson refuses is read again by ``json``, whose reading says which rule it breaks.
+Both readings give the same values (tests/test_event_json.py holds them to it).
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ from typing import Any
 
 from framework.errors import EventJsonError
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; json reads the same, slower
+    orjson = None  # type: ignore[assignment]
+
 __all__ = ["MAX_DEPTH", "MAX_NUMBER_CHARS", "decode_event_json"]
 
 MAX_DEPTH = 64
@@ -50,6 +60,10 @@ MAX_NUMBER_CHARS = 100
 # A string, to skip (unterminated ones run to the end, so the scan stays linear), or a bracket.
 _TOKENS = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|[\[\]{}]', re.DOTALL)
 _AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_LONG_DIGIT_RUN = b"0" * 19
+"""Nineteen digits in a row: an integer may pass 64 bits, a number literal may pass
+:data:`MAX_NUMBER_CHARS` (whose at most three runs of digits hold 97 digits or more)."""
 _NOT_QUOTE_OR_BRACKET = bytes(b for b in range(256) if b not in b'"[]{}')
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 # A \u escape of a surrogate (U+D800 to U+DFFF); only then can the parsed value hold a lone one.
@@ -89,6 +103,16 @@ def decode_event_json(raw: bytes, *, line: int = 1, max_depth: int = MAX_DEPTH) 
             column=column,
         ) from None
     _check_depth(text, data, line, max_depth)
+    if orjson is not None and _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO):
+        # orjson reads what json reads, to the same values, and refuses all the rule refuses
+        # but long numbers: NaN and Infinity, a number infinite as a double, a lone surrogate.
+        # A number past 64 bits (which it would read as a double) or over the length limit
+        # has a run of 19 digits, and goes to json below. So does whatever orjson refuses,
+        # for the rule's own words on why.
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     refused: list[_Refused] = []
     try:
         value = json.loads(

@@ -476,3 +476,61 @@ def test_the_depth_check_refuses_exactly_what_the_token_scan_finds_too_deep(
         assert refused.value.reason == "TOO_DEEP"
     else:
         event_json._check_depth(text, text.encode(), 1, limit)
+
+
+# -- orjson reads what the json reading reads --------------------------------------------------
+
+
+def json_reading(raw: bytes) -> tuple[str, Any]:
+    """``decode_event_json`` without orjson: ("ok", value) or ("refused", reason)."""
+    original = event_json.orjson
+    event_json.orjson = None
+    try:
+        return outcome(raw)
+    finally:
+        event_json.orjson = original
+
+
+def outcome(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "ok", decode_event_json(raw)
+    except EventJsonError as exc:
+        return "refused", exc.reason
+
+
+NUMBERISH = st.lists(
+    st.sampled_from(
+        [
+            *("[", "]", "{", "}", ",", ":", '"k"', "-", ".", "e", "E", "+", "0", "1", "9"),
+            *("9" * 19, "1" * 18, "18446744073709551615", "9223372036854775808", "1e400"),
+            *("NaN", "Infinity", '"\\ud800"', '"\\ud83d\\ude00"', '"\\udc00"', " ", "true"),
+        ]
+    ),
+    max_size=30,
+).map(lambda parts: "".join(parts).encode())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(JSON_ISH, NUMBERISH))
+def test_orjson_reads_near_json_as_the_json_reading_does(raw: bytes) -> None:
+    assert outcome(raw) == json_reading(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**70), 2**70)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_orjson_reads_json_values_as_the_json_reading_does(value: Any) -> None:
+    raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    read, expected = outcome(raw), json_reading(raw)
+    assert read == expected
+    if read[0] == "ok":  # the same types too: 1 and 1.0 compare equal
+        assert repr(read[1]) == repr(expected[1])
