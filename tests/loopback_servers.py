@@ -38,9 +38,9 @@ async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIte
 
 
 @asynccontextmanager
-async def raw_server(script: Script) -> AsyncIterator[str]:
-    """A loopback server running ``script`` on each connection (a client that goes away
-    ends it quietly; the connection is closed after it); yields its base URL."""
+async def raw_server(script: Script, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """A loopback server on ``host`` running ``script`` on each connection (a client that
+    goes away ends it quietly; the connection is closed after it); yields its base URL."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -50,10 +50,10 @@ async def raw_server(script: Script) -> AsyncIterator[str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, host, 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{f'[{host}]' if ':' in host else host}:{port}"
     finally:
         server.close()
         await server.wait_closed()

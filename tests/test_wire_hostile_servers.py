@@ -252,6 +252,16 @@ def recording(seen: list[bytes], answer: bytes = OK) -> Script:
     return script
 
 
+def can_bind(address: str) -> bool:
+    """Whether a socket can listen on the IPv6 ``address`` here."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind((address, 0))
+    except OSError:
+        return False
+    return True
+
+
 def test_a_gzip_answer_with_header_names_in_any_case_is_inflated(
     sender_class: SenderClass,
 ) -> None:
@@ -311,22 +321,25 @@ def test_many_requests_share_at_most_the_pools_connections(sender_class: SenderC
 
 
 @pytest.mark.parametrize(
-    ("path", "auth", "host"),
+    ("path", "auth", "address", "host"),
     [
-        ("/a%20b/%2F?q=%C3%A9&x=1+2", "", "127.0.0.1:{port}"),
-        ("/", "user:p%40ss@", "127.0.0.1:{port}"),
+        ("/a%20b/%2F?q=%C3%A9&x=1+2", "", "127.0.0.1", "127.0.0.1:{port}"),
+        ("/", "user:p%40ss@", "127.0.0.1", "127.0.0.1:{port}"),
+        ("/v1", "", "::1", "[::1]:{port}"),
     ],
-    ids=["percent-escapes", "credentials"],
+    ids=["percent-escapes", "credentials", "ipv6"],
 )
 def test_the_request_bytes_keep_the_target_as_written(
-    sender_class: SenderClass, path: str, auth: str, host: str
+    sender_class: SenderClass, path: str, auth: str, address: str, host: str
 ) -> None:
+    if ":" in address and not can_bind(address):
+        pytest.skip(f"this machine has no {address} loopback to listen on")
     seen: list[bytes] = []
 
     async def scenario() -> None:
         sender = sender_class(policy=LOOPBACK)
         try:
-            async with raw_server(recording(seen)) as url:
+            async with raw_server(recording(seen), address) as url:
                 target = url.replace("http://", f"http://{auth}") + path
                 await sender.send(
                     PlannedRequest("POST", target, {"X-Custom": "v"}, {"é": 1}), TIMEOUT
