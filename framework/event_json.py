@@ -174,8 +174,7 @@ def _check_depth(text: str, data: bytes, first_line: int, limit: int) -> None:
     marks = unescaped.translate(None, _NOT_QUOTE_OR_BRACKET)
     if marks.count(b"[") + marks.count(b"{") <= limit:
         return
-    quotes = marks.count(b'"')
-    if 2 * marks.count(b'""') == quotes:
+    if 2 * marks.count(b'""') == marks.count(b'"'):
         # Every string is an empty pair of quotes here: none holds a bracket.
         outside = marks.translate(None, b'"')
     else:

@@ -199,18 +199,19 @@ def test_near_json_decodes_to_strict_json_or_raises_the_rules_error(raw: bytes) 
     assert decode_event_json(text.encode("utf-8")) == value
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.recursive(
-        st.none()
-        | st.booleans()
-        | st.integers()
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=20,
-    )
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON_VALUES)
 def test_any_json_value_within_the_limits_round_trips(value: Any) -> None:
     raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
     surrogates = any(0xD800 <= ord(c) <= 0xDFFF for c in json.dumps(value, ensure_ascii=False))
@@ -517,17 +518,7 @@ def test_orjson_reads_near_json_as_the_json_reading_does(raw: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.recursive(
-        st.none()
-        | st.booleans()
-        | st.integers(-(2**70), 2**70)
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=20,
-    )
-)
+@given(JSON_VALUES)
 def test_orjson_reads_json_values_as_the_json_reading_does(value: Any) -> None:
     raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
     read, expected = outcome(raw), json_reading(raw)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import cache
 from itertools import chain
@@ -125,7 +124,7 @@ def fresh_put_args(keys: StreamKeys, items: list[QueuedEvent]) -> tuple[list[int
             # Its partition, text and keys_json((key,)), no marker.
             written = known.get((key, partitions))
             if written is None:
-                written = _one_user(key, partitions)
+                written = _one_user(key, keys)
             place, head, tail = written
             append(head)
             append(b"%d\r\n" % len(text))
@@ -149,15 +148,15 @@ A server sees the same users again and again; the cache is emptied when it reach
 _ONE_USER_MOST = 16_384
 
 
-def _one_user(key: str, partitions: int) -> tuple[int, bytes, bytes]:
+def _one_user(key: str, keys: StreamKeys) -> tuple[int, bytes, bytes]:
     """Partition, head and tail of the values of an item whose one order key is ``key``."""
-    place = zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
+    place = keys.partition_of_key(key)
     users = keys_json((key,)).encode("ascii")  # json.dumps escapes every non-ASCII character
     head = _index(place + 1) + b"$"
     tail = b"\r\n" + bulk_strings([users, 0, ""])
     if len(_ONE_USER) >= _ONE_USER_MOST:
         _ONE_USER.clear()
-    _ONE_USER[key, partitions] = written = (place, head, tail)
+    _ONE_USER[key, keys.partitions] = written = (place, head, tail)
     return written
 
 

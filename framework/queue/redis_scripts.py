@@ -171,8 +171,8 @@ partition in KEYS, its text, its keys, and the index of the partition of its mar
 none) with the marker's keys. Groups are stored in turn, each all or none: a group that
 would take the queue past max_length is skipped. Returns, for each group, its new IDs joined
 by commas (one string: one reply to parse, not one an item), or the number of entries stored
-then (a number) when it was skipped. The texts are arguments of
-their own, as the client wrote them: nothing for the script to decode."""
+then (a number) when it was skipped. The texts are arguments of their own, as the client
+wrote them: nothing for the script to decode."""
 
 TAKE = (
     _COMMON

@@ -2,10 +2,10 @@
 
 ``create_app(config, queue)`` is an ASGI app (:class:`IngestionApp`) with ``POST
 /v1/{track, identify, page, screen, group, alias, batch, import}``, ``GET /health`` and
-``GET /metrics``. An event is
-answered 200 only once ``queue.put`` has returned, that is once it is durably stored. The
-app does not consume the queue: the embedded default (``embedded.py``) adds a consumer in
-the same process, ``actionkit worker`` does it elsewhere.
+``GET /metrics``. An event is answered 200 only once ``queue.put`` has returned, that is once
+it is durably stored. The app does not consume the queue: the embedded default
+(``embedded.py``) adds a consumer in the same process, ``actionkit worker`` does it
+elsewhere.
 
 The app never hangs on a client and never answers 500 for what a client sent: a body must
 arrive in full within ``limits.body_timeout`` (else 408, and the connection is closed), at

@@ -15,7 +15,7 @@ from typing import Any
 from framework.errors import EventJsonError, Problem
 from framework.event_json import decode_event_json
 
-__all__ = ["Rejection", "parse_json_object", "read_body"]
+__all__ = ["CLOSE", "Rejection", "parse_json_object", "read_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +48,16 @@ def _too_large(limit: int) -> Rejection:
     )
 
 
+CLOSE = {"Connection": "close"}
+"""The header of a refusal answered before the body is read in full: the connection is
+closed after the answer, so that what the client still sends is never taken for a next
+request."""
+
 _BODY_INCOMPLETE = Rejection(
     400,
     "BODY_INCOMPLETE",
     "The client disconnected before the request body arrived in full; nothing was accepted.",
-    headers={"Connection": "close"},
+    headers=CLOSE,
 )
 
 
@@ -99,14 +104,11 @@ async def read_body(
         size += len(chunk)
         if size > limit:
             return _too_large(limit)
-        if not more and not chunks:
-            break  # the whole body in one message, the usual case: no copy
-        chunks.append(chunk)
-    else:
-        chunk = b"".join(chunks)
+        if more or chunks:  # the whole body in one message, the usual case, is not copied
+            chunks.append(chunk)
     if inflater is not None and not inflater.eof:
         return Rejection(400, "INVALID_GZIP", "The gzip body ends before its end.")
-    return chunk
+    return b"".join(chunks) if chunks else chunk
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any] | Rejection:

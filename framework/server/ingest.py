@@ -27,21 +27,12 @@ from typing import Any
 from framework.definitions.events import EventChecker
 from framework.errors import QueueError, QueueFullError
 from framework.queue.base import EventQueue, QueuedEvent
-from framework.server.body import Rejection, parse_json_object, read_body
+from framework.server.body import CLOSE, Rejection, parse_json_object, read_body
 from framework.server.config import ServerConfig
 from framework.server.metrics import ServerMetrics
 from framework.server.tracking import BATCH_ENDPOINTS, basic_auth_key, events_of
 
-__all__ = [
-    "UNAUTHORIZED",
-    "ASGIApp",
-    "InFlight",
-    "IngestEndpoint",
-    "Receive",
-    "Scope",
-    "Send",
-    "send_json",
-]
+__all__ = ["InFlight", "IngestEndpoint", "Receive", "Scope", "Send"]
 
 logger = logging.getLogger("actionkit.server")
 
@@ -51,20 +42,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 """The ASGI callable giving the request's messages."""
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 """The ASGI callable taking the response's messages."""
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-"""An ASGI application."""
 
-UNAUTHORIZED = Rejection(
+_UNAUTHORIZED = Rejection(
     401,
     "UNAUTHORIZED",
     "A valid write key is required: send it as the HTTP Basic user name (empty password) "
     "or as 'writeKey' in the body.",
     headers={"WWW-Authenticate": 'Basic realm="actionkit"'},
 )
-
-# Answered before the body is read in full: the connection is closed after the answer, so
-# that what the client still sends is never taken for a next request.
-_CLOSE = {"Connection": "close"}
 
 _JSON_TYPE = (b"content-type", b"application/json")
 _SUCCESS = b'{"success":true}'
@@ -77,7 +62,7 @@ def _busy(limit: int) -> Rejection:
         "SERVER_BUSY",
         f"The server is handling {limit} requests, the most it takes at once; nothing was "
         "accepted. Try again later.",
-        headers={"Retry-After": "1", **_CLOSE},
+        headers={"Retry-After": "1", **CLOSE},
     )
 
 
@@ -87,11 +72,11 @@ def _body_timeout(seconds: float) -> Rejection:
         "BODY_TIMEOUT",
         f"The request body did not arrive in full within {seconds:g} seconds (a Content-Length "
         "larger than the body sent, or a stalled client); nothing was accepted.",
-        headers=_CLOSE,
+        headers=CLOSE,
     )
 
 
-async def send_json(
+async def _send_json(
     send: Send, status: int, content: Any, headers: dict[str, str] | None = None
 ) -> None:
     """Answer ``status`` with ``content`` as JSON, as Starlette's JSONResponse writes it."""
@@ -160,7 +145,7 @@ class IngestEndpoint:
             await send({"type": "http.response.body", "body": _SUCCESS})
             status = 200
         else:
-            await send_json(send, refusal.status, refusal.body(), refusal.headers)
+            await _send_json(send, refusal.status, refusal.body(), refusal.headers)
             status = refusal.status
         counter = self._answered.get(status)
         if counter is None:
@@ -192,7 +177,7 @@ class IngestEndpoint:
         key = basic_auth_key(header)
         routes = self.config.routes(key) if key is not None else None
         if header is not None and routes is None:
-            return UNAUTHORIZED  # refused before the body is read
+            return _UNAUTHORIZED  # refused before the body is read
         raw = await self._read(receive, length, encoding or "identity")
         if isinstance(raw, Rejection):
             return raw
@@ -203,7 +188,7 @@ class IngestEndpoint:
             given = body.get("writeKey")
             routes = self.config.routes(given if isinstance(given, str) else None)
             if routes is None:
-                return UNAUTHORIZED
+                return _UNAUTHORIZED
         events = events_of(
             self.endpoint,
             body,
