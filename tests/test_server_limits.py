@@ -15,6 +15,7 @@ import json
 import select
 import socket
 import threading
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -233,6 +234,18 @@ def start_post(port: int, declared: int, sent: bytes) -> socket.socket:
     return sock
 
 
+def trickle(sock: socket.socket, byte: bytes, seconds: float) -> None:
+    """Send ``byte`` every 50 ms for ``seconds``, unless the server answers first.
+
+    It stops before the server's deadline: a byte arriving after the server answered and
+    closed would make its kernel reset the connection, and the answer could be lost before
+    it is read.
+    """
+    until = time.monotonic() + seconds
+    while time.monotonic() < until and not select.select([sock], [], [], 0.05)[0]:
+        sock.sendall(byte)
+
+
 def read_to_close(sock: socket.socket) -> tuple[int, bytes, dict[str, Any]]:
     """Read until the server closes the connection: status, raw head and JSON body."""
     data = b""
@@ -254,10 +267,9 @@ def test_a_body_shorter_than_its_content_length_is_408_and_the_connection_closed
 
 def test_a_body_trickling_in_past_the_deadline_is_408(tmp_path: Path) -> None:
     with slow_app(tmp_path, bodyTimeout=0.5) as (_, port), start_post(port, 10_000, b"") as sock:
-        # One byte at a time, until the server answers; each byte arrives well within any
-        # per-read timeout, only the deadline on the whole body can stop it.
-        while not select.select([sock], [], [], 0.05)[0]:
-            sock.sendall(b" ")
+        # One byte at a time for most of the deadline, each well within any per-read
+        # timeout: only the deadline on the whole body can stop it.
+        trickle(sock, b" ", seconds=0.4)
         status, _, body = read_to_close(sock)
         assert (status, body["code"]) == (408, "BODY_TIMEOUT")
 
@@ -270,10 +282,9 @@ def test_a_head_trickling_in_past_the_header_deadline_is_408_and_the_connection_
         socket.create_connection(("127.0.0.1", port), timeout=60) as sock,
     ):
         sock.sendall(b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        # A header byte at a time, each well within any per-read timeout, until the server
-        # answers: only a deadline on the whole head can stop it.
-        while not select.select([sock], [], [], 0.05)[0]:
-            sock.sendall(b"a")
+        # A header byte at a time for most of the deadline, each well within any per-read
+        # timeout: only a deadline on the whole head can stop it.
+        trickle(sock, b"a", seconds=0.4)
         status, head, body = read_to_close(sock)
         assert (status, body["code"]) == (408, "HEADER_TIMEOUT")
         assert b"connection: close" in head
