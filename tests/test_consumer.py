@@ -40,6 +40,9 @@ class MemoryQueue:
             self.ready.append(entry_id)
         return ids
 
+    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+        await self.put([QueuedEvent(event, instances) for event in events])
+
     async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:
         if not self.ready:
             await asyncio.sleep(min(block, 0.01))

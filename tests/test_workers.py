@@ -35,6 +35,7 @@ WRITE_KEY = "wk-workers-test"
 INSTANCE = "workers-test"
 STREAM = "actionkit:events"
 PARTITIONS = [f"{{{STREAM}}}:p{index}" for index in range(16)]
+INBOX = f"{{{STREAM}}}:inbox"
 _databases = itertools.count(1)
 
 
@@ -220,12 +221,15 @@ class Setup:
         return found
 
     def queue_drained(self) -> bool:
-        """Nothing stored: every entry acked or set aside (the earlier stream's too)."""
+        """Nothing stored: every entry acked or set aside (the earlier stream's and the
+        inbox's too)."""
         return self.stored() == 0
 
     def stored(self) -> int:
+        """Events stored: the streams' entries, and the events of the inbox's batches."""
         with redis.Redis.from_url(self.redis_url) as client:
-            return sum(int(client.xlen(key)) for key in [STREAM, *PARTITIONS])
+            inbox = int(client.get(f"{INBOX}:events") or 0)
+            return inbox + sum(int(client.xlen(key)) for key in [STREAM, *PARTITIONS])
 
     def owners(self) -> dict[str, int]:
         """Worker name -> partitions whose lease it holds now."""

@@ -119,6 +119,12 @@ class EventQueue(Protocol):
         """Store ``items`` durably, all or none; returns their entry IDs in order."""
         ...
 
+    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+        """Store fresh ``events`` routed to ``instances`` durably, all or none: what a server
+        accepted in one request (``put`` of ``QueuedEvent(event, instances)`` for each, with
+        no IDs to give back). A queue may keep them together until a consumer takes them."""
+        ...
+
     async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:
         """Up to ``max_count`` entries, waiting at most ``block`` seconds for the first."""
         ...

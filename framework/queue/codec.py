@@ -13,6 +13,10 @@ would write it differently: an integer past 64 bits and a lone surrogate (orjson
 NaN and Infinity (orjson writes null). The two texts then differ at most in how an exponent is
 written (``1e-07``, ``1e-7``) and decode to the same item. An item holding a lone surrogate
 is refused with a :class:`~framework.errors.QueueError`: UTF-8 cannot carry it.
+
+Freshly accepted events sharing their instances (a request's, put by a server) may be stored
+together as one *batch*: ``{"events": [...], "instances": [...]}``, written and read under the
+same rules (:func:`encode_batch_bytes`, :func:`decode_batch`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from framework.event_json import MAX_DEPTH, decode_event_json
 from framework.queue.base import QueuedEvent
 
 __all__ = [
+    "decode_batch",
     "decode_item",
+    "encode_batch_bytes",
     "encode_item",
     "encode_item_bytes",
     "encode_item_draft",
@@ -39,6 +45,9 @@ __all__ = [
 
 _ITEM_DEPTH = 1
 """The level the stored form adds around an event (the object holding it)."""
+
+_BATCH_DEPTH = 2
+"""The levels a batch adds around an event (the object, its list of events)."""
 
 
 def _data(item: QueuedEvent) -> dict[str, Any]:
@@ -61,12 +70,7 @@ def encode_item_draft(item: QueuedEvent) -> bytes | None:
 
     For a caller encoding many items, which looks for ``null`` once in all of their texts.
     """
-    if orjson is not None:
-        try:
-            return orjson.dumps(_data(item))
-        except TypeError:  # an integer past 64 bits, a lone surrogate: json writes those
-            pass
-    return None
+    return _draft(_data(item))
 
 
 def encode_item_drafts(items: list[QueuedEvent]) -> list[bytes | None]:
@@ -88,19 +92,20 @@ def encode_item_drafts(items: list[QueuedEvent]) -> list[bytes | None]:
     return [encode_item_draft(item) for item in items]
 
 
-def encode_item_bytes(item: QueuedEvent) -> bytes:
-    """The stored form of ``item`` as UTF-8.
-
-    Raises :class:`~framework.errors.QueueError` when the item holds a lone surrogate (a
-    Python string can; JSON text read under :mod:`framework.event_json` cannot): UTF-8
-    cannot carry it, and the queues' reader would refuse its escape.
-    """
-    text = encode_item_draft(item)
+def _exact(data: Any, draft: bytes | None, *, allow_nan: bool = True) -> bytes:
+    """``draft`` (orjson's text of ``data``, None when refused) unless it holds ``null``;
+    else ``json``'s text of ``data``. Not ``allow_nan``: NaN and Infinity are refused with a
+    :class:`~framework.errors.QueueError`."""
     # orjson writes NaN and Infinity as null, where json writes them as they are (and the
     # decode then sets the entry aside): any null, and json decides.
-    if text is not None and b"null" not in text:
-        return text
-    written = json.dumps(_data(item), ensure_ascii=False, separators=(",", ":"))
+    if draft is not None and b"null" not in draft:
+        return draft
+    try:
+        written = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan)
+    except ValueError:
+        raise QueueError(
+            "The event holds NaN or Infinity, which JSON cannot carry; nothing was queued."
+        ) from None
     try:
         return written.encode("utf-8")
     except UnicodeEncodeError:
@@ -108,6 +113,45 @@ def encode_item_bytes(item: QueuedEvent) -> bytes:
             "The event holds a lone surrogate (a code point from U+D800 to U+DFFF without its "
             "pair), which a queue cannot store as UTF-8 text; nothing was queued."
         ) from None
+
+
+def _draft(data: Any) -> bytes | None:
+    """orjson's text of ``data``; None when orjson refuses it (or is not installed)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # an integer past 64 bits, a lone surrogate: json writes those
+            pass
+    return None
+
+
+def encode_item_bytes(item: QueuedEvent) -> bytes:
+    """The stored form of ``item`` as UTF-8.
+
+    Raises :class:`~framework.errors.QueueError` when the item holds a lone surrogate (a
+    Python string can; JSON text read under :mod:`framework.event_json` cannot): UTF-8
+    cannot carry it, and the queues' reader would refuse its escape.
+    """
+    return _exact(_data(item), encode_item_draft(item))
+
+
+def encode_batch_bytes(events: list[dict[str, Any]], instances: tuple[str, ...]) -> bytes:
+    """The stored form of fresh ``events`` sharing ``instances``, as UTF-8:
+    ``{"events": [...], "instances": [...]}``, each event written as :func:`encode_item_bytes`
+    writes an item's.
+
+    One orjson call for the whole batch; when its text holds ``null``, each event is written
+    on its own (json only for those holding one). Raises
+    :class:`~framework.errors.QueueError` when an event holds a lone surrogate, NaN or
+    Infinity: stored, they would make the whole batch unreadable (an item holding them is set
+    aside alone when taken; a batch's events would all be).
+    """
+    whole = _draft({"events": events, "instances": instances})
+    if whole is not None and b"null" not in whole:
+        return whole
+    texts = [_exact(event, _draft(event), allow_nan=False) for event in events]
+    names = _exact(list(instances), _draft(instances))
+    return b'{"events":[' + b",".join(texts) + b'],"instances":' + names + b"}"
 
 
 def encode_item(item: QueuedEvent) -> str:
@@ -140,23 +184,47 @@ def _state(data: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def decode_item(text: str | None) -> QueuedEvent | None:
-    """The queued event stored as ``text``; None when it is not one."""
+def _object_of(text: str | None, depth: int, fields: tuple[str, str]) -> tuple[Any, ...] | None:
+    """The stored object of ``text`` and its two ``fields``; None when it is not one."""
     if text is None:
         return None
     try:
         # The rule events came in under (framework.event_json), so that whatever else wrote
         # to a shared queue (a Redis stream) cannot make the consumer fail: at worst an
         # entry is set aside. A lone surrogate becomes invalid UTF-8 here, and is refused.
-        data = decode_event_json(
-            text.encode("utf-8", "surrogatepass"), max_depth=MAX_DEPTH + _ITEM_DEPTH
-        )
-        event, instances = data["event"], data["instances"]
+        data = decode_event_json(text.encode("utf-8", "surrogatepass"), max_depth=depth)
+        return data, data[fields[0]], data[fields[1]]
     except (EventJsonError, TypeError, KeyError):
         return None
+
+
+def decode_item(text: str | None) -> QueuedEvent | None:
+    """The queued event stored as ``text``; None when it is not one."""
+    found = _object_of(text, MAX_DEPTH + _ITEM_DEPTH, ("event", "instances"))
+    if found is None:
+        return None
+    data, event, instances = found
     if not isinstance(event, dict) or not isinstance(instances, list):
         return None
     state = _state(data)
     if state is None:
         return None
     return QueuedEvent(event, tuple(str(name) for name in instances), **state)
+
+
+def decode_batch(text: str | None) -> list[QueuedEvent] | None:
+    """The queued events of a batch stored as ``text`` (:func:`encode_batch_bytes`), in
+    order; None when it is not one (not such an object, an event not an object, an instance
+    not a string)."""
+    found = _object_of(text, MAX_DEPTH + _BATCH_DEPTH, ("events", "instances"))
+    if found is None:
+        return None
+    _, events, instances = found
+    if not isinstance(events, list) or not isinstance(instances, list):
+        return None
+    if not all(isinstance(event, dict) for event in events):
+        return None
+    if not all(isinstance(name, str) for name in instances):
+        return None
+    names = tuple(instances)
+    return [QueuedEvent(event, names) for event in events]

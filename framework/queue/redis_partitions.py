@@ -4,7 +4,9 @@ Key names: every key of a stream ``S`` carries the hash tag ``{S}``, so a Redis 
 them in one slot: ``{S}:p0`` .. ``{S}:p15`` (the partition streams; see
 :mod:`framework.queue.redis_scripts` for the keys beside each), ``{S}:partitions`` (the
 count, fixed on first use), ``{S}:lease:3`` (the owner of partition 3), ``{S}:workers``
-(live workers, by the time their heartbeat ends).
+(live workers, by the time their heartbeat ends), ``{S}:inbox`` and ``{S}:inbox:events`` (the
+batches servers accepted, not yet moved into the partitions, and how many events they hold:
+:mod:`framework.queue.redis_inbox`).
 
 Placement: an event goes to the partition of its user, ``crc32(key) % partitions``, where the
 key is :func:`~framework.delivery.ordering.lane_key`: for an alias its ``userId``, the user
@@ -63,6 +65,13 @@ class StreamKeys:
         self.count = f"{self.tag}:partitions"
         self.workers = f"{self.tag}:workers"
         self.migrating = f"{self.tag}:migrating"
+        self.inbox = f"{self.tag}:inbox"
+        """The stream of accepted batches not yet moved into the partitions
+        (:mod:`framework.queue.redis_inbox`)."""
+        self.inbox_events = f"{self.tag}:inbox:events"
+        """How many events the inbox's batches hold."""
+        self.put_keys = [*self.streams, self.inbox_events, self.inbox]
+        """The KEYS of the scripts that append entries (PUT, ACCEPT, MOVE)."""
         self._spread = itertools.count()
 
     def lease(self, partition: int) -> str:

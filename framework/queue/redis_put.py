@@ -39,6 +39,7 @@ __all__ = [
     "put_args",
     "put_argv",
     "put_command",
+    "script_command",
 ]
 
 
@@ -168,24 +169,25 @@ def put_argv(max_length: int, groups: list[list[str | int]]) -> list[str | int]:
     return [max_length, len(groups), *counts, *chain.from_iterable(groups)]
 
 
-def put_command(
-    sha: str, streams: Sequence[str], max_length: int, groups: Sequence[tuple[int, bytes]]
+def script_command(
+    sha: str, keys: Sequence[str], args: Sequence[str | int], values: Sequence[bytes], count: int
 ) -> list[bytes]:
-    """The ``EVALSHA`` of the PUT script (``sha``) for ``groups``, each a put's item count
-    and its values as bulk strings (:func:`fresh_put_args`), framed as the Redis protocol
-    sends a command: the same ARGV as :func:`put_argv`. Parts to write one after the other."""
-    items = sum(count for count, _ in groups)
-    head: list[str | int] = [
-        "EVALSHA",
-        sha,
-        len(streams),
-        *streams,
-        max_length,
-        len(groups),
-        *[count for count, _ in groups],
-    ]
-    length = len(head) + 5 * items
-    return [b"*%d\r\n" % length, bulk_strings(head), *[values for _, values in groups]]
+    """The ``EVALSHA`` of the script ``sha`` on ``keys`` with ``args``, then ``count`` more
+    arguments already written as bulk strings in ``values``, framed as the Redis protocol
+    sends a command. Parts to write one after the other."""
+    head: list[str | int] = ["EVALSHA", sha, len(keys), *keys, *args]
+    return [b"*%d\r\n" % (len(head) + count), bulk_strings(head), *values]
+
+
+def put_command(
+    sha: str, keys: Sequence[str], max_length: int, groups: Sequence[tuple[int, bytes]]
+) -> list[bytes]:
+    """The ``EVALSHA`` of the PUT script (``sha``, on ``keys``: ``StreamKeys.put_keys``) for
+    ``groups``, each a put's item count and its values as bulk strings
+    (:func:`fresh_put_args`): the same ARGV as :func:`put_argv`."""
+    counts = [count for count, _ in groups]
+    args = [max_length, len(groups), *counts]
+    return script_command(sha, keys, args, [values for _, values in groups], 5 * sum(counts))
 
 
 PutResult = str | int

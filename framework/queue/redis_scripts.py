@@ -48,6 +48,7 @@ __all__ = [
     "RELEASE",
     "REMOVE",
     "RETRY_NOW",
+    "STORE",
     "TAKE",
 ]
 
@@ -120,15 +121,54 @@ local function gated(id, fields)
 end
 """
 
-PUT = """
+STORE = """
+-- Append count items whose five values start at ARGV[at] (a partition's index in KEYS, the
+-- text, the keys, the index of the marker's partition (0: none), the marker's keys), each
+-- to its partition, with its marker; returns their IDs.
+local function store(at, count)
+    local ids = {}
+    for i = 0, count - 1 do
+        local v = at + i * 5
+        local P = KEYS[tonumber(ARGV[v])]
+        local place = tonumber(ARGV[v + 3])
+        local id
+        if place > 0 then
+            id = redis.call('XADD', P, '*', 'item', ARGV[v + 1], 'keys', ARGV[v + 2], 'gate', '1')
+        else
+            id = redis.call('XADD', P, '*', 'item', ARGV[v + 1], 'keys', ARGV[v + 2])
+        end
+        ids[#ids + 1] = id
+        if place > 0 then
+            local Q = KEYS[place]
+            local marker = redis.call('XADD', Q, '*', 'keys', ARGV[v + 4], 'marker', P .. '|' .. id)
+            redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
+            redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
+        end
+    end
+    return ids
+end
+-- Entries stored and not yet acked: the partitions' less their markers, and the events of
+-- the inbox (KEYS: the partitions, then the inbox's event count, then the inbox).
+local function stored()
+    local parts = #KEYS - 2
+    local total = tonumber(redis.call('GET', KEYS[parts + 1]) or '0') or 0
+    for i = 1, parts do
+        total = total + redis.call('XLEN', KEYS[i]) - redis.call('HLEN', KEYS[i] .. ':markers')
+    end
+    return total
+end
+"""
+"""Lua functions of the scripts that append entries (PUT, and the inbox's ACCEPT and MOVE:
+:mod:`framework.queue.redis_inbox`), whose KEYS are the partition streams, then the inbox's
+event count, then the inbox."""
+
+PUT = (
+    STORE
+    + """
 local limit = tonumber(ARGV[1])
 local groups = tonumber(ARGV[2])
 local total = 0
-if limit >= 0 then
-    for i = 1, #KEYS do
-        total = total + redis.call('XLEN', KEYS[i]) - redis.call('HLEN', KEYS[i] .. ':markers')
-    end
-end
+if limit >= 0 then total = stored() end
 local out = {}
 local base = 3 + groups
 for g = 1, groups do
@@ -136,43 +176,25 @@ for g = 1, groups do
     if limit >= 0 and total + count > limit then
         out[g] = total
     else
-        local ids = {}
-        for i = 0, count - 1 do
-            local at = base + i * 5
-            local P = KEYS[tonumber(ARGV[at])]
-            local place = tonumber(ARGV[at + 3])
-            local id
-            if place > 0 then
-                id = redis.call(
-                    'XADD', P, '*', 'item', ARGV[at + 1], 'keys', ARGV[at + 2], 'gate', '1')
-            else
-                id = redis.call('XADD', P, '*', 'item', ARGV[at + 1], 'keys', ARGV[at + 2])
-            end
-            ids[#ids + 1] = id
-            if place > 0 then
-                local Q = KEYS[place]
-                local marker = redis.call(
-                    'XADD', Q, '*', 'keys', ARGV[at + 4], 'marker', P .. '|' .. id)
-                redis.call('HSET', Q .. ':markers', marker, P .. '|' .. id)
-                redis.call('HSET', P .. ':gates', id, Q .. '|' .. marker)
-            end
-        end
         total = total + count
-        out[g] = table.concat(ids, ',')
+        out[g] = table.concat(store(base, count), ',')
     end
     base = base + count * 5
 end
 return out
 """
-"""KEYS: every partition stream. ARGV (:func:`framework.queue.redis_put.put_argv`):
-max_length (-1: no bound), the number of groups (each the puts of one caller), each group's
-item count, then five values for each item of each group in turn: the index of its
-partition in KEYS, its text, its keys, and the index of the partition of its marker (0:
-none) with the marker's keys. Groups are stored in turn, each all or none: a group that
-would take the queue past max_length is skipped. Returns, for each group, its new IDs joined
-by commas (one string: one reply to parse, not one an item), or the number of entries stored
-then (a number) when it was skipped. The texts are arguments of their own, as the client
-wrote them: nothing for the script to decode."""
+)
+"""KEYS: every partition stream, the inbox's event count, the inbox
+(:attr:`~framework.queue.redis_partitions.StreamKeys.put_keys`). ARGV
+(:func:`framework.queue.redis_put.put_argv`): max_length (-1: no bound), the number of groups
+(each the puts of one caller), each group's item count, then five values for each item of
+each group in turn: the index of its partition in KEYS, its text, its keys, and the index of
+the partition of its marker (0: none) with the marker's keys. Groups are stored in turn, each
+all or none: a group that would take the queue (the inbox's events included) past max_length
+is skipped. Returns, for each group, its new IDs joined by commas (one string: one reply to
+parse, not one an item), or the number of entries stored then (a number) when it was
+skipped. The texts are arguments of their own, as the client wrote them: nothing for the
+script to decode."""
 
 TAKE = (
     _COMMON

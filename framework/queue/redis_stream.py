@@ -3,7 +3,9 @@
 The queue is ``partitions`` streams (16 by default; every server and worker of a stream must
 agree: the count is stored in Redis on first use and a different one is refused). ``put``
 sends each event to the partition of its user (:mod:`framework.queue.redis_partitions`): the
-user's ``userId`` or ``anonymousId`` (for an alias, its ``userId``). Each partition is
+user's ``userId`` or ``anonymousId`` (for an alias, its ``userId``). ``put_events`` (a
+server's) appends a request's events whole to the inbox, and the worker that owns partition 0
+moves them into their partitions, in order (:mod:`framework.queue.redis_inbox`). Each partition is
 consumed by one worker at a time, which holds its lease; partitions are shared fairly among
 the live workers, and a dead worker's go to the others once its leases end (``claim_idle``).
 
@@ -31,8 +33,9 @@ partitions, and the entries it still held are handed out again by the new owner:
 delivered twice. A crash between a delivery and its ack does the same.
 
 Bounds: the streams hold exactly the entries not yet acked, and the markers of the aliases
-among them (not counted); ``put`` checks the entries' total against ``max_length`` and
-appends in one script, all or none, else raises :class:`~framework.errors.QueueFullError`.
+among them (not counted), the inbox the events not yet moved (counted by
+``{S}:inbox:events``); ``put`` and ``put_events`` check the total against ``max_length`` and
+append in one script, all or none, else raise :class:`~framework.errors.QueueFullError`.
 Durability is Redis's own (``appendonly yes`` and ``appendfsync always`` to survive a crash).
 
 Upgrading: entries left in the single stream of earlier versions (``stream`` itself, read by
@@ -69,7 +72,7 @@ from framework.queue.base import (
     QueuedEvent,
     check_queue_bounds,
 )
-from framework.queue.codec import decode_item, encode_item
+from framework.queue.codec import decode_batch, decode_item, encode_item
 from framework.queue.redis_dead import (
     DEAD_PAGE,
     UNREADABLE,
@@ -78,6 +81,7 @@ from framework.queue.redis_dead import (
     decode_fields,
     safe_url,
 )
+from framework.queue.redis_inbox import Inbox
 from framework.queue.redis_partitions import DEFAULT_PARTITIONS, Ownership, StreamKeys
 from framework.queue.redis_put import (
     GroupedPuts,
@@ -110,6 +114,12 @@ _MOVE_PAGE = 500
 
 _KEEPER_STOP = 2.0
 """Seconds :meth:`RedisStreamQueue.close` waits for the keeper to end before going on."""
+
+_INBOX_POLL = 0.05
+"""Seconds the owner of partition 0 waits before looking at an empty inbox again."""
+
+_INBOX_RETRY = 1.0
+"""Seconds it waits after a move failed (Redis unreachable) before trying again."""
 
 _CONNECTIONS = 100
 """Connections to Redis a queue opens at most; calls beyond wait for one."""
@@ -178,6 +188,8 @@ class RedisStreamQueue:
         self._put = self._redis.register_script(PUT)
         self._put_connection = HeldConnection(self._redis, PUT)
         self._puts = GroupedPuts(self._put_groups)
+        self._inbox = Inbox(self._redis, self.keys, max_length)
+        self._carrier: asyncio.Task[None] | None = None
         self._take = self._redis.register_script(TAKE)
         self._remove = self._redis.register_script(REMOVE)
         self._defer = self._redis.register_script(DEFER)
@@ -238,11 +250,12 @@ class RedisStreamQueue:
                 f"started with {self.partitions}: give every server and worker of a stream "
                 f"the same --partitions ({stored})."
             )
+        streams = [self.stream, self.keys.inbox, *self.keys.streams]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for key in [self.stream, *self.keys.streams]:
+            for key in streams:
                 pipe.type(key)
             types = await pipe.execute()
-        for key, kind in zip([self.stream, *self.keys.streams], types, strict=True):
+        for key, kind in zip(streams, types, strict=True):
             if kind not in ("none", "stream"):
                 raise QueueError(
                     f"The Redis key {key} of the queue {self.stream} at {safe_url(self.url)} "
@@ -275,12 +288,35 @@ class RedisStreamQueue:
     async def _put_groups(self, groups: list[tuple[int, bytes]]) -> list[PutResult]:
         """One PUT script call for the puts of :class:`GroupedPuts`: a result for each."""
         connection = self._put_connection
-        command = put_command(connection.sha, self.keys.streams, self.max_length, groups)
+        command = put_command(connection.sha, self.keys.put_keys, self.max_length, groups)
 
         async def work() -> Any:
             return await connection.call(command)
 
         return list(await self._call(work, layout=True))
+
+    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+        """Append fresh ``events`` routed to ``instances`` as one batch of the inbox, all or
+        none (:mod:`framework.queue.redis_inbox`); a worker moves them into their partitions.
+
+        Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
+        ``max_length`` (nothing is appended), :class:`~framework.errors.QueueError` when Redis
+        cannot be used or an event holds a lone surrogate.
+        """
+        if not events:
+            return
+        if not self._layout_checked:
+            await self._call(self._check_layout)
+        try:
+            result = await self._inbox.put(events, instances)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        if isinstance(result, int):
+            raise QueueFullError(
+                f"The event queue is full ({self.max_length} entries not yet delivered); "
+                "try again shortly.",
+                retry_after=_FULL_RETRY_AFTER,
+            )
 
     # -- take --------------------------------------------------------------------------------
 
@@ -296,6 +332,7 @@ class RedisStreamQueue:
         if self._keeper is None and not self._closed:
             await self._call(self._round, layout=True)
             self._keeper = loop.create_task(self._keep())
+            self._carrier = loop.create_task(self._carry())
         deadline = loop.time() + block
         while True:
             self._wake.clear()
@@ -406,6 +443,42 @@ class RedisStreamQueue:
                 # workers (the entries in hand here may then be delivered twice).
                 logger.warning("%s cannot renew its partitions: %s", self.consumer, exc)
 
+    async def _carry(self) -> None:
+        """While this worker owns partition 0, move the inbox into the partitions, until
+        closed (it ends on ``_closing``, as :meth:`_keep` does)."""
+        while not self._closing.is_set():
+            wait = _INBOX_POLL
+            if 0 in self.ownership.active():
+                try:
+                    if await self._call(self._move_inbox):
+                        self._wake.set()
+                        continue
+                except Exception as exc:  # a QueueError (Redis unreachable), or a bug: logged
+                    logger.warning("%s cannot move the queue's inbox: %s", self.consumer, exc)
+                    wait = _INBOX_RETRY
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), wait)
+
+    async def _move_inbox(self) -> bool:
+        """Move the inbox's oldest batches into the partitions; whether there were any.
+
+        A batch that is not one (edited by hand, another format) is dead-lettered whole, as
+        ``inbox/<ID>``, and leaves the inbox with the others.
+        """
+        entries = await self._inbox.oldest()
+        if not entries:
+            return False
+        items: list[QueuedEvent] = []
+        for entry_id, fields in entries:
+            batch = decode_batch(fields.get("batch"))
+            if batch is None:
+                text = str(fields.get("batch", ""))
+                await self._bury(f"inbox/{entry_id}", text, 0, DEAD_NOT_QUEUED_EVENT, UNREADABLE)
+            else:
+                items += batch
+        await self._inbox.move([entry_id for entry_id, _ in entries], items)
+        return True
+
     async def _earlier_page(self) -> list[tuple[str, dict[str, str]]]:
         reply: Any = await self._redis.xrange(self.stream, count=_MOVE_PAGE)
         return [(str(entry_id), dict(fields or {})) for entry_id, fields in reply or []]
@@ -427,7 +500,7 @@ class RedisStreamQueue:
                     rows.append((place, (fields or {}).get("item", ""), item))
                 args = put_argv(-1, [put_args(self.keys, rows)])
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    await self._put(keys=self.keys.streams, args=args, client=pipe)
+                    await self._put(keys=self.keys.put_keys, args=args, client=pipe)
                     pipe.xdel(self.stream, *[str(entry_id) for entry_id, _ in batch])
                     await pipe.execute()
                 moved += len(batch)
@@ -644,17 +717,19 @@ class RedisStreamQueue:
 
     async def depth(self) -> int:
         """How many entries are stored and not yet acked (the partitions' lengths less their
-        markers, with any left in the earlier single stream)."""
+        markers, the events of the inbox, and any left in the earlier single stream)."""
 
         async def work() -> int:
             async with self._redis.pipeline(transaction=True) as pipe:  # one snapshot
+                pipe.get(self.keys.inbox_events)
                 for key in [self.stream, *self.keys.streams]:
                     pipe.xlen(key)
                 for key in self.keys.streams:
                     pipe.hlen(f"{key}:markers")
-                counts = [int(count) for count in await pipe.execute()]
+                inbox, *counts = await pipe.execute()
             streams = len(self.keys.streams) + 1
-            return sum(counts[:streams]) - sum(counts[streams:])
+            events = int(inbox) if str(inbox).isdigit() else 0
+            return events + sum(map(int, counts[:streams])) - sum(map(int, counts[streams:]))
 
         return await self._call(work)
 
@@ -669,6 +744,9 @@ class RedisStreamQueue:
             # Acks on their way finish first; their callers see any failure.
             await asyncio.gather(self._ack_task, return_exceptions=True)
         self._closing.set()
+        if self._carrier is not None:
+            self._carrier.cancel()
+            await asyncio.wait({self._carrier}, timeout=_KEEPER_STOP)
         if self._keeper is not None:
             self._keeper.cancel()
             # Bounded: the keeper ends on ``_closing`` even when the cancellation is lost.
@@ -678,4 +756,5 @@ class RedisStreamQueue:
         self._closed = True
         self._wake.set()
         await self._put_connection.close()
+        await self._inbox.close()
         await self._redis.aclose()

@@ -287,6 +287,10 @@ class SqliteQueue:
             self._flush_task = asyncio.get_running_loop().create_task(self._flush())
         return await future
 
+    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+        """:meth:`put` of each event routed to ``instances``, its IDs not given back."""
+        await self.put([QueuedEvent(event, instances) for event in events])
+
     async def _flush(self) -> None:
         try:
             while self._pending:

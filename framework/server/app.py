@@ -2,8 +2,8 @@
 
 ``create_app(config, queue)`` is an ASGI app (:class:`IngestionApp`) with ``POST
 /v1/{track, identify, page, screen, group, alias, batch, import}``, ``GET /health`` and
-``GET /metrics``. An event is answered 200 only once ``queue.put`` has returned, that is once
-it is durably stored. The app does not consume the queue: the embedded default
+``GET /metrics``. An event is answered 200 only once ``queue.put_events`` has returned, that
+is once it is durably stored. The app does not consume the queue: the embedded default
 (``embedded.py``) adds a consumer in the same process, ``actionkit worker`` does it
 elsewhere.
 

@@ -3,7 +3,7 @@
 The accept path of ``actionkit serve``, once per request at the server's full rate: read the
 body within its limits (:mod:`.body`), parse it, check and fill its events
 (:mod:`.tracking`), append them durably, answer. An event is answered 200 only once
-``queue.put`` has returned, that is once it is stored.
+``queue.put_events`` has returned, that is once it is stored.
 
 Written against ASGI itself rather than Starlette's Request, Response and routing: those
 layers (a Request and its Headers, the middleware stack, the router's matching, a
@@ -26,7 +26,7 @@ from typing import Any
 
 from framework.definitions.events import EventChecker
 from framework.errors import QueueError, QueueFullError
-from framework.queue.base import EventQueue, QueuedEvent
+from framework.queue.base import EventQueue
 from framework.server.body import CLOSE, Rejection, parse_json_object, read_body
 from framework.server.config import ServerConfig
 from framework.server.metrics import ServerMetrics
@@ -217,7 +217,7 @@ class IngestEndpoint:
     async def _put(self, events: list[dict[str, Any]], routes: tuple[str, ...]) -> Rejection | None:
         """Append the events durably; why not, when the queue refuses them."""
         try:
-            await self.queue.put([QueuedEvent(event, routes) for event in events])
+            await self.queue.put_events(events, routes)
         except QueueFullError as exc:
             return Rejection(
                 503,
