@@ -6,7 +6,8 @@ after that, and a process crash or a power cut loses nothing answered. ``NORMAL`
 survive a process crash but could lose the last commits on a power cut, which would break
 that promise. Takes, acks and fails commit with ``NORMAL``: losing one to a power cut only
 hands an entry out again. Concurrent puts are committed together (group commit), so the
-fsync is shared under load.
+fsync is shared under load. A server's puts (``put_events``) store a request's events whole,
+as one row of the inbox, which the next take makes entries (:mod:`.sqlite_inbox`).
 
 One process owns the file at a time, and others may read its dead entries meanwhile. The
 owner holds an exclusive lock on a lock file beside it (``queue.sqlite.lock``: ``flock`` on
@@ -58,13 +59,18 @@ from framework.queue.base import (
     QueuedEvent,
     check_queue_bounds,
 )
-from framework.queue.codec import decode_item, encode_item
+from framework.queue.codec import decode_item, encode_batch_bytes, encode_item
+from framework.queue.sqlite_inbox import SCHEMA as _INBOX_SCHEMA
+from framework.queue.sqlite_inbox import inbox_events, inbox_rows, insert_batches, move_inbox
 from framework.queue.sqlite_order import choose, forget, prepare
 from framework.queue.sqlite_put import insert_entries
 
 __all__ = ["SqliteDeadEntries", "SqliteQueue"]
 
 T = TypeVar("T")
+
+_Put = list[QueuedEvent] | tuple[str, int]
+"""What one put stores: entries, or a batch for the inbox (its text and event count)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -188,8 +194,10 @@ class SqliteQueue:
         self._connection: sqlite3.Connection | None = None
         self._lock: int | None = None
         self._depth = 0
+        self._inbox = 0
+        """Batches in the inbox (this process is the file's one writer of it)."""
         self._held: set[int] = set()
-        self._pending: list[tuple[list[QueuedEvent], asyncio.Future[list[str]]]] = []
+        self._pending: list[tuple[_Put, asyncio.Future[list[str]]]] = []
         self._flushing = False
         self._flush_task: asyncio.Task[None] | None = None
         self._arrived: asyncio.Event | None = None
@@ -226,6 +234,7 @@ class SqliteQueue:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.executescript(_SCHEMA)
+            connection.execute(_INBOX_SCHEMA)
             columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_entries)")}
             if "code" not in columns:  # a file written before dead entries had a code
                 connection.execute("ALTER TABLE dead_entries ADD COLUMN code TEXT")
@@ -233,7 +242,9 @@ class SqliteQueue:
             # The lock is ours: any lease left in the file belongs to a process that ended,
             # so its entries are handed out again now.
             connection.execute("UPDATE entries SET lease_until = 0 WHERE lease_until > 0")
-            (self._depth,) = connection.execute("SELECT COUNT(*) FROM entries").fetchone()
+            (entries,) = connection.execute("SELECT COUNT(*) FROM entries").fetchone()
+            self._depth = entries + inbox_events(connection)
+            self._inbox = inbox_rows(connection)
         except sqlite3.OperationalError as exc:
             connection.close()
             if "locked" in str(exc):  # an older actionkit holding the file exclusively
@@ -280,16 +291,28 @@ class SqliteQueue:
         """
         if not items:
             return []
+        return await self._stored(list(items))
+
+    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+        """Store fresh ``events`` routed to ``instances`` as one batch of the inbox, all or
+        none, durably (:mod:`framework.queue.sqlite_inbox`); the take makes them entries.
+
+        Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
+        ``max_length``, :class:`~framework.errors.QueueError` when the file cannot be written
+        or an event holds a lone surrogate, NaN or Infinity.
+        """
+        if events:
+            text = encode_batch_bytes(events, instances).decode("utf-8")
+            await self._stored((text, len(events)))
+
+    async def _stored(self, put: _Put) -> list[str]:
+        """Store ``put`` with the next group commit; its entry IDs (none for a batch)."""
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        self._pending.append((list(items), future))
+        self._pending.append((put, future))
         if not self._flushing:
             self._flushing = True
             self._flush_task = asyncio.get_running_loop().create_task(self._flush())
         return await future
-
-    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
-        """:meth:`put` of each event routed to ``instances``, its IDs not given back."""
-        await self.put([QueuedEvent(event, instances) for event in events])
 
     async def _flush(self) -> None:
         try:
@@ -320,15 +343,17 @@ class SqliteQueue:
             self._flushing = False
 
     def _write(
-        self, groups: list[tuple[list[QueuedEvent], asyncio.Future[list[str]]]]
+        self, groups: list[tuple[_Put, asyncio.Future[list[str]]]]
     ) -> list[list[str] | QueueFullError]:
         """Store each group that fits, all in one durable transaction; a result per group."""
         db = self._db()
         results: list[list[str] | QueueFullError] = []
         depth = self._depth
-        accepted: list[list[QueuedEvent]] = []
-        for items, _ in groups:
-            if depth + len(items) > self.max_length:
+        entries: list[list[QueuedEvent]] = []
+        batches: list[tuple[str, int]] = []
+        for put, _ in groups:
+            count = put[1] if isinstance(put, tuple) else len(put)
+            if depth + count > self.max_length:
                 results.append(
                     QueueFullError(
                         f"The event queue is full ({self.max_length} entries); try again shortly.",
@@ -336,18 +361,22 @@ class SqliteQueue:
                     )
                 )
                 continue
-            accepted.append(items)
             results.append([])
-            depth += len(items)
-        if not accepted:
+            depth += count
+            if isinstance(put, tuple):
+                batches.append(put)
+            else:
+                entries.append(put)
+        if not entries and not batches:
             return results
         with _transaction(db, durable=True):
-            ids = iter(insert_entries(db, [item for items in accepted for item in items]))
+            ids = iter(insert_entries(db, [item for items in entries for item in items]))
+            insert_batches(db, batches)
         self._depth = depth
-        stored = iter(accepted)
-        for index, result in enumerate(results):
-            if isinstance(result, list):
-                results[index] = [next(ids) for _ in next(stored)]
+        self._inbox += len(batches)
+        for index, ((put, _), result) in enumerate(zip(groups, results, strict=True)):
+            if isinstance(result, list) and isinstance(put, list):
+                results[index] = [next(ids) for _ in put]
         return results
 
     # -- take, ack, fail, defer ---------------------------------------------------------
@@ -386,6 +415,11 @@ class SqliteQueue:
         """The entries handed out now, and when the next deferred one becomes visible."""
         db = self._db()
         now = time.time()
+        if self._inbox:
+            with _transaction(db):
+                moved, made, declared = move_inbox(db)
+            self._inbox = max(0, self._inbox - moved)  # a row written by hand is moved too
+            self._depth += made - declared
         # Held entries are in flight in this process: never hand them out twice. An entry
         # leaves ``held`` when its ack, fail or defer ends, even one that failed to reach the
         # file; such an entry is handed out again once its lease expires.
