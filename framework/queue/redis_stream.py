@@ -277,11 +277,7 @@ class RedisStreamQueue:
         places, values = fresh_put_args(self.keys, items)
         result = await self._puts.put(len(items), values)
         if isinstance(result, int):
-            raise QueueFullError(
-                f"The event queue is full ({self.max_length} entries not yet delivered); "
-                "try again shortly.",
-                retry_after=_FULL_RETRY_AFTER,
-            )
+            raise self._full()
         ids = result.split(",")
         return [f"{place}/{entry_id}" for place, entry_id in zip(places, ids, strict=True)]
 
@@ -301,22 +297,21 @@ class RedisStreamQueue:
 
         Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
         ``max_length`` (nothing is appended), :class:`~framework.errors.QueueError` when Redis
-        cannot be used or an event holds a lone surrogate.
+        cannot be used or an event holds a lone surrogate, NaN or Infinity.
         """
         if not events:
             return
-        if not self._layout_checked:
-            await self._call(self._check_layout)
-        try:
-            result = await self._inbox.put(events, instances)
-        except RedisError as exc:
-            raise self._error(exc) from exc
+        result = await self._call(lambda: self._inbox.put(events, instances), layout=True)
         if isinstance(result, int):
-            raise QueueFullError(
-                f"The event queue is full ({self.max_length} entries not yet delivered); "
-                "try again shortly.",
-                retry_after=_FULL_RETRY_AFTER,
-            )
+            raise self._full()
+
+    def _full(self) -> QueueFullError:
+        """What a put the bound refused raises."""
+        return QueueFullError(
+            f"The event queue is full ({self.max_length} entries not yet delivered); "
+            "try again shortly.",
+            retry_after=_FULL_RETRY_AFTER,
+        )
 
     # -- take --------------------------------------------------------------------------------
 
