@@ -33,7 +33,15 @@ owner's lock, never touches ``entries`` and never clears a lease; the rows it ma
 ones the owner only ever inserts, and each write is one short transaction, serialised with
 the owner's by SQLite.
 
-Every SQLite call runs on one dedicated thread, off the event loop.
+SQLite calls run on one dedicated thread, off the event loop, with one exception: a put's
+group commit runs on the event loop itself when that thread has nothing to do and commits have
+been quick (:data:`_INLINE_COMMIT_MOST` on average). Handing a commit to a thread and back
+costs the thread two waits for the GIL, and an event loop busy with requests gives it up
+late: about a millisecond each, measured, against a commit of about 0.3 ms here
+(docs/benchmarks.md, "2026-12-05, night: commits on the event loop"). The connection is used
+by one thread at a time (the loop only writes while no call is handed to the thread). A put
+that finds the file locked by another process (``actionkit dlq``) goes to the thread, which
+waits for the lock; a slow disk sends every put there, so the loop never stalls on one.
 """
 
 from __future__ import annotations
@@ -103,6 +111,13 @@ _MIN_WAKE = 0.001
 
 _BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another connection's write (a ``dlq replay`` removing a row)."""
+
+_INLINE_COMMIT_MOST = 0.005
+"""Seconds a put's commit may take on average (a moving average over the last few, wherever
+they ran) for the event loop to run the next one itself."""
+
+_COMMIT_WEIGHT = 0.2
+"""The weight of the latest commit's time in that moving average."""
 
 
 def _in_use(path: Path) -> QueueError:
@@ -202,6 +217,13 @@ class SqliteQueue:
         self._flush_task: asyncio.Task[None] | None = None
         self._arrived: asyncio.Event | None = None
         self._closed = False
+        self._handed = 0
+        """Calls handed to the thread (written by the event loop only)."""
+        self._returned = 0
+        """Calls the thread has finished (written by the thread only): none is running when
+        the two counts are equal, so the loop may use the connection itself."""
+        self._commit_seconds = 0.0
+        """The moving average of a put's commit time (see :data:`_INLINE_COMMIT_MOST`)."""
         self.on_dead: OnDead | None = None
 
     async def __aenter__(self) -> SqliteQueue:
@@ -227,7 +249,11 @@ class SqliteQueue:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+            # Used by one thread at a time: this queue's thread, or the event loop's for a
+            # put while that thread is idle (see the module docstring).
+            connection = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise QueueError(f"Cannot open the queue file {self.path}: {exc}.") from exc
         try:
@@ -268,9 +294,6 @@ class SqliteQueue:
     async def _run(self, work: Callable[[], T]) -> T:
         if self._closed:
             raise QueueError("The queue is closed.")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="actionkit-queue")
-        loop = asyncio.get_running_loop()
 
         def call() -> T:
             self._db()
@@ -279,7 +302,21 @@ class SqliteQueue:
             except sqlite3.Error as exc:
                 raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
 
-        return await loop.run_in_executor(self._executor, call)
+        return await self._hand(call)
+
+    def _hand(self, call: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``call`` on the queue's thread, counted (see ``_handed``)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="actionkit-queue")
+
+        def counted() -> T:
+            try:
+                return call()
+            finally:
+                self._returned += 1
+
+        self._handed += 1
+        return asyncio.get_running_loop().run_in_executor(self._executor, counted)
 
     # -- put: group commit ---------------------------------------------------------------
 
@@ -317,9 +354,14 @@ class SqliteQueue:
     async def _flush(self) -> None:
         try:
             while self._pending:
+                # Let the requests this turn of the event loop is handling put theirs first:
+                # under load one commit then holds about every client's request, not half.
+                await asyncio.sleep(0)
                 groups, self._pending = self._pending, []
                 try:
-                    results = await self._run(functools.partial(self._write, groups))
+                    results = self._write_here(groups)
+                    if results is None:
+                        results = await self._run(functools.partial(self._write, groups))
                 except Exception as exc:  # handed to every waiting put, never swallowed
                     error = (
                         exc
@@ -341,6 +383,33 @@ class SqliteQueue:
                     self._arrived.set()
         finally:
             self._flushing = False
+
+    def _write_here(
+        self, groups: list[tuple[_Put, asyncio.Future[list[str]]]]
+    ) -> list[list[str] | QueueFullError] | None:
+        """:meth:`_write` on the event loop's thread, when it may run there (see the module
+        docstring); None when it may not, or when another process holds the file's lock."""
+        db = self._connection
+        if (
+            db is None
+            or self._closed
+            or self._handed != self._returned
+            or self._commit_seconds > _INLINE_COMMIT_MOST
+        ):
+            return None
+        db.execute("PRAGMA busy_timeout=0")  # never wait here: the thread waits instead
+        try:
+            return self._write(groups)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                if db.in_transaction:  # nothing was stored; the thread starts afresh
+                    db.execute("ROLLBACK")
+                return None
+            raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
+        except sqlite3.Error as exc:
+            raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
+        finally:
+            db.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
 
     def _write(
         self, groups: list[tuple[_Put, asyncio.Future[list[str]]]]
@@ -369,9 +438,12 @@ class SqliteQueue:
                 entries.append(put)
         if not entries and not batches:
             return results
+        started = time.monotonic()
         with _transaction(db, durable=True):
             ids = iter(insert_entries(db, [item for items in entries for item in items]))
             insert_batches(db, batches)
+        took = time.monotonic() - started
+        self._commit_seconds += _COMMIT_WEIGHT * (took - self._commit_seconds)
         self._depth = depth
         self._inbox += len(batches)
         for index, ((put, _), result) in enumerate(zip(groups, results, strict=True)):
@@ -623,7 +695,8 @@ class SqliteQueue:
                     self._connection = None
                 self._unlock()
 
-            await asyncio.get_running_loop().run_in_executor(executor, shut)
+            self._closed = True  # no put runs on the loop from now on
+            await self._hand(shut)
             executor.shutdown(wait=True)
         self._executor = None
         self._closed = True
