@@ -8,6 +8,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -15,6 +16,7 @@ import redis
 from redis_server import RedisServer, redis_server
 
 from framework.errors import QueueError, QueueFullError
+from framework.event_fill import Receipt
 from framework.queue import Entry, QueuedEvent
 from framework.queue.base import DEAD_NOT_QUEUED_EVENT
 from framework.queue.codec import decode_batch, encode_batch_bytes
@@ -94,6 +96,23 @@ def test_a_batch_is_one_inbox_entry_counted_by_depth_until_a_worker_moves_it(
     assert after == 0
     assert admin.xlen(inbox_of(stream)) == 0
     assert admin.get(f"{inbox_of(stream)}:events") is None
+
+
+def test_a_batch_put_with_its_receipt_is_taken_filled(server: RedisServer, stream: str) -> None:
+    received = datetime(2026, 12, 5, 12, 0, 0, 250000, tzinfo=UTC)
+
+    async def scenario() -> list[Entry]:
+        async with RedisStreamQueue(server.url, stream=stream) as producer:
+            receipt = Receipt(received, "2026-12-05T12:00:01.000Z")
+            await producer.put_events([track(0), track(1)], ("a",), receipt)
+        async with RedisStreamQueue(server.url, stream=stream, consumer="w") as worker:
+            return await take_until(worker, 2)
+
+    events = [entry.item.event for entry in run(scenario())]
+    assert [event["event"] for event in events] == ["E0", "E1"]
+    assert {event["receivedAt"] for event in events} == {"2026-12-05T12:00:00.250Z"}
+    assert {event["sentAt"] for event in events} == {"2026-12-05T12:00:01.000Z"}
+    assert len({event["messageId"] for event in events}) == 2
 
 
 def test_each_users_events_keep_the_order_their_batches_were_accepted_in(

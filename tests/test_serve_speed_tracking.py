@@ -1,7 +1,8 @@
 """The accept path's shortcuts decide exactly as the event-by-event rules do.
 
-``events_of`` measures a whole batch with one serialisation and reads one urandom for all of
-its messageIds; these tests hold it to the rules stated one event at a time.
+``events_of`` measures a whole batch with one serialisation, and ``fill_events`` reads one
+urandom for all of a batch's messageIds; these tests hold them to the rules stated one event
+at a time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from framework.definitions.events import EventChecker
+from framework.event_fill import Receipt, fill_events
 from framework.server.body import Rejection
 from framework.server.config import Limits
-from framework.server.tracking import events_of
+from framework.server.tracking import events_of, receipt_of
 
 RECEIVED = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 LIMIT = 300
@@ -28,7 +30,6 @@ def run(body: dict[str, Any], limit: int = LIMIT) -> list[dict[str, Any]] | Reje
         "batch",
         body,
         limits=Limits(max_event_bytes=limit),
-        received=RECEIVED,
         checker=EventChecker(),
     )
 
@@ -99,6 +100,7 @@ def test_missing_message_ids_are_distinct_random_uuid4s_and_given_ones_are_kept(
     events[5]["messageId"] = "given-5"
     accepted = run({"batch": events}, limit=32 * 1024)
     assert isinstance(accepted, list)
+    fill_events(accepted, Receipt(RECEIVED))
     ids = [event["messageId"] for event in accepted]
     assert ids[5] == "given-5"
     fresh = [uuid.UUID(value) for n, value in enumerate(ids) if n != 5]
@@ -154,8 +156,10 @@ def test_each_events_clock_skew_is_corrected_with_the_batchs_sent_at_read_once()
         if stamp is not None:
             event["timestamp"] = stamp
     events[2]["sentAt"] = "2026-12-04T11:59:45.000Z"  # its own sentAt wins over the batch's
-    accepted = run({"batch": events, "sentAt": "2026-12-04T12:00:00.000Z"}, limit=32 * 1024)
+    body = {"batch": events, "sentAt": "2026-12-04T12:00:00.000Z"}
+    accepted = run(body, limit=32 * 1024)
     assert isinstance(accepted, list)
+    fill_events(accepted, receipt_of("batch", body, RECEIVED))
     # received 12:00:00.000; corrected = received - (sentAt - timestamp)
     assert [event["timestamp"] for event in accepted] == [
         "2026-12-04T11:59:50.000Z",

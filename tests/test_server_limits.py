@@ -33,10 +33,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
 from framework.errors import DefinitionError
+from framework.event_fill import iso_ms
 from framework.queue import Entry
 from framework.queue.sqlite import SqliteQueue
 from framework.server import ServerConfig, create_app, header_deadline_protocol
-from framework.server.tracking import iso_ms
 from tests.server_helpers import WRITE_KEY, server_config, wait_until
 
 with warnings.catch_warnings():

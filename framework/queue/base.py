@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from framework.event_fill import Receipt
+
 DEAD_TRIES_EXHAUSTED = "TRIES_EXHAUSTED"
 """Dead-entry code: handling the entry failed ``max_tries`` times (its error says why)."""
 
@@ -119,10 +121,17 @@ class EventQueue(Protocol):
         """Store ``items`` durably, all or none; returns their entry IDs in order."""
         ...
 
-    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+    async def put_events(
+        self,
+        events: list[dict[str, Any]],
+        instances: tuple[str, ...],
+        receipt: Receipt | None = None,
+    ) -> None:
         """Store fresh ``events`` routed to ``instances`` durably, all or none: what a server
         accepted in one request (``put`` of ``QueuedEvent(event, instances)`` for each, with
-        no IDs to give back). A queue may keep them together until a consumer takes them."""
+        no IDs to give back). A queue may keep them together until a consumer takes them.
+        With ``receipt``, the events are taken filled from it (:func:`~framework.event_fill.
+        fill_events`, once each); without, they are taken as they are."""
         ...
 
     async def take(self, max_count: int, *, block: float = 1.0) -> list[Entry]:

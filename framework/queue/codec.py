@@ -16,7 +16,11 @@ is refused with a :class:`~framework.errors.QueueError`: UTF-8 cannot carry it.
 
 Freshly accepted events sharing their instances (a request's, put by a server) may be stored
 together as one *batch*: ``{"events": [...], "instances": [...]}``, written and read under the
-same rules (:func:`encode_batch_bytes`, :func:`decode_batch`).
+same rules (:func:`encode_batch_bytes`, :func:`decode_batch`). A batch stored with its
+request's receipt (``"received"``, and ``"sentAt"`` when the body had one:
+:meth:`~framework.event_fill.Receipt.stored`) holds its events as they came; reading it fills
+them (:func:`~framework.event_fill.fill_events`), so the queue that makes them entries fills
+them once. A batch without one holds its events complete.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ except ImportError:  # pragma: no cover - a dependency; json does the same, slow
     orjson = None  # type: ignore[assignment]
 
 from framework.errors import EventJsonError, QueueError
+from framework.event_fill import Receipt, fill_events
 from framework.event_json import MAX_DEPTH, decode_event_json
 from framework.queue.base import QueuedEvent
 
@@ -135,10 +140,13 @@ def encode_item_bytes(item: QueuedEvent) -> bytes:
     return _exact(_data(item), encode_item_draft(item))
 
 
-def encode_batch_bytes(events: list[dict[str, Any]], instances: tuple[str, ...]) -> bytes:
+def encode_batch_bytes(
+    events: list[dict[str, Any]], instances: tuple[str, ...], receipt: Receipt | None = None
+) -> bytes:
     """The stored form of fresh ``events`` sharing ``instances``, as UTF-8:
-    ``{"events": [...], "instances": [...]}``, each event written as :func:`encode_item_bytes`
-    writes an item's.
+    ``{"events": [...], "instances": [...]}`` and the fields of ``receipt`` when given (the
+    events are filled when read), each event written as :func:`encode_item_bytes` writes an
+    item's.
 
     One orjson call for the whole batch; when its text holds ``null``, each event is written
     on its own (json only for those holding one). Raises
@@ -146,12 +154,20 @@ def encode_batch_bytes(events: list[dict[str, Any]], instances: tuple[str, ...])
     Infinity: stored, they would make the whole batch unreadable (an item holding them is set
     aside alone when taken; a batch's events would all be).
     """
-    whole = _draft({"events": events, "instances": instances})
+    data = {"events": events, "instances": instances}
+    if receipt is not None:
+        data.update(receipt.stored())
+    whole = _draft(data)
     if whole is not None and b"null" not in whole:
         return whole
     texts = [_exact(event, _draft(event), allow_nan=False) for event in events]
     names = _exact(list(instances), _draft(instances))
-    return b'{"events":[' + b",".join(texts) + b'],"instances":' + names + b"}"
+    rest = b"".join(
+        b",%s:%s" % (json.dumps(key).encode(), _exact(value, _draft(value), allow_nan=False))
+        for key, value in data.items()
+        if key not in ("events", "instances")
+    )
+    return b'{"events":[' + b",".join(texts) + b'],"instances":' + names + rest + b"}"
 
 
 def encode_item(item: QueuedEvent) -> str:
@@ -214,17 +230,23 @@ def decode_item(text: str | None) -> QueuedEvent | None:
 
 def decode_batch(text: str | None) -> list[QueuedEvent] | None:
     """The queued events of a batch stored as ``text`` (:func:`encode_batch_bytes`), in
-    order; None when it is not one (not such an object, an event not an object, an instance
-    not a string)."""
+    order, filled when it holds a receipt; None when it is not one (not such an object, an
+    event not an object, an instance not a string, a receipt whose ``received`` is not an
+    aware ISO-8601 time)."""
     found = _object_of(text, MAX_DEPTH + _BATCH_DEPTH, ("events", "instances"))
     if found is None:
         return None
-    _, events, instances = found
+    data, events, instances = found
     if not isinstance(events, list) or not isinstance(instances, list):
         return None
     if not all(isinstance(event, dict) for event in events):
         return None
     if not all(isinstance(name, str) for name in instances):
         return None
+    if "received" in data:
+        receipt = Receipt.from_stored(data["received"], data.get("sentAt"))
+        if receipt is None:
+            return None
+        fill_events(events, receipt)
     names = tuple(instances)
     return [QueuedEvent(event, names) for event in events]

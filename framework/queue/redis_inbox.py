@@ -16,8 +16,9 @@ orjson call a request, and the partitioning is done once, later, by a worker
   its way go together in the next call (:class:`~framework.queue.redis_put.GroupedPuts`).
 - **Move** (:data:`MOVE`, :meth:`Inbox.oldest`, :meth:`Inbox.move`): the worker that owns
   partition 0 reads the inbox's oldest entries (at most :data:`MOVE_EVENTS` events, at least
-  one entry), decodes their events and runs MOVE: it checks that those entries are still the
-  inbox's oldest, deletes them, lowers the count, and appends their events to their
+  one entry), decodes their events (filling those stored with their request's receipt:
+  :func:`~framework.queue.codec.decode_batch`) and runs MOVE: it checks that those entries
+  are still the inbox's oldest, deletes them, lowers the count, and appends their events to their
   partitions as PUT does (:data:`~framework.queue.redis_scripts.STORE`), all in one step.
   When another worker moved them first (two owners of partition 0 for a moment, while it
   changes hands), MOVE does nothing. So the batches reach the partitions whole, in the order
@@ -35,6 +36,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from framework.event_fill import Receipt
 from framework.queue.base import QueuedEvent
 from framework.queue.codec import encode_batch_bytes
 from framework.queue.redis_partitions import StreamKeys
@@ -127,13 +129,19 @@ class Inbox:
         self._move = HeldConnection(redis, MOVE)
         self._puts = GroupedPuts(self._send)
 
-    async def put(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> PutResult:
-        """Append ``events`` (at least one) as one batch, with the next call; its entry's ID,
-        or the entries stored when the batch would pass the bound (nothing appended).
+    async def put(
+        self,
+        events: list[dict[str, Any]],
+        instances: tuple[str, ...],
+        receipt: Receipt | None = None,
+    ) -> PutResult:
+        """Append ``events`` (at least one) as one batch with its ``receipt``, with the next
+        call; its entry's ID, or the entries stored when the batch would pass the bound
+        (nothing appended).
 
         Raises :class:`~framework.errors.QueueError` for an event holding a lone surrogate.
         """
-        text = encode_batch_bytes(events, instances)
+        text = encode_batch_bytes(events, instances, receipt)
         return await self._puts.put(len(events), b"$%d\r\n%b\r\n" % (len(text), text))
 
     async def _send(self, groups: list[tuple[int, bytes]]) -> list[PutResult]:

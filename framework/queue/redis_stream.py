@@ -63,6 +63,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from framework.errors import QueueError, QueueFullError
+from framework.event_fill import Receipt
 from framework.queue.base import (
     DEAD_NEVER_ACKNOWLEDGED,
     DEAD_NOT_QUEUED_EVENT,
@@ -291,9 +292,15 @@ class RedisStreamQueue:
 
         return list(await self._call(work, layout=True))
 
-    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+    async def put_events(
+        self,
+        events: list[dict[str, Any]],
+        instances: tuple[str, ...],
+        receipt: Receipt | None = None,
+    ) -> None:
         """Append fresh ``events`` routed to ``instances`` as one batch of the inbox, all or
-        none (:mod:`framework.queue.redis_inbox`); a worker moves them into their partitions.
+        none (:mod:`framework.queue.redis_inbox`); a worker moves them into their partitions,
+        filling them from ``receipt`` when given (:mod:`framework.event_fill`).
 
         Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
         ``max_length`` (nothing is appended), :class:`~framework.errors.QueueError` when Redis
@@ -301,7 +308,7 @@ class RedisStreamQueue:
         """
         if not events:
             return
-        result = await self._call(lambda: self._inbox.put(events, instances), layout=True)
+        result = await self._call(lambda: self._inbox.put(events, instances, receipt), layout=True)
         if isinstance(result, int):
             raise self._full()
 

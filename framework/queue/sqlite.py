@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from framework.errors import QueueError, QueueFullError
+from framework.event_fill import Receipt
 from framework.queue.base import (
     DEAD_NOT_QUEUED_EVENT,
     DEAD_TRIES_EXHAUSTED,
@@ -330,16 +331,22 @@ class SqliteQueue:
             return []
         return await self._stored(list(items))
 
-    async def put_events(self, events: list[dict[str, Any]], instances: tuple[str, ...]) -> None:
+    async def put_events(
+        self,
+        events: list[dict[str, Any]],
+        instances: tuple[str, ...],
+        receipt: Receipt | None = None,
+    ) -> None:
         """Store fresh ``events`` routed to ``instances`` as one batch of the inbox, all or
-        none, durably (:mod:`framework.queue.sqlite_inbox`); the take makes them entries.
+        none, durably (:mod:`framework.queue.sqlite_inbox`); the take makes them entries,
+        filled from ``receipt`` when given (:mod:`framework.event_fill`).
 
         Raises :class:`~framework.errors.QueueFullError` when they would take the queue past
         ``max_length``, :class:`~framework.errors.QueueError` when the file cannot be written
         or an event holds a lone surrogate, NaN or Infinity.
         """
         if events:
-            text = encode_batch_bytes(events, instances).decode("utf-8")
+            text = encode_batch_bytes(events, instances, receipt).decode("utf-8")
             await self._stored((text, len(events)))
 
     async def _stored(self, put: _Put) -> list[str]:

@@ -13,7 +13,9 @@ server waits for; storing the request's batch whole costs one row (docs/benchmar
 - **Move** (:func:`move_inbox`): each take first moves the inbox's oldest batches (at most
   :data:`MOVE_EVENTS` events, at least one batch) into entries, in the order they were
   accepted, with their keys (:func:`~framework.queue.sqlite_put.insert_entries`), and deletes
-  them, in one transaction. A row that is not a batch becomes one entry holding its text,
+  them, in one transaction. A batch stored with its request's receipt is filled as it is read
+  (:func:`~framework.queue.codec.decode_batch`), so its entries are stored filled.
+  A row that is not a batch becomes one entry holding its text,
   which the take then sets aside as not a queued event.
 
 Order: a user's events keep the order their batches were accepted in. Events put with

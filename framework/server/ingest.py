@@ -1,8 +1,9 @@
 """The tracking endpoints (``POST /v1/track`` ... ``/v1/batch``) as bare ASGI handlers.
 
 The accept path of ``actionkit serve``, once per request at the server's full rate: read the
-body within its limits (:mod:`.body`), parse it, check and fill its events
-(:mod:`.tracking`), append them durably, answer. An event is answered 200 only once
+body within its limits (:mod:`.body`), parse it, check its events (:mod:`.tracking`), append
+them durably with the request's receipt, answer; the queue fills them from the receipt when it
+makes them entries (:mod:`framework.event_fill`). An event is answered 200 only once
 ``queue.put_events`` has returned, that is once it is stored.
 
 Written against ASGI itself rather than Starlette's Request, Response and routing: those
@@ -26,11 +27,12 @@ from typing import Any
 
 from framework.definitions.events import EventChecker
 from framework.errors import QueueError, QueueFullError
+from framework.event_fill import Receipt
 from framework.queue.base import EventQueue
 from framework.server.body import CLOSE, Rejection, parse_json_object, read_body
 from framework.server.config import ServerConfig
 from framework.server.metrics import ServerMetrics
-from framework.server.tracking import BATCH_ENDPOINTS, basic_auth_key, events_of
+from framework.server.tracking import BATCH_ENDPOINTS, basic_auth_key, events_of, receipt_of
 
 __all__ = ["InFlight", "IngestEndpoint", "Receive", "Scope", "Send"]
 
@@ -189,13 +191,7 @@ class IngestEndpoint:
             routes = self.config.routes(given if isinstance(given, str) else None)
             if routes is None:
                 return _UNAUTHORIZED
-        events = events_of(
-            self.endpoint,
-            body,
-            limits=self.config.limits,
-            received=received,
-            checker=self.checker,
-        )
+        events = events_of(self.endpoint, body, limits=self.config.limits, checker=self.checker)
         if isinstance(events, Rejection):
             return events
         if len(events) > self.queue.max_length:
@@ -208,16 +204,19 @@ class IngestEndpoint:
                 f"most {self.queue.max_length} events per batch.",
             )
         if events:
-            refusal = await self._put(events, routes)
+            refusal = await self._put(events, routes, receipt_of(self.endpoint, body, received))
             if refusal is not None:
                 return refusal
             self._count_accepted(events)
         return None
 
-    async def _put(self, events: list[dict[str, Any]], routes: tuple[str, ...]) -> Rejection | None:
-        """Append the events durably; why not, when the queue refuses them."""
+    async def _put(
+        self, events: list[dict[str, Any]], routes: tuple[str, ...], receipt: Receipt
+    ) -> Rejection | None:
+        """Append the events durably with their receipt; why not, when the queue refuses
+        them."""
         try:
-            await self.queue.put_events(events, routes)
+            await self.queue.put_events(events, routes, receipt)
         except QueueFullError as exc:
             return Rejection(
                 503,

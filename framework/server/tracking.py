@@ -1,4 +1,4 @@
-"""Segment's HTTP Tracking API: the write key, the events of a body, and the fields it fills.
+"""Segment's HTTP Tracking API: the write key, the events of a body and their receipt.
 
 Pure functions of the request's parts and the clock's reading; the app (``app.py``) does the
 I/O. What Segment does, and what this does the same way:
@@ -10,17 +10,10 @@ I/O. What Segment does, and what this does the same way:
   take ``{"batch": [...]}``, each item with its own ``type``; the body's ``context`` and
   ``integrations`` apply to every item (merged under the item's own keys), and its
   ``sentAt`` to every item that has none.
-- ``messageId`` is filled (a UUID4) when missing, ``receivedAt`` is set to the server's
-  clock (ISO 8601, milliseconds, ``Z``), ``sentAt`` is kept.
-- Clock skew: the client's ``timestamp`` becomes ``originalTimestamp`` and ``timestamp`` is
-  corrected to ``receivedAt - (sentAt - originalTimestamp)``, when ``sentAt`` says when the
-  client sent it; without ``sentAt`` the client's ``timestamp`` is kept, and an event with
-  none gets ``receivedAt``. The arithmetic is total: when the correction cannot be made
-  (a date Python cannot read, such as year 0000, or a corrected time outside the years 1 to
-  9999, as ``sentAt`` in 9999 against a ``timestamp`` in year 1 gives), the client's
-  ``timestamp`` is kept uncorrected, as without ``sentAt``; ``originalTimestamp`` still
-  records it. Segment documents no rule for that case; an event is never refused (nor a
-  request answered 500) for its clock.
+- The fields the API fills (``messageId``, ``receivedAt``, the batch's ``sentAt``, the
+  skew-corrected ``timestamp``) are filled from the request's receipt
+  (:func:`receipt_of`) by the queue when it makes the events entries
+  (:mod:`framework.event_fill`, which states the rules).
 
 Where this is stricter than Segment (which answers 200 and drops a bad event later): an event
 that is not a Segment event, an event over 32 KB and a batch over 2500 events are answered
@@ -32,13 +25,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from framework.definitions.events import EventChecker
 from framework.errors import Problem
+from framework.event_fill import Receipt, parse_time
 from framework.server.body import Rejection
 from framework.server.config import Limits
 
@@ -52,7 +45,7 @@ __all__ = [
     "EVENT_ENDPOINTS",
     "basic_auth_key",
     "events_of",
-    "iso_ms",
+    "receipt_of",
 ]
 
 EVENT_ENDPOINTS: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
@@ -60,17 +53,6 @@ EVENT_ENDPOINTS: tuple[str, ...] = ("track", "identify", "page", "screen", "grou
 
 BATCH_ENDPOINTS: tuple[str, ...] = ("batch", "import")
 """Endpoints that take ``{"batch": [...]}``; ``import`` is Segment's older name for batch."""
-
-
-def iso_ms(moment: datetime) -> str:
-    """``moment`` in UTC as ISO 8601 with milliseconds and ``Z``: ``2024-05-01T12:30:00.123Z``.
-
-    The year has four digits (``0001``), as ``datetime.isoformat`` writes it. Raises
-    OverflowError when ``moment`` in UTC would fall outside the years 1 to 9999.
-    """
-    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    # A time in UTC writes its offset as +00:00; milliseconds are truncated, not rounded.
-    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def basic_auth_key(header: str | None) -> str | None:
@@ -85,85 +67,6 @@ def basic_auth_key(header: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return decoded.partition(":")[0] or None
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.upper())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _read_time(value: object, times: dict[str, datetime | None]) -> datetime | None:
-    """:func:`_parse_time` of ``value``, each text read once per ``times``."""
-    if not isinstance(value, str):
-        return None
-    if value not in times:
-        times[value] = _parse_time(value)
-    return times[value]
-
-
-def _corrected(received: datetime, sent: datetime, original: datetime) -> str | None:
-    """``received - (sent - original)`` as :func:`iso_ms`; None when outside years 1-9999."""
-    # A difference of two datetimes always fits a timedelta (it spans ±999,999,999 days);
-    # only the subtraction from ``received`` can leave datetime's range.
-    try:
-        return iso_ms(received - (sent - original))
-    except OverflowError:
-        return None
-
-
-def _message_ids(count: int) -> Iterator[str]:
-    """``count`` random UUID4 strings, as ``str(uuid.uuid4())`` gives, from one read of urandom.
-
-    One ``os.urandom`` call for a whole batch rather than one per event (each is a system
-    call): the same 122 random bits each, the version (4) and variant (RFC 4122) bits set.
-    """
-    hexed = os.urandom(16 * count).hex()
-    variant = _VARIANT
-    for start in range(0, 32 * count, 32):
-        h = hexed[start : start + 32]
-        yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-"""The first hex digit of a UUID's fourth group, its two top bits set to ``10``."""
-
-
-def _fill(
-    event: dict[str, Any],
-    received: datetime,
-    received_at: str,
-    sent_at: object,
-    message_ids: Iterator[str],
-    times: dict[str, datetime | None],
-) -> None:
-    """Fill messageId, receivedAt and the skew-corrected timestamp, as Segment does.
-
-    ``received_at`` is :func:`iso_ms` of ``received``; ``message_ids`` gives a fresh
-    messageId when the event has none; ``times`` holds the dates already read in the request
-    (its events share the batch's ``sentAt``, and often their timestamps).
-    """
-    if event.get("messageId") is None:
-        event["messageId"] = next(message_ids)
-    event["receivedAt"] = received_at
-    if "sentAt" not in event and sent_at is not None:
-        event["sentAt"] = sent_at
-    original = event.get("originalTimestamp", event.get("timestamp"))
-    sent = event.get("sentAt")
-    corrected = None
-    if original is not None and sent is not None:
-        event["originalTimestamp"] = original
-        original_time, sent_time = _read_time(original, times), _read_time(sent, times)
-        if original_time is not None and sent_time is not None:
-            corrected = _corrected(received, sent_time, original_time)
-    if corrected is not None:
-        event["timestamp"] = corrected
-    elif event.get("timestamp") is None:
-        event["timestamp"] = original if original is not None else received_at
 
 
 def _size(event: Mapping[str, Any] | list[dict[str, Any]]) -> int:
@@ -213,7 +116,7 @@ def _shared_problems(body: Mapping[str, Any]) -> tuple[Problem, ...]:
         for key in ("context", "integrations")
         if body.get(key) is not None and not isinstance(body[key], Mapping)
     ]
-    if body.get("sentAt") is not None and _parse_time(body["sentAt"]) is None:
+    if body.get("sentAt") is not None and parse_time(body["sentAt"]) is None:
         problems.append(
             Problem(
                 "/sentAt",
@@ -257,19 +160,25 @@ def _items(endpoint: str, body: dict[str, Any], limits: Limits) -> list[Any] | R
     return items
 
 
+def receipt_of(endpoint: str, body: dict[str, Any], received: datetime) -> Receipt:
+    """The receipt of a request's events: ``received`` (the server's clock when it came) and,
+    for a batch, the body's ``sentAt``."""
+    return Receipt(received, body.get("sentAt") if endpoint in BATCH_ENDPOINTS else None)
+
+
 def events_of(
     endpoint: str,
     body: dict[str, Any],
     *,
     limits: Limits,
-    received: datetime,
     checker: EventChecker,
 ) -> list[dict[str, Any]] | Rejection:
-    """The events of a parsed request body, checked and filled in, or why it is refused.
+    """The events of a parsed request body, checked (their fields not filled yet: see
+    :func:`receipt_of`), or why it is refused.
 
-    ``endpoint`` is the path's last part (``track`` ... ``batch``, ``import``); ``received``
-    is the server's clock when the request came. Every problem of every event is reported,
-    by JSON pointer into the body (``/batch/3/userId``); then nothing is accepted.
+    ``endpoint`` is the path's last part (``track`` ... ``batch``, ``import``). Every problem
+    of every event is reported, by JSON pointer into the body (``/batch/3/userId``); then
+    nothing is accepted.
     """
     items = _items(endpoint, body, limits)
     if isinstance(items, Rejection):
@@ -327,13 +236,6 @@ def events_of(
             else "The event is refused; see 'errors'.",
             tuple(problems),
         )
-    sent_at = body.get("sentAt") if batch else None
-    received_at = iso_ms(received)
-    # Random bytes for every event, though those with a messageId use none: one read either way.
-    message_ids = _message_ids(len(events))
-    times: dict[str, datetime | None] = {}
-    for event in events:
-        _fill(event, received, received_at, sent_at, message_ids, times)
     return events
 
 
