@@ -49,14 +49,16 @@ class Receipt:
 
     @classmethod
     def from_stored(cls, received: object, sent_at: object) -> Receipt | None:
-        """The receipt :meth:`stored` wrote; None when ``received`` is not an aware time."""
+        """The receipt :meth:`stored` wrote; None when ``received`` is not an aware time
+        whose UTC reading falls within the years 1 to 9999 (a row edited by hand)."""
         if not isinstance(received, str):
             return None
         try:
             moment = datetime.fromisoformat(received)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
+            if moment.tzinfo is None:
+                return None
+            iso_ms(moment)
+        except (ValueError, OverflowError):
             return None
         return cls(moment, sent_at)
 

@@ -66,7 +66,10 @@ def test_a_batch_without_a_receipt_is_read_as_it_was_stored() -> None:
     assert [item.event for item in items] == events
 
 
-@pytest.mark.parametrize("received", [None, 7, "", "yesterday", "2026-12-05T12:00:00"])
+@pytest.mark.parametrize(
+    "received",
+    [None, 7, "", "yesterday", "2026-12-05T12:00:00", "9999-12-31T23:59:59-14:00"],
+)
 def test_a_batch_whose_receipt_is_not_a_time_is_not_a_batch(received: object) -> None:
     text = '{"events": [{"type": "track", "userId": "u", "event": "E"}], "instances": []'
     text += ', "received": ' + ("null" if received is None else repr(received).replace("'", '"'))
