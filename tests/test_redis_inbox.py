@@ -17,7 +17,7 @@ from redis_server import RedisServer, redis_server
 
 from framework.errors import QueueError, QueueFullError
 from framework.event_fill import Receipt
-from framework.queue import Entry, QueuedEvent
+from framework.queue import Entry, QueuedEvent, redis_stream
 from framework.queue.base import DEAD_NOT_QUEUED_EVENT
 from framework.queue.codec import decode_batch, encode_batch_bytes
 from framework.queue.redis_inbox import MOVE_EVENTS
@@ -113,6 +113,28 @@ def test_a_batch_put_with_its_receipt_is_taken_filled(server: RedisServer, strea
     assert {event["receivedAt"] for event in events} == {"2026-12-05T12:00:00.250Z"}
     assert {event["sentAt"] for event in events} == {"2026-12-05T12:00:01.000Z"}
     assert len({event["messageId"] for event in events}) == 2
+
+
+def test_the_idle_owner_of_partition_0_moves_a_batch_as_soon_as_it_comes(
+    server: RedisServer, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were the owner polling an empty inbox, the second batch would wait half a minute.
+    monkeypatch.setattr(redis_stream, "_INBOX_POLL", 30.0)
+
+    async def scenario() -> list[str]:
+        async with (
+            RedisStreamQueue(server.url, stream=stream, consumer="w") as worker,
+            RedisStreamQueue(server.url, stream=stream) as producer,
+        ):
+            await producer.put_events([track(0)], ())
+            first = await take_until(worker, 1)
+            await worker.ack([entry.id for entry in first])
+            await asyncio.sleep(0.2)  # the owner has found the inbox empty, and waits on it
+            await producer.put_events([track(1)], ())
+            second = await take_until(worker, 1, timeout=10)
+            return [entry.item.event["event"] for entry in first + second]
+
+    assert run(scenario()) == ["E0", "E1"]
 
 
 def test_each_users_events_keep_the_order_their_batches_were_accepted_in(

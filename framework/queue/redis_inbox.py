@@ -165,6 +165,13 @@ class Inbox:
             chosen.append((str(entry_id), found))
         return chosen
 
+    async def arrival(self, seconds: float) -> None:
+        """Return as soon as the inbox holds an entry (at once if it does), or after
+        ``seconds``: a blocking ``XREAD`` from ID 0, which any entry left in the inbox
+        follows, since moved entries are deleted."""
+        block = max(1, round(seconds * 1000))
+        await self._redis.xread({self.keys.inbox: "0-0"}, count=1, block=block)
+
     async def move(self, ids: list[str], items: list[QueuedEvent]) -> bool:
         """Delete the entries ``ids`` (the inbox's oldest) and append ``items`` (their events,
         in order) to their partitions, as one step; False, with nothing changed, when ``ids``

@@ -117,7 +117,11 @@ _KEEPER_STOP = 2.0
 """Seconds :meth:`RedisStreamQueue.close` waits for the keeper to end before going on."""
 
 _INBOX_POLL = 0.05
-"""Seconds the owner of partition 0 waits before looking at an empty inbox again."""
+"""Seconds a worker waits before asking again whether it owns partition 0."""
+
+_INBOX_BLOCK = 1.0
+"""Seconds the owner of partition 0 blocks on an empty inbox (it wakes when a batch comes)
+before checking that it still owns the partition."""
 
 _INBOX_RETRY = 1.0
 """Seconds it waits after a move failed (Redis unreachable) before trying again."""
@@ -454,7 +458,9 @@ class RedisStreamQueue:
                 try:
                     if await self._call(self._move_inbox):
                         self._wake.set()
-                        continue
+                    else:  # wake as soon as a batch comes, not at the next poll
+                        await self._call(lambda: self._inbox.arrival(_INBOX_BLOCK))
+                    continue
                 except Exception as exc:  # a QueueError (Redis unreachable), or a bug: logged
                     logger.warning("%s cannot move the queue's inbox: %s", self.consumer, exc)
                     wait = _INBOX_RETRY
