@@ -29,7 +29,8 @@ Sizes are not this module's business: each edge keeps its own (the server's 32 K
 500 KB a batch body).
 
 The text is read by orjson when it is installed (two to three times as fast as ``json``),
-except a text with 19 digits in a row, where a number may pass 64 bits or the length limit;
+except a text with 19 digits in a row outside its strings, where a number may pass 64 bits
+or the length limit (digits inside strings, as in long IDs, do not count);
 whatever orjson refuses is read again by ``json``, whose reading says which rule it breaks.
 Both readings give the same values (tests/test_event_json.py holds them to it).
 """
@@ -103,7 +104,7 @@ def decode_event_json(raw: bytes, *, line: int = 1, max_depth: int = MAX_DEPTH) 
             column=column,
         ) from None
     _check_depth(text, data, line, max_depth)
-    if orjson is not None and _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO):
+    if orjson is not None and not _may_hold_long_number(data):
         # orjson reads what json reads, to the same values, and refuses all the rule refuses
         # but long numbers: NaN and Infinity, a number infinite as a double, a lone surrogate.
         # A number past 64 bits (which it would read as a double) or over the length limit
@@ -170,7 +171,7 @@ def _check_depth(text: str, data: bytes, first_line: int, limit: int) -> None:
     """Refuse ``text`` if its brackets, outside strings, nest more than ``limit`` deep."""
     # Quick and exact for valid JSON, all at C speed: drop the escaped backslashes and quotes,
     # so that the quotes left delimit the strings, and keep only quotes and brackets.
-    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+    unescaped = _without_escapes(data)
     marks = unescaped.translate(None, _NOT_QUOTE_OR_BRACKET)
     if marks.count(b"[") + marks.count(b"{") <= limit:
         return
@@ -192,6 +193,36 @@ def _check_depth(text: str, data: bytes, first_line: int, limit: int) -> None:
             offset = len(text[: match.start()].encode("utf-8"))
             at_line, column = _line_column(data, offset, first_line)
             raise _too_deep(limit, offset, at_line, column)
+
+
+def _without_escapes(data: bytes) -> bytes:
+    """``data`` without its escaped backslashes and quotes: in valid JSON, the quotes left
+    delimit the strings."""
+    return data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+
+
+def _may_hold_long_number(data: bytes) -> bool:
+    """Whether ``data`` has 19 digits in a row outside its strings (exact for valid JSON).
+
+    At C speed: first the whole text; only when it has such runs, each is placed inside or
+    outside a string by the parity of the quotes before it (the escaped ones left out, as
+    :func:`_check_depth` does). For text that is not valid JSON the answer may be wrong either
+    way, which is harmless: orjson refuses such text, and json reads it again.
+    """
+    if _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO):
+        return False
+    unescaped = _without_escapes(data)
+    digits = unescaped.translate(_DIGITS_AS_ZERO)
+    quotes = start = 0
+    while (at := digits.find(_LONG_DIGIT_RUN, start)) >= 0:
+        quotes += unescaped.count(b'"', start, at)
+        if quotes % 2 == 0:
+            return True  # between strings: a number
+        end = unescaped.find(b'"', at)  # the end of the string it is in
+        if end < 0:
+            return True
+        quotes, start = quotes + 1, end + 1
+    return False
 
 
 def _nesting_within(brackets: bytes, limit: int) -> bool:

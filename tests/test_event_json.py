@@ -505,6 +505,8 @@ NUMBERISH = st.lists(
             *("[", "]", "{", "}", ",", ":", '"k"', "-", ".", "e", "E", "+", "0", "1", "9"),
             *("9" * 19, "1" * 18, "18446744073709551615", "9223372036854775808", "1e400"),
             *("NaN", "Infinity", '"\\ud800"', '"\\ud83d\\ude00"', '"\\udc00"', " ", "true"),
+            # digit runs inside strings, after escapes that look like a string's end
+            *('"' + "7" * 20 + '"', '"\\"' + "8" * 19, '"\\\\"', '"'),
         ]
     ),
     max_size=30,
