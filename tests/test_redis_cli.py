@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
-from redis_server import RedisServer, redis_server
+from redis_server import RedisServer
 
 from framework.cli.main import cli
 from framework.queue import QueuedEvent
 from framework.queue.redis_stream import RedisStreamQueue
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
-        yield started
 
 
 def test_partitions_without_redis_is_a_usage_error() -> None:

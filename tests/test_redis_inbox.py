@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
-from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
-from redis_server import RedisServer, redis_server
+from redis_queue_helpers import run, take_until
+from redis_server import RedisServer
 
 from framework.errors import QueueError, QueueFullError
 from framework.event_fill import Receipt
@@ -22,34 +21,6 @@ from framework.queue.base import DEAD_NOT_QUEUED_EVENT
 from framework.queue.codec import decode_batch, encode_batch_bytes
 from framework.queue.redis_inbox import MOVE_EVENTS
 from framework.queue.redis_stream import RedisStreamQueue
-
-T = TypeVar("T")
-_streams = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
-        yield started
-
-
-@pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(server.url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream() -> str:
-    return f"inbox:{next(_streams)}:{time.monotonic_ns()}"
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
 
 
 def track(n: int, user: str = "u1") -> dict[str, Any]:
@@ -63,16 +34,6 @@ def inbox_of(stream: str) -> str:
 def in_partitions(admin: redis.Redis, stream: str) -> int:
     """Entries of the partition streams (markers included)."""
     return sum(int(admin.xlen(f"{{{stream}}}:p{index}")) for index in range(16))
-
-
-async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 10.0) -> list[Entry]:
-    entries: list[Entry] = []
-    deadline = time.monotonic() + timeout
-    while len(entries) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"took {len(entries)} entries of {count}")
-        entries.extend(await queue.take(count - len(entries), block=0.05))
-    return entries
 
 
 def test_a_batch_is_one_inbox_entry_counted_by_depth_until_a_worker_moves_it(

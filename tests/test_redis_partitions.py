@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis_queue_helpers import die, run, take_until
 from redis_server import RedisServer, redis_server
 
 from framework.delivery.ordering import order_keys
@@ -22,26 +21,6 @@ from framework.errors import QueueError, QueueFullError
 from framework.queue import Entry, QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_stream import RedisStreamQueue
-
-_streams = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
-        yield started
-
-
-@pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(server.url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream() -> str:
-    return f"order:{next(_streams)}:{time.monotonic_ns()}"
 
 
 def event(user: str, n: int, **extra: Any) -> QueuedEvent:
@@ -54,31 +33,6 @@ def name(entry: Entry) -> str:
 
 def partition(entry_id: str) -> int:
     return int(entry_id.split("/")[0])
-
-
-async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 30.0) -> list[Entry]:
-    """Take until ``count`` entries came (the timeout bounds a hang only)."""
-    entries: list[Entry] = []
-    deadline = time.monotonic() + timeout
-    while len(entries) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"took {len(entries)} entries of {count}")
-        entries.extend(await queue.take(count - len(entries), block=0.05))
-    return entries
-
-
-async def die(queue: RedisStreamQueue) -> None:
-    """End a worker as a crash would: no ack, no goodbye, its leases left to expire."""
-    if queue._keeper is not None:
-        # A crash stops the keeper too. A cancellation that reaches it inside a Redis call can
-        # be swallowed (see RedisStreamQueue._keep); ``_closing`` ends it then, before its next
-        # round, so it neither renews the dead worker's leases nor opens a connection after
-        # the close (a connection left open is a ResourceWarning in a later test).
-        queue._closing.set()
-        queue._keeper.cancel()
-        await asyncio.wait({queue._keeper}, timeout=10)
-    queue._closed = True
-    await queue._redis.aclose()
 
 
 class Log:
@@ -349,13 +303,6 @@ def test_a_different_partition_count_for_a_stream_is_refused(
     refused, depth = run(scenario())
     assert refused.code == "QUEUE_FAILED"
     assert depth == 1
-
-
-def run(coroutine: Any) -> Any:
-    async def main() -> Any:
-        return await coroutine
-
-    return asyncio.run(main())
 
 
 def test_retry_now_makes_waiting_entries_due_keeping_their_state(

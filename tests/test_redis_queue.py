@@ -6,42 +6,18 @@ Order, ownership, defer and the earlier single stream: tests/test_redis_partitio
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Awaitable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
+from redis_queue_helpers import die, run, take_until
 from redis_server import RedisServer, free_port, redis_server
 
 from framework.errors import QueueError, QueueFullError
 from framework.queue import Entry, QueuedEvent
 from framework.queue.codec import encode_item
 from framework.queue.redis_stream import RedisStreamQueue
-
-T = TypeVar("T")
-_streams = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
-        yield started
-
-
-@pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    """A plain client of the server, to look at and tamper with what the queue keeps."""
-    client = redis.Redis.from_url(server.url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream() -> str:
-    """A stream name of this test's own, so tests share the server and nothing else."""
-    return f"test:{next(_streams)}:{time.monotonic_ns()}"
 
 
 def track(n: int, user: str = "u1") -> QueuedEvent:
@@ -55,32 +31,6 @@ def partition_streams(stream: str, partitions: int = 16) -> list[str]:
 def stored(admin: redis.Redis, stream: str) -> int:
     """Entries in the queue's partition streams, as Redis sees them."""
     return sum(int(admin.xlen(key)) for key in partition_streams(stream))
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
-
-
-async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 10.0) -> list[Entry]:
-    """Take until ``count`` entries came, or fail after ``timeout`` seconds."""
-    entries: list[Entry] = []
-    deadline = time.monotonic() + timeout
-    while len(entries) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"took {len(entries)} entries of {count}")
-        entries.extend(await queue.take(count - len(entries), block=0.05))
-    return entries
-
-
-async def die(queue: RedisStreamQueue) -> None:
-    """End a consumer as a crash would: no ack, no fail, no goodbye to the group."""
-    if queue._keeper is not None:
-        queue._keeper.cancel()
-    queue._closed = True
-    await queue._redis.aclose()
 
 
 def queue_for(server: RedisServer, stream: str, **options: Any) -> RedisStreamQueue:

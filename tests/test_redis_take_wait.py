@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
-from collections.abc import Iterator
 
-import pytest
-from redis_server import RedisServer, redis_server
+from redis_server import RedisServer
 
 from framework.queue import QueuedEvent
 from framework.queue.redis_stream import RedisStreamQueue
 
-_streams = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
-        yield started
-
 
 def test_a_due_time_of_a_partition_given_up_does_not_make_a_take_spin(
-    server: RedisServer,
+    server: RedisServer, stream: str
 ) -> None:
     # Seen in an outage run: a worker that had given a partition up kept its past due time,
     # and every take of its own empty partitions then looped without waiting, at 60% CPU.
-    stream = f"spin:{next(_streams)}:{time.monotonic_ns()}"
 
     async def scenario() -> tuple[int, list[str]]:
         async with RedisStreamQueue(server.url, stream=stream, partitions=4) as queue:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from redis_server import RedisServer, redis_server
+from redis_server import RedisServer
 
 from framework.delivery.ordering import order_keys
 from framework.errors import QueueError
@@ -98,12 +97,6 @@ def test_the_framed_command_is_evalsha_with_put_argv(groups: list[list[str | int
     values = ["EVALSHA", "f" * 40, len(streams), *streams, *argv]
     assert b"".join(framed) == b"*%d\r\n" % len(values) + bulk_strings(values)
     assert script_sha(PUT) == redis.Redis().register_script(PUT).sha
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
-        yield started
 
 
 TEXTS = st.text(
