@@ -1,5 +1,5 @@
 """What the tests of the Redis queue share beside their fixtures (tests/conftest.py: ``server``,
-``admin``, ``stream``): running a scenario, taking until enough came, a worker's crash."""
+``admin``, ``stream``): running a scenario, taking until enough came."""
 
 from __future__ import annotations
 
@@ -32,20 +32,3 @@ async def take_until(queue: RedisStreamQueue, count: int, timeout: float = 30.0)
             raise AssertionError(f"took {len(entries)} entries of {count}")
         entries.extend(await queue.take(count - len(entries), block=0.05))
     return entries
-
-
-async def die(queue: RedisStreamQueue) -> None:
-    """End a worker as a crash would: no ack, no fail, no goodbye, its leases left to expire."""
-    # A crash stops the keeper and the inbox's carrier too. A cancellation that reaches the
-    # keeper inside a Redis call can be swallowed (see RedisStreamQueue._keep); ``_closing``
-    # ends it then, before its next round, so it neither renews the dead worker's leases nor
-    # opens a connection after the close (a connection left open is a ResourceWarning in a
-    # later test).
-    queue._closing.set()
-    tasks = {task for task in (queue._keeper, queue._carrier) if task is not None}
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.wait(tasks, timeout=10)
-    queue._closed = True
-    await queue._redis.aclose()

@@ -13,7 +13,7 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from redis_queue_helpers import die, run, take_until
+from redis_queue_helpers import run, take_until
 from redis_server import RedisServer, redis_server
 
 from framework.delivery.ordering import order_keys
@@ -33,6 +33,20 @@ def name(entry: Entry) -> str:
 
 def partition(entry_id: str) -> int:
     return int(entry_id.split("/")[0])
+
+
+async def die(queue: RedisStreamQueue) -> None:
+    """End a worker as a crash would: no ack, no goodbye, its leases left to expire."""
+    if queue._keeper is not None:
+        # A crash stops the keeper too. A cancellation that reaches it inside a Redis call can
+        # be swallowed (see RedisStreamQueue._keep); ``_closing`` ends it then, before its next
+        # round, so it neither renews the dead worker's leases nor opens a connection after
+        # the close (a connection left open is a ResourceWarning in a later test).
+        queue._closing.set()
+        queue._keeper.cancel()
+        await asyncio.wait({queue._keeper}, timeout=10)
+    queue._closed = True
+    await queue._redis.aclose()
 
 
 class Log:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import redis
-from redis_queue_helpers import die, run, take_until
+from redis_queue_helpers import run, take_until
 from redis_server import RedisServer, free_port, redis_server
 
 from framework.errors import QueueError, QueueFullError
@@ -31,6 +31,14 @@ def partition_streams(stream: str, partitions: int = 16) -> list[str]:
 def stored(admin: redis.Redis, stream: str) -> int:
     """Entries in the queue's partition streams, as Redis sees them."""
     return sum(int(admin.xlen(key)) for key in partition_streams(stream))
+
+
+async def die(queue: RedisStreamQueue) -> None:
+    """End a consumer as a crash would: no ack, no fail, no goodbye to the group."""
+    if queue._keeper is not None:
+        queue._keeper.cancel()
+    queue._closed = True
+    await queue._redis.aclose()
 
 
 def queue_for(server: RedisServer, stream: str, **options: Any) -> RedisStreamQueue:
