@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_server import RedisServer, redis_server
 
 from benchmarks.peer import PeerError, prepare_peer
 from tests import hypothesis_profiles
+from tests.redis_server import RedisServer, redis_server
 
 hypothesis_profiles.load()
 
