@@ -301,9 +301,13 @@ class SqliteQueue:
             try:
                 return work()
             except sqlite3.Error as exc:
-                raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
+                raise self._failed(exc) from exc
 
         return await self._hand(call)
+
+    def _failed(self, exc: sqlite3.Error) -> QueueError:
+        """What a failed SQLite call raises."""
+        return QueueError(f"The queue file {self.path} failed: {exc}.")
 
     def _hand(self, call: Callable[[], T]) -> asyncio.Future[T]:
         """Run ``call`` on the queue's thread, counted (see ``_handed``)."""
@@ -412,9 +416,9 @@ class SqliteQueue:
                 if db.in_transaction:  # nothing was stored; the thread starts afresh
                     db.execute("ROLLBACK")
                 return None
-            raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
+            raise self._failed(exc) from exc
         except sqlite3.Error as exc:
-            raise QueueError(f"The queue file {self.path} failed: {exc}.") from exc
+            raise self._failed(exc) from exc
         finally:
             db.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
 
@@ -693,6 +697,7 @@ class SqliteQueue:
         """Close the file; entries taken and not acked stay stored (handed out on reopen)."""
         if self._closed:
             return
+        self._closed = True  # from now on no call is taken, and no put runs on the loop
         executor = self._executor
         if executor is not None:
 
@@ -702,11 +707,9 @@ class SqliteQueue:
                     self._connection = None
                 self._unlock()
 
-            self._closed = True  # no put runs on the loop from now on
             await self._hand(shut)
             executor.shutdown(wait=True)
         self._executor = None
-        self._closed = True
 
 
 # -- dead entries, read by the owner and by others -------------------------------------------
